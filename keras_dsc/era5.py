@@ -1,0 +1,459 @@
+"""Open ERA5 (and other gridded NetCDF) files as one lazy, canonical data cube.
+
+Real files come in many forms: `valid_time` or `time`, `latitude`/`longitude` or `lat`/`lon`,
+latitude ascending or descending, longitude in 0..360 or -180..180, an `expver` dimension or
+coordinate, size-1 level or ensemble dimensions, packed int16 variables. `open_cube` takes them
+as they are and returns ONE canonical form, read lazily with dask so that a decade of hourly
+data never sits in memory:
+
+- dimensions `time`, `latitude`, `longitude`, in that order;
+- latitude descending (the ERA5 convention), longitude ascending in -180..180;
+- data variables float32 in the requested order, with their `units` (and other) attributes;
+- the time axis sorted (duplicates refused);
+- the optional ground-truth labels (an integer variable `regime` on time) as a coordinate.
+"""
+
+import functools
+import glob
+import os
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from keras_dsc.errors import DataError
+
+TIME_NAMES = ("time", "valid_time")
+LATITUDE_NAMES = ("latitude", "lat")
+LONGITUDE_NAMES = ("longitude", "lon")
+CANONICAL_DIMS = ("time", "latitude", "longitude")
+LABELS = "regime"
+
+# Target size of one dask chunk of one variable (bytes); chunks are cut along time only.
+_CHUNK_BYTES = 16 * 2**20
+_GRID_TOLERANCE = 1e-6
+
+
+def open_cube(paths, variables=None, region=None, time_range=None, select=None):
+    """Open NetCDF files as one lazy data cube in the canonical form.
+
+    Files written by the Copernicus CDS (current `valid_time` files and older `time` files, with
+    an `expver` dimension or coordinate), NCEP-style files (`lat`/`lon`, longitude 0..360, a
+    size-1 `level`) and CMIP-style files (`lat`/`lon` with bounds) are all accepted. CF
+    conventions (`_FillValue`, `scale_factor`/`add_offset` packing, calendars) are decoded by
+    xarray; packed int16 variables come out as float32 physical values.
+
+    The time axis of the result is sorted; duplicates refused: files may be given in any order,
+    but a time present twice (for example in two overlapping downloads) is an error. Files that
+    hold different variables for the same times (the CDS splits instantaneous and accumulated
+    variables into two files) are merged.
+
+    Args:
+        paths: one path, a glob pattern (`"era5_*.nc"`) or a list of paths.
+        variables: list of variable names, in the order wanted. Defaults to every data
+            variable on (time, latitude, longitude), in file order.
+        region: `(north, west, south, east)` in degrees, the CDS order, west/east in
+            -180..180; the box is selected inclusively. Defaults to the whole grid.
+        time_range: `(start, end)` date strings (inclusive, either may be None), or None.
+        select: dict choosing one value of an extra dimension, e.g.
+            `{"pressure_level": 500}`. Extra dimensions of size 1 (a single level, the
+            ensemble `number`) are dropped without it; larger ones must be chosen here.
+
+    Returns:
+        An `xarray.Dataset` with dims (time, latitude, longitude), dask-backed float32 data
+        variables, and a `regime` coordinate on time when the files carry one.
+
+    Raises:
+        DataError: a missing or unreadable file, a missing variable, a variable that is
+            entirely NaN, files on different grids, duplicate times, an extra dimension not
+            chosen, an empty region or time range.
+
+    Example:
+
+    >>> ds = open_cube("era5_2021_*.nc", variables=["u10", "v10", "t2m"],
+    ...                region=(43, -33, 33, -23))
+    >>> ds.t2m.dims
+    ('time', 'latitude', 'longitude')
+    """
+    files = _resolve_paths(paths)
+    if variables is not None:
+        if isinstance(variables, str):
+            variables = [variables]
+        variables = list(variables)
+        if not variables:
+            raise DataError("variables: the list of variables is empty")
+        duplicated = sorted({v for v in variables if variables.count(v) > 1})
+        if duplicated:
+            raise DataError(f"variables: {', '.join(duplicated)} given more than once")
+    select = dict(select or {})
+    for key in select:
+        if key in CANONICAL_DIMS + TIME_NAMES + LATITUDE_NAMES + LONGITUDE_NAMES:
+            raise DataError(f"select: {key!r} cannot be selected; use region or time_range")
+
+    opened = []
+    used_select = set()
+    for path in files:
+        ds, used = _open_one(path, variables, select)
+        used_select.update(used)
+        opened.append((path, ds))
+    unused = [k for k in select if k not in used_select]
+    if unused:
+        raise DataError(f"select: dimension {unused[0]!r} is in none of the files "
+                        f"({_describe_files(files)})")
+
+    _check_same_grid(opened)
+    ds = _combine(opened)
+    where = _describe_files(files)
+
+    present = list(ds.data_vars)
+    if variables is None:
+        if not present:
+            raise DataError(f"{where}: no data variable on (time, latitude, longitude)")
+        order = present
+    else:
+        missing = [v for v in variables if v not in present]
+        if missing:
+            raise DataError(f"{where}: variable {missing[0]!r} not found; available: "
+                            f"{', '.join(present) or 'none'}")
+        order = variables
+    ds = ds[order]
+
+    if time_range is not None:
+        ds = _select_time(ds, time_range, where)
+    if region is not None:
+        ds = _select_region(ds, region, where)
+    _check_not_all_nan(ds, where)
+
+    for name in order:
+        var = ds[name]
+        attrs = dict(var.attrs)
+        ds[name] = var.astype("float32")
+        ds[name].attrs = attrs
+        ds[name].encoding = {}
+    return ds
+
+
+def resample_time(ds, freq):
+    """Resample a canonical cube in time, with means (NaN skipped).
+
+    The paper averaged hourly ERA5 to daily means: `resample_time(ds, "1D")`. Attributes
+    (units) are kept; the `regime` labels, if any, take the first value of each period (-1 for
+    a period without data).
+
+    Args:
+        ds: a Dataset from `open_cube`.
+        freq: a pandas frequency string such as `"1D"`, `"6h"`, `"MS"`.
+
+    Returns:
+        The resampled Dataset (lazy if `ds` is), float32 variables.
+
+    Example:
+
+    >>> daily = resample_time(open_cube("era5_2021.nc"), "1D")
+    """
+    try:
+        pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as error:
+        raise DataError(f"resample: {freq!r} is not a time frequency such as '1D' or '6h' "
+                        f"({_first_line(error)})") from None
+    if "time" not in ds.dims:
+        raise DataError("resample: the dataset has no time dimension")
+    labels = ds.coords[LABELS] if LABELS in ds.coords else None
+    data = ds.drop_vars(LABELS) if labels is not None else ds
+    out = data.resample(time=freq).mean(keep_attrs=True)
+    for name in out.data_vars:
+        attrs = dict(ds[name].attrs)
+        out[name] = out[name].astype("float32")
+        out[name].attrs = attrs
+    if labels is not None:
+        first = labels.astype("float64").resample(time=freq).first()
+        out = out.assign_coords({LABELS: first.fillna(-1).astype(labels.dtype)
+                                 if np.issubdtype(labels.dtype, np.integer)
+                                 else first.fillna(-1).astype("int64")})
+    return out
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _describe_files(files):
+    if len(files) == 1:
+        return str(files[0])
+    return f"{files[0]} (and {len(files) - 1} more files)"
+
+
+def _resolve_paths(paths):
+    """Turn a path, a glob pattern or a list of paths into a list of existing files."""
+    if isinstance(paths, (str, os.PathLike)):
+        text = os.fspath(paths)
+        if glob.has_magic(text):
+            found = sorted(glob.glob(os.path.expanduser(text)))
+            if not found:
+                raise DataError(f"{text}: no file matches this pattern")
+            candidates = found
+        else:
+            candidates = [text]
+    else:
+        candidates = [os.fspath(p) for p in paths]
+        if not candidates:
+            raise DataError("paths: the list of files is empty")
+    files = []
+    for path in candidates:
+        path = os.path.expanduser(path)
+        if not os.path.exists(path):
+            raise DataError(f"{path}: file not found")
+        if os.path.isdir(path):
+            raise DataError(f"{path}: is a directory, not a NetCDF file")
+        files.append(path)
+    duplicated = sorted({p for p in files if files.count(p) > 1})
+    if duplicated:
+        raise DataError(f"{duplicated[0]}: file given more than once")
+    return files
+
+
+def _check_netcdf3_complete(path):
+    """NetCDF3 files cut short open without error and read zeros: check their size."""
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic not in (b"CDF\x01", b"CDF\x02"):
+        return
+    import scipy.io
+
+    try:
+        scipy.io.netcdf_file(path, mode="r", mmap=True).close()
+    except (ValueError, TypeError, OSError) as error:
+        raise DataError(f"{path}: truncated or damaged NetCDF3 file "
+                        f"({_first_line(error)})") from None
+
+
+def _open_one(path, variables, select):
+    """Open one file lazily and bring it to the canonical form (without region/time cuts)."""
+    try:
+        ds = xr.open_dataset(path, chunks=None, cache=False)
+    except (OSError, ValueError, RuntimeError, KeyError, IndexError, TypeError) as error:
+        raise DataError(f"{path}: not a readable NetCDF file ({_first_line(error)})") from None
+    _check_netcdf3_complete(path)
+
+    # Time.
+    if "valid_time" in ds.dims:
+        if "time" in ds.variables:
+            ds = ds.drop_vars("time")
+        ds = ds.rename({"valid_time": "time"})
+    elif "time" not in ds.dims:
+        raise DataError(f"{path}: no time dimension (looked for {', '.join(TIME_NAMES)}; "
+                        f"dimensions: {', '.join(map(str, ds.dims)) or 'none'})")
+    # Latitude, longitude.
+    for canonical, names in (("latitude", LATITUDE_NAMES), ("longitude", LONGITUDE_NAMES)):
+        found = [n for n in names if n in ds.dims]
+        if not found:
+            raise DataError(f"{path}: no {canonical} dimension (looked for "
+                            f"{', '.join(names)}; dimensions: {', '.join(map(str, ds.dims))})")
+        if found[0] != canonical:
+            if canonical in ds.variables:
+                ds = ds.drop_vars(canonical)
+            ds = ds.rename({found[0]: canonical})
+    ds = _decode_time(ds, path)
+
+    # Ground-truth labels become a coordinate; variables not on the grid (bounds) are dropped.
+    if LABELS in ds.data_vars and ds[LABELS].dims == ("time",):
+        ds = ds.set_coords(LABELS)
+    gridded = [n for n, v in ds.data_vars.items() if set(CANONICAL_DIMS) <= set(v.dims)]
+    if variables is not None:
+        not_gridded = [v for v in variables if v in ds.data_vars and v not in gridded]
+        if not_gridded:
+            dims = ", ".join(map(str, ds[not_gridded[0]].dims))
+            raise DataError(f"{path}: variable {not_gridded[0]!r} is not on (time, latitude, "
+                            f"longitude) (dimensions: {dims})")
+    ds = ds[gridded]
+
+    # ERA5 mixed with ERA5T: an expver dimension (first non-NaN) or coordinate (dropped).
+    if "expver" in ds.dims:
+        merged = {}
+        for name, var in ds.data_vars.items():
+            if "expver" in var.dims:
+                parts = [var.isel(expver=i, drop=True) for i in range(ds.sizes["expver"])]
+                var = functools.reduce(lambda a, b: a.fillna(b), parts)
+            merged[name] = var
+        ds = ds.drop_dims("expver").assign(merged)
+    # Extra dimensions: chosen by `select`, dropped when of size 1, refused otherwise.
+    used = set()
+    for key, value in select.items():
+        if key in ds.dims:
+            used.add(key)
+            try:
+                ds = ds.sel({key: value})
+            except (KeyError, ValueError, TypeError):
+                values = ds[key].values if key in ds.coords else np.arange(ds.sizes[key])
+                raise DataError(f"{path}: select {key}={value!r} not found; available: "
+                                f"{', '.join(map(str, values[:20]))}") from None
+    for dim in list(ds.dims):
+        if dim in CANONICAL_DIMS:
+            continue
+        if ds.sizes[dim] == 1:
+            ds = ds.isel({dim: 0}, drop=True)
+        else:
+            user = [n for n, v in ds.data_vars.items() if dim in v.dims]
+            raise DataError(f"{path}: variable {user[0]!r} has an extra dimension {dim!r} of "
+                            f"size {ds.sizes[dim]}; choose one value with "
+                            f"select={{{dim!r}: value}}")
+    ds = ds.drop_vars([c for c in ds.coords if c not in CANONICAL_DIMS + (LABELS,)])
+
+    # Latitude descending, longitude ascending in -180..180.
+    lat = ds["latitude"].values
+    if lat.size > 1 and not np.all(np.diff(lat) < 0):
+        ds = ds.sortby("latitude", ascending=False)
+    lon = ds["longitude"].values.astype("float64")
+    if lon.size and (lon.max() > 180.0 or lon.min() < -180.0):
+        attrs = dict(ds["longitude"].attrs)
+        wrapped = (lon + 180.0) % 360.0 - 180.0
+        ds = ds.assign_coords(longitude=("longitude", wrapped, attrs))
+        lon = wrapped
+    if lon.size > 1 and not np.all(np.diff(lon) > 0):
+        ds = ds.sortby("longitude")
+        ds = ds.drop_duplicates("longitude")
+    ds = ds.transpose(*CANONICAL_DIMS)
+
+    # Lazy dask chunks along time only.
+    per_step = 4 * ds.sizes["latitude"] * ds.sizes["longitude"]
+    steps = int(max(1, min(ds.sizes["time"], _CHUNK_BYTES // max(per_step, 1))))
+    ds = ds.chunk({"time": steps, "latitude": -1, "longitude": -1})
+    coords = {axis: (axis, ds[axis].values.astype("float64"), ds[axis].attrs)
+              for axis in ("latitude", "longitude")}
+    if LABELS in ds.coords:
+        labels = ds.coords[LABELS]
+        coords[LABELS] = ("time", labels.values, labels.attrs)
+    return ds.assign_coords(coords), used
+
+
+def _decode_time(ds, path):
+    """Make the time axis numpy datetime64 (CF calendars such as noleap are converted)."""
+    time = ds.indexes.get("time")
+    if time is None or isinstance(time, pd.DatetimeIndex):
+        return ds
+    if isinstance(time, xr.CFTimeIndex):
+        try:
+            return ds.convert_calendar("standard", dim="time", align_on="date",
+                                       use_cftime=False)
+        except (ValueError, TypeError, OverflowError) as error:
+            raise DataError(f"{path}: time axis in calendar {time.calendar!r} cannot be "
+                            f"converted to dates ({_first_line(error)})") from None
+    raise DataError(f"{path}: the time coordinate is not made of dates "
+                    f"(dtype {ds['time'].dtype}; is its 'units' attribute missing?)")
+
+
+def _grid_text(ds):
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    return (f"{lat.size}x{lon.size} points, latitude {lat[0]:g}..{lat[-1]:g}, "
+            f"longitude {lon[0]:g}..{lon[-1]:g}")
+
+
+def _same_axis(a, b):
+    return a.shape == b.shape and np.allclose(a, b, rtol=0.0, atol=_GRID_TOLERANCE)
+
+
+def _check_same_grid(opened):
+    first_path, first = opened[0]
+    for i, (path, ds) in enumerate(opened[1:], start=1):
+        for axis in ("latitude", "longitude"):
+            if not _same_axis(first[axis].values, ds[axis].values):
+                raise DataError(f"{first_path} and {path} have different grids "
+                                f"({_grid_text(first)} vs {_grid_text(ds)})")
+        # Exactly the same coordinates, so that concatenation aligns nothing.
+        opened[i] = (path, ds.assign_coords(latitude=first["latitude"],
+                                            longitude=first["longitude"]))
+
+
+def _check_times(ds, files):
+    index = ds.indexes["time"]
+    duplicated = index[index.duplicated()]
+    if len(duplicated):
+        raise DataError(f"{_describe_files(files)}: duplicate time "
+                        f"{pd.Timestamp(duplicated[0]).isoformat()} (times must be unique)")
+    if not index.is_monotonic_increasing:
+        ds = ds.sortby("time")
+    return ds
+
+
+def _combine(opened):
+    """Concatenate files along time; merge groups of files holding different variables."""
+    if any(LABELS not in ds.coords for _, ds in opened):
+        opened = [(p, ds.drop_vars(LABELS, errors="ignore")) for p, ds in opened]
+    groups = {}
+    for path, ds in opened:
+        groups.setdefault(tuple(sorted(ds.data_vars)), []).append((path, ds))
+    combined = []
+    for members in groups.values():
+        files = [p for p, _ in members]
+        if len(members) == 1:
+            ds = members[0][1]
+        else:
+            ds = xr.concat([d for _, d in members], dim="time", data_vars="minimal",
+                           coords="minimal", compat="override", join="exact",
+                           combine_attrs="override")
+        combined.append((files, _check_times(ds, files)))
+    files, result = combined[0]
+    for other_files, other in combined[1:]:
+        if not result.indexes["time"].equals(other.indexes["time"]):
+            raise DataError(f"{files[0]} and {other_files[0]} hold different variables "
+                            f"({', '.join(result.data_vars)} vs {', '.join(other.data_vars)}) "
+                            f"for different times; give every variable for the same times")
+        other = other.drop_vars(LABELS, errors="ignore")
+        result = xr.merge([result, other], join="exact", compat="override",
+                          combine_attrs="override")
+    order = []
+    for _, ds in opened:
+        order += [n for n in ds.data_vars if n not in order]
+    return result[order]
+
+
+def _select_time(ds, time_range, where):
+    try:
+        start, end = time_range
+    except (TypeError, ValueError):
+        raise DataError(f"time_range: expected (start, end), got {time_range!r}") from None
+    try:
+        out = ds.sel(time=slice(start, end))
+    except (KeyError, ValueError, TypeError) as error:
+        raise DataError(f"time_range: cannot select {start!r}..{end!r} "
+                        f"({_first_line(error)})") from None
+    if out.sizes["time"] == 0:
+        index = ds.indexes["time"]
+        raise DataError(f"{where}: time_range {start}..{end} holds no time step; the files "
+                        f"cover {index[0].isoformat()}..{index[-1].isoformat()}")
+    return out
+
+
+def _select_region(ds, region, where):
+    try:
+        north, west, south, east = (float(v) for v in region)
+    except (TypeError, ValueError):
+        raise DataError(f"region: expected (north, west, south, east) in degrees, "
+                        f"got {region!r}") from None
+    if north < south:
+        raise DataError(f"region: north {north:g} is south of south {south:g}")
+    if not (-180.0 <= west <= 180.0 and -180.0 <= east <= 180.0):
+        raise DataError(f"region: west {west:g} and east {east:g} must be in -180..180")
+    if west > east:
+        raise DataError(f"region: west {west:g} is east of east {east:g} (boxes across the "
+                        f"date line are not supported)")
+    tol = _GRID_TOLERANCE
+    out = ds.sel(latitude=slice(north + tol, south - tol),
+                 longitude=slice(west - tol, east + tol))
+    if out.sizes["latitude"] == 0 or out.sizes["longitude"] == 0:
+        raise DataError(f"{where}: region north {north:g}, west {west:g}, south {south:g}, "
+                        f"east {east:g} is outside the grid ({_grid_text(ds)})")
+    return out
+
+
+def _check_not_all_nan(ds, where):
+    """Refuse a variable that is NaN everywhere: look at a few steps, then at all if needed."""
+    n = ds.sizes["time"]
+    sample = sorted({0, n // 2, n - 1})
+    for name, var in ds.data_vars.items():
+        if bool(var.isel(time=sample).notnull().any()):
+            continue
+        if not bool(var.notnull().any()):
+            raise DataError(f"{where}: variable {name!r} is entirely NaN over the selected "
+                            f"grid and times")
