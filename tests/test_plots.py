@@ -1,0 +1,157 @@
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from matplotlib.image import imread
+from sklearn.datasets import make_blobs
+
+from keras_dsc.errors import DataError
+from keras_dsc.plots import (
+    plot_calendar,
+    plot_composites,
+    plot_k_selection,
+    plot_latent,
+    plot_training_curves,
+)
+from keras_dsc.selection import score_k
+
+
+def assert_png(path, width_in, height_in, dpi):
+    image = imread(path)
+    assert image.shape[:2] == (round(height_in * dpi), round(width_in * dpi))
+    assert image[..., :3].std() > 0  # something was drawn
+    return image
+
+
+@pytest.fixture
+def cube():
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2021-01-01", periods=12)
+    labels = np.arange(12) % 3
+    values = rng.normal(size=(12, 6, 5, 2)) + labels[:, None, None, None] * np.array([1.0, -200])
+    values[:, 2:4, 1:3, 0] = np.nan  # land
+    data = xr.DataArray(
+        values,
+        dims=("time", "latitude", "longitude", "variable"),
+        coords={
+            "time": times,
+            "latitude": np.linspace(43, 33, 6),  # descending, as in ERA5 files
+            "longitude": np.linspace(-33, -23, 5),
+            "variable": ["sst", "sp"],
+            "units": ("variable", ["K", "Pa"]),
+        },
+    )
+    return data, labels
+
+
+def test_plot_composites_default_size_and_grey_land(cube, tmp_path):
+    data, labels = cube
+    path = plot_composites(data, labels, tmp_path / "maps" / "composites.png", dpi=40)
+    assert path.exists()
+    # Default figsize: (3 * 2 variables, 2.6 * 3 clusters + 1).
+    image = assert_png(path, 6.0, 2.6 * 3 + 1.0, 40)
+    grey = np.all(np.abs(image[..., :3] - 0.6) < 0.01, axis=-1)
+    assert grey.sum() > 20
+
+
+def test_plot_composites_dataset_any_dim_order_and_units_dict(cube, tmp_path):
+    data, labels = cube
+    dataset = data.drop_vars("units").transpose("variable", "longitude", "latitude", "time")
+    dataset = dataset.to_dataset(dim="variable")
+    dataset["sst"].attrs["units"] = "K"
+    path = plot_composites(dataset, labels, tmp_path / "c.png", units={"sp": "hPa"},
+                           figsize=(5, 7), dpi=30)
+    assert_png(path, 5, 7, 30)
+
+
+def test_plot_composites_bad_input(cube, tmp_path):
+    data, labels = cube
+    with pytest.raises(DataError, match="labels"):
+        plot_composites(data, labels[:-1], tmp_path / "c.png")
+    with pytest.raises(DataError, match="latitude"):
+        plot_composites(data.rename(latitude="y"), labels, tmp_path / "c.png")
+    with pytest.raises(DataError, match=r"\.png"):
+        plot_composites(data, labels, tmp_path / "c.pdf")
+
+
+def test_plot_calendar_one_year(tmp_path):
+    times = pd.date_range("2021-01-01", "2021-12-31")
+    labels = (times.day_of_year // 30) % 4
+    path = plot_calendar(times.to_numpy(), labels, tmp_path / "calendar.png", dpi=50)
+    assert_png(path, 11.0, 0.3 * 12 + 1.4, 50)  # 12 month rows
+
+
+def test_plot_calendar_several_years_and_hourly(tmp_path):
+    times = pd.date_range("2018-06-01", "2021-02-01", freq="6h")
+    labels = np.arange(times.size) % 5
+    path = plot_calendar(times, labels, tmp_path / "calendar.png", figsize=(8, 3), dpi=40)
+    assert_png(path, 8, 3, 40)
+
+
+def test_plot_calendar_bad_input(tmp_path):
+    with pytest.raises(DataError, match="times"):
+        plot_calendar(["not a date", "neither"], [0, 1], tmp_path / "c.png")
+    with pytest.raises(DataError, match="labels"):
+        plot_calendar(pd.date_range("2021-01-01", periods=3), [0, 1], tmp_path / "c.png")
+
+
+@pytest.mark.parametrize("method", ["pca", pytest.param("tsne", marks=pytest.mark.slow)])
+def test_plot_latent(method, tmp_path):
+    latent, labels = make_blobs(n_samples=40, centers=3, n_features=6, random_state=0)
+    centres = np.stack([latent[labels == c].mean(axis=0) for c in range(3)])
+    path = plot_latent(latent, labels, centres, tmp_path / f"{method}.png", method=method, dpi=40)
+    assert_png(path, 7.0, 6.0, 40)
+
+
+def test_plot_latent_without_centres_and_bad_input(tmp_path):
+    latent = np.random.default_rng(0).normal(size=(10, 1))
+    path = plot_latent(latent, np.arange(10) % 2, None, tmp_path / "l.png", figsize=(4, 3),
+                       dpi=30)
+    assert_png(path, 4, 3, 30)
+    with pytest.raises(DataError, match="centres"):
+        plot_latent(latent, np.arange(10) % 2, np.zeros((2, 3)), tmp_path / "l.png")
+    with pytest.raises(DataError, match="umap"):
+        plot_latent(latent, np.arange(10) % 2, None, tmp_path / "l.png", method="umap")
+
+
+def test_plot_training_curves_from_csv_skips_missing(tmp_path):
+    log = tmp_path / "training_log.csv"
+    pd.DataFrame({
+        "epoch": range(6),
+        "reconstruction_loss": np.linspace(1, 0.1, 6),
+        "label_change": [0.3, 0.1, 0.05, 0.0, 0.0, 0.0],  # zeros: linear axis
+    }).to_csv(log, index=False)
+    path = plot_training_curves(log, tmp_path / "training.png", dpi=40)
+    assert_png(path, 4.0 * 2, 3.2, 40)  # two panels
+
+
+def test_plot_training_curves_from_dict(tmp_path):
+    history = {
+        "reconstruction_loss": [0.5, 0.3, 0.2],
+        "val_reconstruction_loss": [0.6, 0.4, 0.3],
+        "clustering_loss": [0.02, 0.01, 0.005],
+        "label_change": [0.1, 0.01, 0.001],
+    }
+    path = plot_training_curves(history, tmp_path / "training.png", dpi=40)
+    assert_png(path, 12.0, 3.2, 40)
+
+
+def test_plot_training_curves_bad_input(tmp_path):
+    with pytest.raises(DataError, match="missing.csv"):
+        plot_training_curves(tmp_path / "missing.csv", tmp_path / "t.png")
+    log = tmp_path / "other.csv"
+    pd.DataFrame({"epoch": [0, 1], "loss": [1.0, 0.5]}).to_csv(log, index=False)
+    with pytest.raises(DataError, match="reconstruction_loss"):
+        plot_training_curves(log, tmp_path / "t.png")
+
+
+def test_plot_k_selection(tmp_path):
+    features, _ = make_blobs(n_samples=60, centers=4, random_state=1)
+    table = score_k(features, range(2, 7), n_init=2)
+    path = plot_k_selection(table, tmp_path / "k.png", dpi=40)
+    assert_png(path, 9.0, 6.5, 40)
+    partial = table[["k", "inertia"]]
+    path = plot_k_selection(partial, tmp_path / "k_elbow.png", figsize=(4, 3), dpi=40)
+    assert_png(path, 4, 3, 40)
+    with pytest.raises(DataError, match="'k'"):
+        plot_k_selection(table.drop(columns="k"), tmp_path / "k.png")
