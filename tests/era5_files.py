@@ -92,7 +92,7 @@ def fields(times, lat, lon, variables, seed=0):
     """
     rng = np.random.default_rng(seed)
     nt, ny, nx = len(times), len(lat), len(lon)
-    doy = np.asarray(times.dayofyear, dtype="float64")[:, None, None]
+    doy = np.asarray(times.day_of_year, dtype="float64")[:, None, None]
     hour = np.asarray(times.hour, dtype="float64")[:, None, None]
     annual = np.cos(2 * np.pi * (doy - 200.0) / 365.25)
     diurnal = np.sin(2 * np.pi * (hour - 9.0) / 24.0)

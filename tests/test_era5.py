@@ -1,0 +1,302 @@
+"""Tests of keras_dsc.era5: every accepted file form opens to the canonical cube."""
+
+import os
+
+import dask.array
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from keras_dsc.era5 import open_cube, resample_time
+from keras_dsc.errors import DataError
+from tests.era5_files import (
+    ERA5_VARIABLES,
+    PACKED,
+    fields,
+    land_mask,
+    regimes,
+    write_cmip,
+    write_era5,
+    write_ncep,
+)
+
+
+def raises_one_line(call, *words):
+    """Call, expect a DataError whose message is one line containing every word."""
+    with pytest.raises(DataError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert str(word) in message, (word, message)
+    return message
+
+
+def assert_canonical(ds, variables):
+    assert list(ds.data_vars) == list(variables)
+    for name in variables:
+        assert ds[name].dims == ("time", "latitude", "longitude")
+        assert ds[name].dtype == np.float32
+        assert isinstance(ds[name].data, dask.array.Array)
+        assert "units" in ds[name].attrs
+    assert set(ds.coords) <= {"time", "latitude", "longitude", "regime"}
+    lat, lon = ds.latitude.values, ds.longitude.values
+    assert np.all(np.diff(lat) < 0)
+    assert np.all(np.diff(lon) > 0)
+    assert lon.min() >= -180 and lon.max() <= 180
+    assert np.issubdtype(ds.time.dtype, np.datetime64)
+    assert ds.indexes["time"].is_monotonic_increasing
+
+
+def expected(times, lat, lon, variables, seed=0):
+    return fields(pd.DatetimeIndex(times), lat, lon, variables, seed)
+
+
+def test_era5_form_opens_canonical(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=12, nlat=5, nlon=6, seed=3)
+    raw = xr.open_dataset(path)
+    assert "valid_time" in raw.dims and "expver" in raw.coords
+    ds = open_cube(path)
+    assert_canonical(ds, ERA5_VARIABLES)
+    assert ds.t2m.attrs["units"] == "K" and ds.slhf.attrs["units"] == "J m**-2"
+    truth = expected(ds.time.values, ds.latitude.values, ds.longitude.values, ERA5_VARIABLES, 3)
+    for name in ERA5_VARIABLES:
+        tolerance = 1e-3 * np.nanmax(np.abs(truth[name]))
+        np.testing.assert_allclose(ds[name].values, truth[name], atol=tolerance)
+    assert 280 < float(ds.t2m.mean()) < 300
+    assert 99000 < float(ds.sp.mean()) < 103000
+
+
+def test_packed_int16_decoded_to_float32(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=6)
+    raw = xr.open_dataset(path, decode_cf=False)
+    for name in PACKED:
+        assert raw[name].dtype == np.int16 and "scale_factor" in raw[name].attrs
+    ds = open_cube(path, variables=["t2m", "sp"])
+    truth = expected(ds.time.values, ds.latitude.values, ds.longitude.values, ["t2m", "sp"])
+    for name in ("t2m", "sp"):
+        step = raw[name].attrs["scale_factor"]
+        assert ds[name].dtype == np.float32
+        assert ds[name].encoding == {}
+        assert np.max(np.abs(ds[name].values - truth[name])) <= step + 1e-3 * abs(
+            truth[name]).max() * 1e-3
+
+
+def test_sst_nan_over_land_kept(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=4, nlat=6, nlon=6)
+    sst = open_cube(path, variables=["sst"]).sst.values
+    mask = land_mask(6, 6)
+    assert np.isnan(sst[:, mask]).all()
+    assert not np.isnan(sst[:, ~mask]).any()
+
+
+def test_ncep_form_opens_canonical(tmp_path):
+    path = write_ncep(tmp_path / "ncep.nc", n_times=8, nlat=5, nlon=6)
+    raw = xr.open_dataset(path)
+    assert raw.lat.values[0] < raw.lat.values[-1] and raw.lon.values.min() > 180
+    assert raw.sizes["level"] == 1
+    ds = open_cube(path)
+    assert_canonical(ds, ["uwnd", "vwnd", "air", "slp"])
+    np.testing.assert_allclose(ds.longitude.values, -33.0 + 2.5 * np.arange(6))
+    np.testing.assert_allclose(ds.latitude.values, 43.0 - 2.5 * np.arange(5))
+    truth = expected(ds.time.values, ds.latitude.values, ds.longitude.values, ["air", "slp"])
+    np.testing.assert_allclose(ds.air.values, truth["air"], rtol=1e-6)
+    np.testing.assert_allclose(ds.slp.values, truth["slp"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("calendar", ["standard", "noleap"])
+def test_cmip_form_opens_canonical(tmp_path, calendar):
+    path = write_cmip(tmp_path / "cmip.nc", n_times=10, calendar=calendar)
+    raw = xr.open_dataset(path)
+    assert "lat_bnds" in raw and "time_bnds" in raw
+    ds = open_cube(path)
+    assert_canonical(ds, ["tas", "uas", "vas", "psl"])
+    assert ds.time.values[0] == np.datetime64("2021-01-01")
+    truth = expected(ds.time.values, ds.latitude.values, ds.longitude.values, ["tas"])
+    np.testing.assert_allclose(ds.tas.values, truth["tas"], rtol=1e-6)
+
+
+def test_region_across_the_0_360_conversion(tmp_path):
+    # Longitudes -10..10 by 2.5, stored as 0..10 then 350..357.5 in 0..360.
+    path = write_ncep(tmp_path / "ncep.nc", n_times=4, nlat=5, nlon=9, west=-10.0, north=50.0)
+    raw_lon = xr.open_dataset(path).lon.values
+    assert raw_lon[0] == 0 and raw_lon[-1] == 357.5
+    ds = open_cube(path, region=(47.5, -5, 42.5, 5))
+    np.testing.assert_allclose(ds.longitude.values, [-5, -2.5, 0, 2.5, 5])
+    np.testing.assert_allclose(ds.latitude.values, [47.5, 45, 42.5])
+    full = open_cube(path)
+    truth = expected(full.time.values, full.latitude.values, full.longitude.values, ["air"])
+    np.testing.assert_allclose(full.air.values, truth["air"], rtol=1e-6)
+    np.testing.assert_array_equal(ds.air.values, full.air.values[:, 1:4, 2:7])
+
+
+def test_region_is_inclusive_and_checked(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=2, nlat=9, nlon=9)
+    ds = open_cube(path, region=(42.5, -32.5, 41.5, -31.75))
+    np.testing.assert_allclose(ds.latitude.values, [42.5, 42.25, 42.0, 41.75, 41.5])
+    np.testing.assert_allclose(ds.longitude.values, [-32.5, -32.25, -32.0, -31.75])
+    raises_one_line(lambda: open_cube(path, region=(10, 0, 5, 5)), "era5.nc", "outside the grid")
+    raises_one_line(lambda: open_cube(path, region=(30, 0, 40, 5)), "region", "north")
+    raises_one_line(lambda: open_cube(path, region=(43, 10, 41, -10)), "region", "west")
+
+
+def test_expver_dimension_merged(tmp_path):
+    path = write_era5(tmp_path / "old.nc", n_times=8, nlat=4, nlon=4, expver="dimension")
+    raw = xr.open_dataset(path)
+    assert raw.sizes["expver"] == 2 and np.isnan(raw.u10.values).any()
+    ds = open_cube(path)
+    assert_canonical(ds, ERA5_VARIABLES)
+    assert "expver" not in ds.dims and "expver" not in ds.coords
+    assert not np.isnan(ds.u10.values).any()
+    truth = expected(ds.time.values, ds.latitude.values, ds.longitude.values, ["u10"])
+    np.testing.assert_allclose(ds.u10.values, truth["u10"], rtol=1e-5)
+
+
+def test_variables_order_and_missing(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=2)
+    ds = open_cube(path, variables=["sp", "u10"])
+    assert list(ds.data_vars) == ["sp", "u10"]
+    message = raises_one_line(lambda: open_cube(path, variables=["u10", "u100"]),
+                              "era5.nc", "u100", "available", "t2m")
+    assert "sshf" in message
+
+
+def _pressure_level_file(path):
+    times = pd.date_range("2021-01-01", periods=3, freq="1h")
+    lat, lon = np.array([43.0, 42.75]), np.array([-33.0, -32.75, -32.5])
+    levels = np.array([850, 500, 250])
+    t = 250.0 + np.arange(3 * 3 * 2 * 3, dtype="float32").reshape(3, 3, 2, 3)
+    ds = xr.Dataset(
+        {"t": (("valid_time", "pressure_level", "latitude", "longitude"), t, {"units": "K"})},
+        coords={"valid_time": times, "pressure_level": levels, "latitude": lat,
+                "longitude": lon})
+    ds.to_netcdf(path)
+    return t
+
+
+def test_extra_dimension_refused_unless_selected(tmp_path):
+    path = tmp_path / "plev.nc"
+    t = _pressure_level_file(path)
+    raises_one_line(lambda: open_cube(path), "plev.nc", "'pressure_level'", "size 3", "select")
+    ds = open_cube(path, select={"pressure_level": 500})
+    assert_canonical(ds, ["t"])
+    np.testing.assert_array_equal(ds.t.values, t[:, 1])
+    raises_one_line(lambda: open_cube(path, select={"pressure_level": 700}),
+                    "plev.nc", "700", "850")
+    raises_one_line(lambda: open_cube(path, select={"pressure_level": 500, "member": 1}),
+                    "select", "'member'", "plev.nc")
+
+
+def test_lazy_multi_file_open(tmp_path):
+    write_era5(tmp_path / "era5_b.nc", n_times=24, start="2021-01-02", variables=["u10", "t2m"])
+    write_era5(tmp_path / "era5_a.nc", n_times=24, start="2021-01-01", variables=["u10", "t2m"])
+    ds = open_cube(str(tmp_path / "era5_*.nc"))
+    assert_canonical(ds, ["u10", "t2m"])
+    assert ds.sizes["time"] == 48
+    assert ds.u10.chunks[0] == (24, 24)
+    listed = open_cube([tmp_path / "era5_b.nc", tmp_path / "era5_a.nc"])
+    assert listed.time.values[0] == np.datetime64("2021-01-01T00:00")
+    xr.testing.assert_equal(listed.compute(), ds.compute())
+
+
+def test_split_instant_and_accumulated_files_merged(tmp_path):
+    write_era5(tmp_path / "instant.nc", n_times=6, variables=["u10", "t2m"])
+    write_era5(tmp_path / "accum.nc", n_times=6, variables=["slhf"])
+    ds = open_cube([tmp_path / "instant.nc", tmp_path / "accum.nc"])
+    assert_canonical(ds, ["u10", "t2m", "slhf"])
+    write_era5(tmp_path / "later.nc", n_times=6, variables=["slhf"], start="2022-01-01")
+    raises_one_line(lambda: open_cube([tmp_path / "instant.nc", tmp_path / "later.nc"]),
+                    "instant.nc", "later.nc", "different times")
+
+
+def test_unsorted_time_is_sorted(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=6, variables=["t2m"])
+    with xr.open_dataset(path) as raw:
+        shuffled = raw.isel(valid_time=[3, 0, 5, 1, 4, 2]).load()
+    shuffled.to_netcdf(tmp_path / "shuffled.nc")
+    ds = open_cube(tmp_path / "shuffled.nc")
+    np.testing.assert_array_equal(ds.time.values, open_cube(path).time.values)
+    np.testing.assert_allclose(ds.t2m.values, open_cube(path).t2m.values)
+
+
+def test_duplicate_times_refused(tmp_path):
+    write_era5(tmp_path / "a.nc", n_times=4, variables=["t2m"])
+    write_era5(tmp_path / "b.nc", n_times=4, variables=["t2m"], start="2021-01-01T02")
+    raises_one_line(lambda: open_cube([tmp_path / "a.nc", tmp_path / "b.nc"]),
+                    "a.nc", "duplicate time", "2021-01-01T02:00:00")
+
+
+def test_different_grids_refused(tmp_path):
+    write_era5(tmp_path / "a.nc", n_times=4, variables=["t2m"])
+    write_era5(tmp_path / "b.nc", n_times=4, variables=["t2m"], start="2021-02-01", nlat=6)
+    raises_one_line(lambda: open_cube([tmp_path / "a.nc", tmp_path / "b.nc"]),
+                    "a.nc", "b.nc", "different grids")
+
+
+def test_bad_paths_and_files(tmp_path):
+    raises_one_line(lambda: open_cube(tmp_path / "missing.nc"), "missing.nc", "not found")
+    raises_one_line(lambda: open_cube(str(tmp_path / "*.nc")), "*.nc", "no file matches")
+    text = tmp_path / "notes.nc"
+    text.write_text("this is not a NetCDF file\n")
+    raises_one_line(lambda: open_cube(text), "notes.nc", "not a readable NetCDF")
+
+
+@pytest.mark.parametrize("writer", [write_era5, write_ncep])
+def test_truncated_file_refused(tmp_path, writer):
+    path = writer(tmp_path / "full.nc", n_times=48)
+    content = path.read_bytes()
+    cut = tmp_path / "cut.nc"
+    cut.write_bytes(content[: len(content) // 2])
+    raises_one_line(lambda: open_cube(cut), "cut.nc")
+
+
+def test_no_time_dimension(tmp_path):
+    path = tmp_path / "static.nc"
+    xr.Dataset({"z": (("latitude", "longitude"), np.ones((2, 3)))},
+               coords={"latitude": [1.0, 0.0], "longitude": [0.0, 1.0, 2.0]}).to_netcdf(path)
+    raises_one_line(lambda: open_cube(path), "static.nc", "no time dimension")
+
+
+def test_all_nan_variable_refused(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=4, nlat=6, nlon=6, variables=["t2m", "sst"])
+    # The land patch alone: sst is NaN everywhere in that box.
+    land = open_cube(path).isel(latitude=[2, 3], longitude=[2, 3])
+    region = (float(land.latitude[0]), float(land.longitude[0]),
+              float(land.latitude[-1]), float(land.longitude[-1]))
+    raises_one_line(lambda: open_cube(path, region=region), "era5.nc", "'sst'", "entirely NaN")
+    assert list(open_cube(path, variables=["t2m"], region=region).data_vars) == ["t2m"]
+
+
+def test_time_range(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=48, variables=["t2m"])
+    ds = open_cube(path, time_range=("2021-01-01T06", "2021-01-01T11"))
+    assert ds.sizes["time"] == 6
+    assert ds.time.values[-1] == np.datetime64("2021-01-01T11:00")
+    raises_one_line(lambda: open_cube(path, time_range=("2030-01-01", None)),
+                    "era5.nc", "time_range", "2021-01-01T00:00:00")
+
+
+def test_regime_labels_become_a_coordinate(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=20, regime=True)
+    ds = open_cube(path)
+    assert "regime" not in ds.data_vars and ds.regime.dims == ("time",)
+    np.testing.assert_array_equal(ds.regime.values, regimes(20))
+
+
+def test_resample_daily_means(tmp_path):
+    path = write_era5(tmp_path / "era5.nc", n_times=48, regime=True)
+    ds = open_cube(path)
+    daily = resample_time(ds, "1D")
+    assert daily.sizes["time"] == 2
+    assert daily.t2m.dtype == np.float32 and daily.t2m.attrs["units"] == "K"
+    np.testing.assert_allclose(daily.t2m.values[1], ds.t2m.values[24:].mean(axis=0), rtol=1e-6)
+    sst = daily.sst.values
+    assert np.isnan(sst[:, land_mask(5, 6)]).all()
+    np.testing.assert_array_equal(daily.regime.values, regimes(48)[[0, 24]])
+    raises_one_line(lambda: resample_time(ds, "every day"), "resample", "every day")
+
+
+def test_messages_name_the_path_given(tmp_path):
+    os.makedirs(tmp_path / "sub")
+    raises_one_line(lambda: open_cube(tmp_path / "sub"), "sub", "directory")
