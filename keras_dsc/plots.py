@@ -124,7 +124,9 @@ def plot_composites(anomalies, labels, path, units=None, figsize=None, dpi=100):
     path = _png_path(path)
     found_units = {}
     if isinstance(anomalies, xr.Dataset):
-        found_units = {name: var.attrs.get("units", "") for name, var in anomalies.data_vars.items()}
+        found_units = {
+            str(name): var.attrs.get("units", "") for name, var in anomalies.data_vars.items()
+        }
         anomalies = anomalies.to_dataarray(dim="variable")
     if not isinstance(anomalies, xr.DataArray):
         raise DataError("anomalies: expected an xarray.DataArray or xarray.Dataset")
@@ -395,7 +397,8 @@ def plot_training_curves(history, path, figsize=None, dpi=100):
     present = [c for c in _CURVES if c in frame.columns]
     if not present:
         raise DataError(
-            f"{source}: none of the columns {', '.join(_CURVES)}; found {', '.join(map(str, frame.columns))}"
+            f"{source}: none of the columns {', '.join(_CURVES)}; "
+            f"found {', '.join(map(str, frame.columns))}"
         )
     epochs = frame["epoch"].to_numpy() if "epoch" in frame.columns else np.arange(len(frame))
     figure = _figure(figsize or (4.0 * len(present), 3.2), dpi)
