@@ -1,0 +1,91 @@
+"""Keras callbacks of the DSC training procedure."""
+
+import keras
+import numpy as np
+
+from keras_dsc.batches import WindowBatches
+from keras_dsc.target import target_distribution
+
+
+def soft_assignments(model, windows, batch_size):
+    """Soft assignments Q of every window, in order, from the model's encoder and clustering head.
+
+    Args:
+        model: a `keras_dsc.DSC` model.
+        windows: the window source (see `WindowBatches`).
+        batch_size: int, windows per prediction batch.
+
+    Returns:
+        float32 array `(n_samples, n_clusters)`.
+    """
+    batches = WindowBatches(windows, batch_size)
+    return model.assignment_model.predict(batches, verbose=0)["probabilities"]
+
+
+class TargetDistributionUpdate(keras.callbacks.Callback):
+    """Recomputes the target distribution P over the WHOLE data set every `update_interval` steps.
+
+    At the start of training and then every `update_interval` training steps, the soft
+    assignments Q of all windows are predicted, P is computed from them with
+    `keras_dsc.target_distribution` and written into `targets` in place (the array the
+    `WindowBatches` of `fit` reads). The fraction of windows whose cluster changed since the last
+    update is logged as `label_change` at every epoch end; training stops once it falls below
+    `tol`. P therefore stays global, never a per-batch estimate.
+
+    Args:
+        windows: the window source.
+        targets: float32 array `(n_samples, n_clusters)` that the training batches read.
+        update_interval: int, training steps between updates.
+        tol: float, stop when the fraction of changed labels is below this.
+        batch_size: int, windows per prediction batch.
+
+    Example:
+
+    >>> update = TargetDistributionUpdate(windows, targets, update_interval=20, tol=0.001,
+    ...                                   batch_size=16)
+    >>> model.fit(WindowBatches(windows, 16, shuffle=True, targets=targets),
+    ...           epochs=20, callbacks=[update])  # doctest: +SKIP
+    """
+
+    def __init__(self, windows, targets, update_interval, tol, batch_size):
+        super().__init__()
+        self.windows = windows
+        self.targets = targets
+        self.update_interval = int(update_interval)
+        self.tol = float(tol)
+        self.batch_size = int(batch_size)
+        self.labels = None
+        self.label_change = float("nan")
+        self.converged = False
+        self._steps = 0
+
+    def _update(self):
+        probabilities = soft_assignments(self.model, self.windows, self.batch_size)
+        self.targets[...] = target_distribution(probabilities)
+        labels = probabilities.argmax(axis=1)
+        if self.labels is not None:
+            self.label_change = float(np.mean(labels != self.labels))
+            if self.label_change < self.tol:
+                self.converged = True
+                self.model.stop_training = True
+        self.labels = labels
+
+    def on_train_begin(self, logs=None):
+        self._update()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+        if self._steps % self.update_interval == 0:
+            self._update()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["label_change"] = self.label_change
+
+
+class MissingLabelChange(keras.callbacks.Callback):
+    """Logs `label_change` as NaN, so pre-training epochs share the joint phase's CSV columns."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.setdefault("label_change", float("nan"))

@@ -1,0 +1,3 @@
+"""Keras models of keras_dsc."""
+
+from keras_dsc.models.dsc import DSC

@@ -1,0 +1,175 @@
+"""The full DSC training procedure: pre-training, k-means initialisation, joint training."""
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+from sklearn.cluster import KMeans
+
+from keras_dsc.batches import WindowBatches
+from keras_dsc.callbacks import MissingLabelChange, TargetDistributionUpdate, soft_assignments
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What `train_dsc` returns.
+
+    Attributes:
+        labels: int array `(n_samples,)`, the cluster of every window.
+        probabilities: float32 array `(n_samples, n_clusters)`, the soft assignments Q.
+        initial_labels: int array, the k-means clusters of the pre-trained embedding.
+        history: dict of lists, the per-epoch logs of both phases (pre-training first).
+        converged: bool, whether the label change fell below `tol` before the epoch limit.
+    """
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    initial_labels: np.ndarray
+    history: dict
+    converged: bool
+
+
+def embed(model, windows, batch_size):
+    """Latent vectors of every window, in order (encoder only, no decoder).
+
+    Args:
+        model: a `keras_dsc.DSC` model.
+        windows: the window source (see `keras_dsc.WindowBatches`).
+        batch_size: int, windows per prediction batch.
+
+    Returns:
+        float32 array `(n_samples, latent_dim)`.
+    """
+    batches = WindowBatches(windows, batch_size)
+    return model.assignment_model.predict(batches, verbose=0)["embedding"]
+
+
+def initialise_centres(model, windows, batch_size, seed=0, n_init=20):
+    """Sets the clustering layer's centres to k-means centres of the current embedding.
+
+    Args:
+        model: a `keras_dsc.DSC` model.
+        windows: the window source.
+        batch_size: int, windows per prediction batch.
+        seed: int, k-means `random_state`.
+        n_init: int, k-means restarts.
+
+    Returns:
+        int array `(n_samples,)`, the k-means labels.
+    """
+    kmeans = KMeans(model.n_clusters, n_init=n_init, random_state=seed)
+    labels = kmeans.fit_predict(embed(model, windows, batch_size).astype("float64"))
+    model.clustering.centres.assign(kmeans.cluster_centers_.astype("float32"))
+    return labels
+
+
+def train_dsc(
+    model,
+    windows,
+    batch_size=16,
+    pretrain_epochs=10,
+    epochs=20,
+    update_interval=20,
+    tol=0.001,
+    learning_rate=1e-3,
+    seed=0,
+    kmeans_n_init=20,
+    log_dir=None,
+    callbacks=(),
+    verbose="auto",
+):
+    """Trains a DSC model with the full deep-clustering procedure, all through `model.fit`.
+
+    1. Autoencoder pre-training (reconstruction only) for `pretrain_epochs` epochs.
+    2. k-means (scikit-learn, `kmeans_n_init` seeded restarts) on the latent vectors sets the
+       clustering centres.
+    3. Joint training of reconstruction + `gamma` * KL(P || Q): `TargetDistributionUpdate`
+       recomputes P over the whole data set every `update_interval` steps and stops training
+       when the fraction of changed labels falls below `tol`, or after `epochs` epochs.
+
+    `keras.callbacks.TerminateOnNaN` guards both phases. With `log_dir`, `CSVLogger` writes
+    `history.csv` (both phases; `label_change` is NaN while pre-training) and
+    `ModelCheckpoint` keeps the latest model in `checkpoint.keras`.
+
+    Args:
+        model: a `keras_dsc.DSC` model.
+        windows: the window source (NumPy array or `keras_dsc.windows.WindowedCube`).
+        batch_size: int. Defaults to `16`.
+        pretrain_epochs: int, epochs of autoencoder pre-training (0 skips it). Defaults to `10`.
+        epochs: int, the epoch limit of joint training. Defaults to `20`.
+        update_interval: int, training steps between target updates. Defaults to `20`.
+        tol: float, the label-change fraction that stops joint training. Defaults to `0.001`.
+        learning_rate: float, Adam's learning rate. Defaults to `1e-3`.
+        seed: int, seeds Keras, NumPy, the shuffling and k-means. Defaults to `0`.
+        kmeans_n_init: int, k-means restarts. Defaults to `20`.
+        log_dir: optional folder for `history.csv` and `checkpoint.keras`.
+        callbacks: extra Keras callbacks for both phases.
+        verbose: `fit`'s verbosity. Defaults to `"auto"`.
+
+    Returns:
+        A `TrainingResult`.
+
+    Example:
+
+    >>> model = DSC(input_shape=windows.shape[1:], n_clusters=5)
+    >>> result = train_dsc(model, windows, pretrain_epochs=5, epochs=10)  # doctest: +SKIP
+    """
+    keras.utils.set_random_seed(seed)
+    n_samples = len(windows)
+    guards = [keras.callbacks.TerminateOnNaN(), *callbacks]
+    loggers = []
+    if log_dir is not None:
+        log_dir = Path(log_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        (log_dir / "history.csv").unlink(missing_ok=True)
+        loggers = [
+            keras.callbacks.CSVLogger(str(log_dir / "history.csv"), append=True),
+            keras.callbacks.ModelCheckpoint(str(log_dir / "checkpoint.keras")),
+        ]
+    history = {}
+
+    def record(fit_history):
+        for key, values in fit_history.history.items():
+            history.setdefault(key, []).extend(values)
+
+    # 1. Autoencoder pre-training: the centres have no part in the loss, so they are frozen.
+    model.clustering.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    if pretrain_epochs > 0:
+        record(
+            model.fit(
+                WindowBatches(windows, batch_size, shuffle=True, seed=seed),
+                epochs=pretrain_epochs,
+                callbacks=[MissingLabelChange(), *guards, *loggers],
+                verbose=verbose,
+            )
+        )
+
+    # 2. k-means on the embedding initialises the centres.
+    initial_labels = initialise_centres(model, windows, batch_size, seed, kmeans_n_init)
+
+    # 3. Joint training against the global target distribution.
+    model.clustering.trainable = True
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    targets = np.zeros((n_samples, model.n_clusters), dtype="float32")
+    update = TargetDistributionUpdate(windows, targets, update_interval, tol, batch_size)
+    if epochs > 0:
+        record(
+            model.fit(
+                WindowBatches(windows, batch_size, shuffle=True, seed=seed + 1, targets=targets),
+                epochs=pretrain_epochs + epochs,
+                initial_epoch=pretrain_epochs,
+                callbacks=[update, *guards, *loggers],
+                verbose=verbose,
+            )
+        )
+
+    probabilities = soft_assignments(model, windows, batch_size)
+    return TrainingResult(
+        labels=probabilities.argmax(axis=1),
+        probabilities=probabilities,
+        initial_labels=initial_labels,
+        history=history,
+        converged=update.converged,
+    )
