@@ -1,0 +1,413 @@
+"""Normalise a canonical data cube per variable, optionally as anomalies from a climatology.
+
+`CubePreprocessor` is fitted on training data (a Dataset from `keras_dsc.era5.open_cube`), turns
+any cube on the same grid into the model's input array, turns model outputs back into physical
+units, and is saved beside the model so that new data can be prepared the same way.
+"""
+
+import json
+import os
+import warnings
+
+import dask
+import dask.array
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from keras_dsc.errors import DataError
+
+METHODS = ("zscore", "minmax")
+CONFIG_FILE = "preprocessing.json"
+CLIMATOLOGY_FILE = "climatology.nc"
+HARMONICS = ("mean", "sin1", "cos1", "sin2", "cos2")
+HOURS = tuple(f"hour{h:02d}" for h in range(24))
+_YEAR_DAYS = 365.25
+_GRID_TOLERANCE = 1e-6
+
+
+class CubePreprocessor:
+    """Per-variable normalisation of a (time, latitude, longitude) cube, with optional anomalies.
+
+    Statistics are computed per variable over all times and grid points of the training data,
+    NaN skipped, with xarray reductions: a lazy (dask) cube is reduced chunk by chunk and never
+    loaded whole. The normalised value of variable `v` is `(x - offset[v]) / scale[v]`, where
+    `offset, scale` are `(mean, std)` for `"zscore"` and `(min, max - min)` for `"minmax"` (a
+    constant variable gets scale 1).
+
+    With `anomalies=True`, `x` is first replaced by its anomaly: a least-squares climatology is
+    fitted per grid point and variable (mean plus annual and semi-annual harmonics, i.e. sin
+    and cos of `2*pi*d/365.25` and `4*pi*d/365.25` with `d` the day of the year; and, for
+    sub-daily data, the mean diurnal cycle per hour of day of what remains) and subtracted. The
+    harmonics need at least a year of training data to be meaningful.
+
+    NaN (sea surface temperature over land, for example) stays NaN: the model computes its
+    validity mask from NaN and fills them itself.
+
+    Args:
+        method: `"zscore"` or `"minmax"`. Defaults to `"zscore"`.
+        anomalies: subtract the fitted climatology first. Defaults to `False`.
+
+    Example:
+
+    >>> ds = open_cube("era5_2021.nc")
+    >>> prep = CubePreprocessor("zscore", anomalies=True).fit(ds)
+    >>> x = prep.transform(ds)           # (time, latitude, longitude, variable) float32
+    >>> prep.save("saved_models/run1")   # preprocessing.json + climatology.nc
+    >>> same = CubePreprocessor.load("saved_models/run1")
+    """
+
+    def __init__(self, method="zscore", anomalies=False):
+        if method not in METHODS:
+            raise DataError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+        self.method = method
+        self.anomalies = bool(anomalies)
+        self.variables = None
+        self.units = None
+        self.latitudes = None
+        self.longitudes = None
+        self.offset = None
+        self.scale = None
+        self.time_step = None
+        self.climatology = None
+
+    @property
+    def fitted(self):
+        """Whether `fit` (or `from_config`/`load`) has set the statistics."""
+        return self.offset is not None
+
+    def fit(self, ds):
+        """Compute the statistics (and the climatology) on training data.
+
+        Args:
+            ds: an `xarray.Dataset` in the canonical form of `open_cube`.
+
+        Returns:
+            `self`.
+        """
+        ds = _check_cube(ds, "fit")
+        variables = [str(v) for v in ds.data_vars]
+        times = ds.indexes["time"]
+        self.variables = variables
+        self.units = [ds[v].attrs.get("units") for v in variables]
+        self.latitudes = [float(v) for v in ds["latitude"].values]
+        self.longitudes = [float(v) for v in ds["longitude"].values]
+        self.time_step = _time_step(times)
+        self.climatology = None
+        if self.anomalies:
+            self.climatology = self._fit_climatology(ds)
+        data = [self._anomaly(ds[v], v).astype("float64") for v in variables]
+        if self.method == "zscore":
+            lows = [d.mean() for d in data]
+            highs = [d.std() for d in data]
+        else:
+            lows = [d.min() for d in data]
+            highs = [d.max() for d in data]
+        lows, highs = dask.compute(lows, highs)
+        offset, scale = [], []
+        for name, low, high in zip(variables, lows, highs):
+            low, high = float(low), float(high)
+            if not np.isfinite(low):
+                raise DataError(f"fit: variable {name!r} is entirely NaN")
+            spread = high if self.method == "zscore" else high - low
+            offset.append(low)
+            scale.append(spread if np.isfinite(spread) and spread > 0 else 1.0)
+        self.offset, self.scale = offset, scale
+        return self
+
+    def transform(self, ds):
+        """Normalise a cube on the fitted grid.
+
+        Args:
+            ds: an `xarray.Dataset` in the canonical form, holding the fitted variables (others
+                are ignored) on the fitted latitudes and longitudes.
+
+        Returns:
+            An `xarray.DataArray` of dims (time, latitude, longitude, variable), float32, lazy if
+            `ds` is, NaN where the data is NaN; the `regime` coordinate is kept.
+        """
+        self._check_fitted("transform")
+        ds = _check_cube(ds, "transform")
+        missing = [v for v in self.variables if v not in ds.data_vars]
+        if missing:
+            raise DataError(f"transform: variable {missing[0]!r} is missing; the preprocessor "
+                            f"was fitted on {', '.join(self.variables)} and the data has "
+                            f"{', '.join(map(str, ds.data_vars))}")
+        for axis, fitted in (("latitude", self.latitudes), ("longitude", self.longitudes)):
+            given = ds[axis].values
+            if len(given) != len(fitted) or not np.allclose(given, fitted, rtol=0,
+                                                            atol=_GRID_TOLERANCE):
+                raise DataError(f"transform: the {axis}s differ from the fitted grid (fitted "
+                                f"{_axis_text(fitted)}, given {_axis_text(given)})")
+        if self.anomalies and HOURS[0] in self._terms():
+            step = _time_step(ds.indexes["time"])
+            if step is not None and step != self.time_step:
+                raise DataError(f"transform: time step {step} differs from the fitted time "
+                                f"step {self.time_step} (the diurnal cycle needs the same)")
+        parts = []
+        for i, name in enumerate(self.variables):
+            x = self._anomaly(ds[name], name)
+            parts.append(((x - self.offset[i]) / self.scale[i]).astype("float32"))
+        out = xr.concat(parts, dim=pd.Index(self.variables, name="variable"),
+                        coords="minimal", compat="override", join="override")
+        out = out.transpose("time", "latitude", "longitude", "variable")
+        out.name = "normalised"
+        out.attrs = {"method": self.method, "anomalies": int(self.anomalies)}
+        return out
+
+    def fit_transform(self, ds):
+        """`fit(ds)` then `transform(ds)`."""
+        return self.fit(ds).transform(ds)
+
+    def inverse_transform(self, array, times=None):
+        """Turn normalised values back into physical units.
+
+        Args:
+            array: an `xarray.DataArray` with dims (..., latitude, longitude, variable) (such as
+                the output of `transform`), or a numpy array whose last three axes are
+                (latitude, longitude, variable) on the fitted grid.
+            times: with `anomalies=True` only, the time of every field when `array` is numpy:
+                an array of datetimes of shape `array.shape[:-3]` (for windows of shape
+                `(n, window, lat, lon, variable)`, shape `(n, window)`). A DataArray uses its
+                `time` coordinate.
+
+        Returns:
+            The same kind of array, float32, in physical units.
+        """
+        self._check_fitted("inverse_transform")
+        nv = len(self.variables)
+        if isinstance(array, xr.DataArray):
+            if array.dims[-3:] != ("latitude", "longitude", "variable"):
+                raise DataError(f"inverse_transform: dims must end with (latitude, longitude, "
+                                f"variable), got {array.dims}")
+            if array.sizes["variable"] != nv:
+                raise DataError(f"inverse_transform: {array.sizes['variable']} variables "
+                                f"given, the preprocessor has {nv}")
+            scale = xr.DataArray(np.asarray(self.scale, "float32"), dims="variable")
+            offset = xr.DataArray(np.asarray(self.offset, "float32"), dims="variable")
+            out = array * scale + offset
+            if self.anomalies:
+                if "time" not in array.coords:
+                    raise DataError("inverse_transform: anomalies need the time of every "
+                                    "field: the array has no time coordinate")
+                out = out + self._climatology_for(array)
+            return out.transpose(*array.dims).astype("float32")
+        values = np.asarray(array, dtype="float32")
+        shape = (len(self.latitudes), len(self.longitudes), nv)
+        if values.ndim < 3 or values.shape[-3:] != shape:
+            raise DataError(f"inverse_transform: array shape {values.shape} does not end with "
+                            f"(latitude, longitude, variable) = {shape}")
+        out = values * np.asarray(self.scale, "float32") + np.asarray(self.offset, "float32")
+        if self.anomalies:
+            if times is None:
+                raise DataError("inverse_transform: anomalies need the time of every field: "
+                                "pass times=")
+            times = np.asarray(times, dtype="datetime64[ns]")
+            if times.shape != values.shape[:-3]:
+                raise DataError(f"inverse_transform: times of shape {times.shape} do not "
+                                f"match the array's leading shape {values.shape[:-3]}")
+            design = _design(pd.DatetimeIndex(times.ravel()), self._terms()).astype("float32")
+            coef = self.climatology.transpose("term", "latitude", "longitude", "variable")
+            clim = np.tensordot(design, coef.values.astype("float32"), axes=(1, 0))
+            clim = clim.reshape(values.shape)
+            out = out + clim
+        return out.astype("float32")
+
+    def get_config(self):
+        """A JSON-serialisable dict of the fitted preprocessor (the climatology excepted).
+
+        Keys: method, anomalies, variables, units, latitudes, longitudes, offset, scale (lists
+        over variables: normalised = (x - offset[v]) / scale[v], x the anomaly when anomalies),
+        time_step (e.g. "1h", "1D"; None for a single step), terms (the climatology terms).
+        """
+        return {
+            "method": self.method,
+            "anomalies": self.anomalies,
+            "variables": self.variables,
+            "units": self.units,
+            "latitudes": self.latitudes,
+            "longitudes": self.longitudes,
+            "offset": self.offset,
+            "scale": self.scale,
+            "time_step": self.time_step,
+            "terms": list(self._terms()) if self.climatology is not None else None,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuild a preprocessor from `get_config()`; with anomalies, use `load` instead."""
+        try:
+            prep = cls(config["method"], config["anomalies"])
+            for key in ("variables", "units", "latitudes", "longitudes", "offset", "scale",
+                        "time_step"):
+                setattr(prep, key, config[key])
+        except KeyError as error:
+            raise DataError(f"preprocessing config: key {error.args[0]!r} is missing") from None
+        return prep
+
+    def save(self, directory):
+        """Write `preprocessing.json` (and `climatology.nc` with anomalies) into `directory`."""
+        self._check_fitted("save")
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as handle:
+            json.dump(self.get_config(), handle, indent=2)
+        if self.climatology is not None:
+            path = os.path.join(directory, CLIMATOLOGY_FILE)
+            self.climatology.to_dataset(name="climatology").to_netcdf(path)
+
+    @classmethod
+    def load(cls, directory):
+        """Read a preprocessor written by `save`."""
+        path = os.path.join(directory, CONFIG_FILE)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                config = json.load(handle)
+        except FileNotFoundError:
+            raise DataError(f"{path}: file not found (was the preprocessor saved here?)") from None
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: not valid JSON ({error.msg})") from None
+        prep = cls.from_config(config)
+        if prep.anomalies:
+            clim_path = os.path.join(directory, CLIMATOLOGY_FILE)
+            if not os.path.exists(clim_path):
+                raise DataError(f"{clim_path}: file not found (anomalies need the climatology)")
+            with xr.open_dataset(clim_path) as clim:
+                prep.climatology = clim["climatology"].load()
+        return prep
+
+    def _check_fitted(self, what):
+        if not self.fitted:
+            raise DataError(f"{what}: the preprocessor is not fitted; call fit(ds) or load()")
+        if self.anomalies and self.climatology is None:
+            raise DataError(f"{what}: the climatology is missing; read the preprocessor with "
+                            f"CubePreprocessor.load(directory)")
+
+    def _terms(self):
+        if self.climatology is None:
+            return HARMONICS
+        return tuple(str(t) for t in self.climatology["term"].values)
+
+    def _climatology_for(self, array):
+        """The climatology (variable, time, latitude, longitude) at the times of `array`."""
+        time = array["time"]
+        design = _design(pd.DatetimeIndex(time.values.ravel()), self._terms()).astype("float32")
+        design = design.reshape(time.shape + (design.shape[-1],))
+        if array.chunks is not None and time.dims == ("time",) and "time" in array.dims:
+            design = dask.array.from_array(
+                design, chunks=(array.chunks[array.dims.index("time")], -1))
+        design = xr.DataArray(design, dims=time.dims + ("term",), coords=time.coords)
+        return xr.dot(design, self.climatology, dim="term")
+
+    def _anomaly(self, x, name):
+        """`x` minus the climatology of variable `name` (x itself without anomalies)."""
+        if self.climatology is None:
+            return x
+        terms = self._terms()
+        design = _design(x.indexes["time"], terms).astype("float32")
+        if x.chunks is not None:
+            design = dask.array.from_array(design, chunks=(x.chunks[0], -1))
+        design = xr.DataArray(design, dims=("time", "term"), coords={"time": x["time"]})
+        coef = self.climatology.sel(variable=name, drop=True)
+        clim = xr.dot(design, coef, dim="term")
+        return (x - clim).astype(x.dtype)
+
+    def _fit_climatology(self, ds):
+        """Least-squares harmonics per grid point, then the diurnal cycle of the residual."""
+        times = ds.indexes["time"]
+        span = (times[-1] - times[0]) / pd.Timedelta("1D")
+        if span < 365:
+            warnings.warn(f"anomalies: the training data spans {span:.0f} days; the annual "
+                          f"harmonics need at least a year of data to be meaningful",
+                          stacklevel=3)
+        variables = list(ds.data_vars)
+        harm = _design(times, HARMONICS)
+        chunks = ds[variables[0]].chunks
+        g = dask.array.from_array(harm, chunks=(chunks[0], -1)) if chunks else harm
+        g = xr.DataArray(g, dims=("time", "term"), coords={"time": ds["time"]})
+        gg = g * g.rename(term="term2")
+        normal, rhs = [], []
+        for name in variables:
+            x = ds[name].astype("float64")
+            normal.append(xr.dot(gg, x.notnull().astype("float64"), dim="time"))
+            rhs.append(xr.dot(g, x.fillna(0.0), dim="time"))
+        normal, rhs = dask.compute(normal, rhs)
+        coefs = []
+        for a, b in zip(normal, rhs):
+            a = a.transpose("latitude", "longitude", "term", "term2").values
+            b = b.transpose("latitude", "longitude", "term").values
+            # Directions the data cannot determine (harmonics over a short series) are cut
+            # rather than fitted with huge, cancelling coefficients.
+            solution = np.einsum("yxkl,yxl->kyx", np.linalg.pinv(a, rcond=1e-6), b)
+            coefs.append(solution)
+        coef = np.stack(coefs).astype("float32")  # (variable, term, latitude, longitude)
+        terms = HARMONICS
+        sub_daily = self.time_step is not None and pd.Timedelta(self.time_step) < pd.Timedelta(
+            "1D")
+        if sub_daily:
+            hours = []
+            gf = g.astype("float32")
+            for i, name in enumerate(variables):
+                clim = xr.dot(gf, xr.DataArray(coef[i], dims=("term", "latitude", "longitude")),
+                              dim="term")
+                residual = ds[name] - clim
+                hours.append(residual.groupby("time.hour").mean())
+            hours = dask.compute(hours)[0]
+            cycle = np.zeros((len(variables), 24) + coef.shape[2:], dtype="float32")
+            for i, h in enumerate(hours):
+                cycle[i, h["hour"].values] = np.nan_to_num(
+                    h.transpose("hour", "latitude", "longitude").values)
+            coef = np.concatenate([coef, cycle], axis=1)
+            terms = HARMONICS + HOURS
+        return xr.DataArray(
+            coef, dims=("variable", "term", "latitude", "longitude"),
+            coords={"variable": variables, "term": list(terms),
+                    "latitude": ds["latitude"].values, "longitude": ds["longitude"].values},
+            name="climatology",
+            attrs={"description": "per grid point: mean, annual and semi-annual harmonics, "
+                                  "mean diurnal cycle (hourNN terms) of the residual"})
+
+
+def _check_cube(ds, what):
+    if not isinstance(ds, xr.Dataset):
+        raise DataError(f"{what}: expected an xarray.Dataset from open_cube, got "
+                        f"{type(ds).__name__}")
+    for dim in ("time", "latitude", "longitude"):
+        if dim not in ds.dims:
+            raise DataError(f"{what}: the dataset has no {dim!r} dimension (open it with "
+                            f"keras_dsc.era5.open_cube)")
+    if not ds.data_vars:
+        raise DataError(f"{what}: the dataset has no data variable")
+    return ds.transpose("time", "latitude", "longitude", ...)
+
+
+def _axis_text(values):
+    values = np.asarray(values)
+    if values.size == 0:
+        return "0 points"
+    return f"{values.size} points {values[0]:g}..{values[-1]:g}"
+
+
+def _time_step(times):
+    """The median step of a time axis as a short string ("1h", "1D", "6h"), None if one step."""
+    if len(times) < 2:
+        return None
+    step = pd.Timedelta(np.median(np.diff(times.values)))
+    text = pd.tseries.frequencies.to_offset(step).freqstr
+    return text if text[:1].isdigit() else f"1{text}"
+
+
+def _design(times, terms):
+    """The design matrix (time, term) of the climatology at the given times (float64)."""
+    times = pd.DatetimeIndex(times)
+    day = (np.asarray(times.day_of_year, "float64") - 1.0
+           + (times - times.normalize()) / pd.Timedelta("1D"))
+    angle = 2.0 * np.pi * np.asarray(day, "float64") / _YEAR_DAYS
+    columns = {
+        "mean": np.ones(len(times)),
+        "sin1": np.sin(angle), "cos1": np.cos(angle),
+        "sin2": np.sin(2.0 * angle), "cos2": np.cos(2.0 * angle),
+    }
+    hour = np.asarray(times.hour)
+    for h, name in enumerate(HOURS):
+        columns[name] = (hour == h).astype("float64")
+    return np.stack([columns[t] for t in terms], axis=1)
