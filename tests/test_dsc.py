@@ -1,0 +1,141 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+
+from keras_dsc import DSC, target_distribution, train_dsc
+from keras_dsc.training import initialise_centres
+
+SHAPE = (3, 9, 11, 2)
+
+
+def moving_blobs(n=32, seed=0):
+    """Windows with a blob moving east (label 0) or west (label 1), NaN on one grid point."""
+    rng = np.random.default_rng(seed)
+    time, lat, lon, _ = SHAPE
+    x = rng.normal(scale=0.3, size=(n, *SHAPE)).astype("float32")
+    labels = np.arange(n) % 2
+    for i in range(n):
+        for t in range(time):
+            column = 2 + 3 * t if labels[i] == 0 else lon - 4 - 3 * t
+            x[i, t, 3:6, column : column + 2, 0] += 2.0
+    x[:, :, 0, 0, 1] = np.nan
+    return x, labels
+
+
+def small_model(**kwargs):
+    return DSC(input_shape=SHAPE, n_clusters=2, filters=(4,), latent_dim=4, **kwargs)
+
+
+def test_train_step_lowers_both_losses():
+    keras.utils.set_random_seed(0)
+    x, _ = moving_blobs()
+    model = small_model(gamma=1.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, epochs=10, batch_size=8, verbose=0)  # pre-training spreads the embedding
+    initialise_centres(model, x, batch_size=16)
+    q = model.assignment_model.predict(x, verbose=0)["probabilities"]
+    p = target_distribution(q)
+    history = model.fit(x, p, epochs=6, batch_size=8, shuffle=False, verbose=0).history
+    assert set(history) >= {"loss", "reconstruction_loss", "clustering_loss"}
+    assert history["reconstruction_loss"][-1] < history["reconstruction_loss"][0]
+    assert history["clustering_loss"][-1] < history["clustering_loss"][0]
+    assert history["clustering_loss"][0] > 1e-3  # after pre-training the KL term bites
+
+
+def test_loss_ignores_values_at_masked_points():
+    x, _ = moving_blobs(n=4)
+    model = small_model()
+    y_pred = model(x)
+    loss = float(model.compute_loss(x, None, y_pred))
+    changed = x.copy()
+    changed[:, :, 0, 0, 1] = 1e6  # the NaN points get huge values...
+    # ...but they are still masked out when the mask says so: the model fills NaN, the loss
+    # skips them. Reinsert NaN where the mask was, as a data pipeline would.
+    changed[np.isnan(x)] = np.nan
+    assert float(model.compute_loss(changed, None, model(changed))) == loss
+    # Changing the network's output at masked points does not change the loss either.
+    reconstruction = keras.ops.convert_to_numpy(y_pred["reconstruction"]).copy()
+    reconstruction[np.isnan(x)] = 123.0
+    altered = dict(y_pred, reconstruction=reconstruction)
+    np.testing.assert_allclose(float(model.compute_loss(x, None, altered)), loss, rtol=1e-6)
+    # An unmasked change does change it.
+    reconstruction[0, 0, 5, 5, 0] += 10.0
+    assert float(model.compute_loss(x, None, dict(y_pred, reconstruction=reconstruction))) > loss
+
+
+def test_nan_input_gives_finite_outputs():
+    x, _ = moving_blobs(n=4)
+    out = model_out = small_model()(x)
+    for value in model_out.values():
+        assert np.all(np.isfinite(keras.ops.convert_to_numpy(value)))
+    assert out["reconstruction"].shape == x.shape
+
+
+def test_keras_save_and_reload_give_identical_outputs(tmp_path):
+    x, _ = moving_blobs(n=6)
+    model = DSC(input_shape=SHAPE, n_clusters=3, filters=(2, 3), latent_dim=5, skip=True,
+                alpha=2.0, gamma=0.3, recurrent_decoder=False)
+    model.compile(optimizer="adam")
+    model.fit(x, epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)  # no custom_objects: the classes are registered
+    assert isinstance(restored, DSC)
+    assert (restored.alpha, restored.gamma, restored.skip) == (2.0, 0.3, True)
+    expected, got = model.predict(x, verbose=0), restored.predict(x, verbose=0)
+    for key in expected:
+        np.testing.assert_array_equal(expected[key], got[key])
+
+
+def test_same_seed_gives_same_labels():
+    x, _ = moving_blobs()
+    runs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(7)
+        model = small_model()
+        result = train_dsc(model, x, batch_size=8, pretrain_epochs=2, epochs=2,
+                           update_interval=2, seed=7, kmeans_n_init=3, verbose=0)
+        runs.append((result.labels, result.probabilities))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_allclose(runs[0][1], runs[1][1], atol=1e-6)
+
+
+def test_train_dsc_writes_history_and_checkpoint(tmp_path):
+    x, labels = moving_blobs()
+    result = train_dsc(small_model(), x, batch_size=8, pretrain_epochs=2, epochs=2,
+                       update_interval=2, kmeans_n_init=3, log_dir=tmp_path, verbose=0)
+    assert result.labels.shape == labels.shape and result.probabilities.shape == (32, 2)
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert {"epoch", "loss", "reconstruction_loss", "clustering_loss", "label_change"} <= set(header)
+    assert len(lines) >= 4  # 2 pre-training epochs + at least 1 joint epoch (it may converge)
+    assert keras.saving.load_model(tmp_path / "checkpoint.keras").n_clusters == 2
+
+
+def test_trains_under_jax_backend(tmp_path):
+    script = textwrap.dedent(
+        """
+        import numpy as np, keras
+        assert keras.backend.backend() == "jax"
+        from keras_dsc import DSC, train_dsc
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(16, 3, 9, 11, 2)).astype("float32")
+        x[:, :, 0, 0, 1] = np.nan
+        model = DSC(input_shape=x.shape[1:], n_clusters=2, filters=(4,), latent_dim=4)
+        result = train_dsc(model, x, batch_size=8, pretrain_epochs=2, epochs=2,
+                           update_interval=1, tol=0.0, kmeans_n_init=2, verbose=0)
+        h = result.history
+        assert h["reconstruction_loss"][-1] < h["reconstruction_loss"][0], h
+        assert h["clustering_loss"][-1] > 0, h
+        print("JAX-OK", len(h["loss"]))
+        """
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "JAX-OK 4" in proc.stdout
