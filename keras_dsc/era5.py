@@ -29,12 +29,14 @@ LONGITUDE_NAMES = ("longitude", "lon")
 CANONICAL_DIMS = ("time", "latitude", "longitude")
 LABELS = "regime"
 
-# Target size of one dask chunk of one variable (bytes); chunks are cut along time only.
-_CHUNK_BYTES = 16 * 2**20
+# Target size of one dask chunk of one variable over the selected region (bytes); chunks are
+# cut along time only. Small enough that fetching a few windows reads little more than them.
+_CHUNK_BYTES = 2 * 2**20
 _GRID_TOLERANCE = 1e-6
 
 
-def open_cube(paths, variables=None, region=None, time_range=None, select=None):
+def open_cube(paths, variables=None, region=None, time_range=None, select=None, *,
+              time_chunk=None):
     """Open NetCDF files as one lazy data cube in the canonical form.
 
     Files written by the Copernicus CDS (current `valid_time` files and older `time` files, with
@@ -58,6 +60,8 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None):
         select: dict choosing one value of an extra dimension, e.g.
             `{"pressure_level": 500}`. Extra dimensions of size 1 (a single level, the
             ensemble `number`) are dropped without it; larger ones must be chosen here.
+        time_chunk: time steps per dask chunk. Defaults to about 2 MB of float32 per
+            variable over the selected region (never more than one file per chunk).
 
     Returns:
         An `xarray.Dataset` with dims (time, latitude, longitude), dask-backed float32 data
@@ -85,6 +89,9 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None):
         duplicated = sorted({v for v in variables if variables.count(v) > 1})
         if duplicated:
             raise DataError(f"variables: {', '.join(duplicated)} given more than once")
+    if time_chunk is not None and (isinstance(time_chunk, bool) or not isinstance(
+            time_chunk, (int, np.integer)) or time_chunk <= 0):
+        raise DataError(f"time_chunk must be a positive integer, got {time_chunk!r}")
     select = dict(select or {})
     for key in select:
         if key in CANONICAL_DIMS + TIME_NAMES + LATITUDE_NAMES + LONGITUDE_NAMES:
@@ -93,7 +100,7 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None):
     opened = []
     used_select = set()
     for path in files:
-        ds, used = _open_one(path, variables, select)
+        ds, used = _open_one(path, variables, select, region, time_chunk)
         used_select.update(used)
         opened.append((path, ds))
     unused = [k for k in select if k not in used_select]
@@ -242,7 +249,7 @@ def _check_netcdf3_complete(path):
         raise DataError(f"{path}: truncated or damaged NetCDF3 file ({message})")
 
 
-def _open_one(path, variables, select):
+def _open_one(path, variables, select, region, time_chunk):
     """Open one file lazily and bring it to the canonical form (without region/time cuts)."""
     try:
         ds = xr.open_dataset(path, chunks=None, cache=False)
@@ -330,8 +337,10 @@ def _open_one(path, variables, select):
     ds = ds.transpose(*CANONICAL_DIMS)
 
     # Lazy dask chunks along time only.
-    per_step = 4 * ds.sizes["latitude"] * ds.sizes["longitude"]
-    steps = int(max(1, min(ds.sizes["time"], _CHUNK_BYTES // max(per_step, 1))))
+    if time_chunk is None:
+        per_step = 4 * _points_in_region(ds, region)
+        time_chunk = _CHUNK_BYTES // max(per_step, 1)
+    steps = int(max(1, min(ds.sizes["time"], time_chunk)))
     ds = ds.chunk({"time": steps, "latitude": -1, "longitude": -1})
     coords = {axis: (axis, ds[axis].values.astype("float64"), ds[axis].attrs)
               for axis in ("latitude", "longitude")}
@@ -339,6 +348,18 @@ def _open_one(path, variables, select):
         labels = ds.coords[LABELS]
         coords[LABELS] = ("time", labels.values, labels.attrs)
     return ds.assign_coords(coords), used
+
+
+def _points_in_region(ds, region):
+    """How many grid points of `ds` the region will keep (all when None or malformed)."""
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    try:
+        north, west, south, east = (float(v) for v in region)
+    except (TypeError, ValueError):
+        return lat.size * lon.size
+    n_lat = np.count_nonzero((lat <= north + _GRID_TOLERANCE) & (lat >= south - _GRID_TOLERANCE))
+    n_lon = np.count_nonzero((lon >= west - _GRID_TOLERANCE) & (lon <= east + _GRID_TOLERANCE))
+    return max(1, n_lat * n_lon)
 
 
 def _decode_time(ds, path):
@@ -379,12 +400,16 @@ def _check_same_grid(opened):
                                             longitude=first["longitude"]))
 
 
-def _check_times(ds, files):
+def _check_times(ds, members):
     index = ds.indexes["time"]
     duplicated = index[index.duplicated()]
     if len(duplicated):
-        raise DataError(f"{_describe_files(files)}: duplicate time "
-                        f"{pd.Timestamp(duplicated[0]).isoformat()} (times must be unique)")
+        first = duplicated[0]
+        holders = [str(p) for p, d in members if first in d.indexes["time"]]
+        where = (f"in {' and '.join(holders[:2])}" if len(holders) > 1
+                 else "twice in the same file")
+        raise DataError(f"{holders[0]}: duplicate time {pd.Timestamp(first).isoformat()} "
+                        f"({where}; times must be unique)")
     if not index.is_monotonic_increasing:
         ds = ds.sortby("time")
     return ds
@@ -406,7 +431,7 @@ def _combine(opened):
             ds = xr.concat([d for _, d in members], dim="time", data_vars="minimal",
                            coords="minimal", compat="override", join="exact",
                            combine_attrs="override")
-        combined.append((files, _check_times(ds, files)))
+        combined.append((files, _check_times(ds, members)))
     files, result = combined[0]
     for other_files, other in combined[1:]:
         if not result.indexes["time"].equals(other.indexes["time"]):

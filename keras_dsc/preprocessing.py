@@ -320,44 +320,39 @@ class CubePreprocessor:
                           f"harmonics need at least a year of data to be meaningful",
                           stacklevel=3)
         variables = list(ds.data_vars)
-        harm = _design(times, HARMONICS)
-        chunks = ds[variables[0]].chunks
-        g = dask.array.from_array(harm, chunks=(chunks[0], -1)) if chunks else harm
-        g = xr.DataArray(g, dims=("time", "term"), coords={"time": ds["time"]})
-        gg = g * g.rename(term="term2")
-        normal, rhs = [], []
-        for name in variables:
-            x = ds[name].astype("float64")
-            normal.append(xr.dot(gg, x.notnull().astype("float64"), dim="time"))
-            rhs.append(xr.dot(g, x.fillna(0.0), dim="time"))
-        normal, rhs = dask.compute(normal, rhs)
-        coefs = []
-        for a, b in zip(normal, rhs):
-            a = a.transpose("latitude", "longitude", "term", "term2").values
-            b = b.transpose("latitude", "longitude", "term").values
-            # Directions the data cannot determine (harmonics over a short series) are cut
-            # rather than fitted with huge, cancelling coefficients.
-            solution = np.einsum("yxkl,yxl->kyx", np.linalg.pinv(a, rcond=1e-6), b)
-            coefs.append(solution)
-        coef = np.stack(coefs).astype("float32")  # (variable, term, latitude, longitude)
-        terms = HARMONICS
         sub_daily = self.time_step is not None and pd.Timedelta(self.time_step) < pd.Timedelta(
             "1D")
-        if sub_daily:
-            hours = []
-            gf = g.astype("float32")
-            for i, name in enumerate(variables):
-                clim = xr.dot(gf, xr.DataArray(coef[i], dims=("term", "latitude", "longitude")),
-                              dim="term")
-                residual = ds[name] - clim
-                hours.append(residual.groupby("time.hour").mean())
-            hours = dask.compute(hours)[0]
-            cycle = np.zeros((len(variables), 24) + coef.shape[2:], dtype="float32")
-            for i, h in enumerate(hours):
-                cycle[i, h["hour"].values] = np.nan_to_num(
-                    h.transpose("hour", "latitude", "longitude").values)
-            coef = np.concatenate([coef, cycle], axis=1)
-            terms = HARMONICS + HOURS
+        terms = HARMONICS + HOURS if sub_daily else HARMONICS
+        nh = len(HARMONICS)
+        # One pass per variable, chunk by chunk: with D the design matrix (harmonics, then
+        # one-hot hours of day), M the validity mask and x the data (NaN as 0), sum over time
+        # G^T M D (the harmonics' normal equations and, against the hours, what the fitted
+        # harmonics add up to per hour) and D^T x.
+        chunks = ds[variables[0]].chunks
+        design = _design(times, terms)
+        if chunks:
+            design = dask.array.from_array(design, chunks=(chunks[0], -1))
+        d = xr.DataArray(design, dims=("time", "term2"), coords={"time": ds["time"]})
+        gd = d.isel(term2=slice(0, nh)).rename(term2="term") * d
+        coefs = []
+        for name in variables:
+            x = ds[name].astype("float64")
+            normal, rhs = dask.compute(xr.dot(gd, x.notnull().astype("float64"), dim="time"),
+                                       xr.dot(d, x.fillna(0.0), dim="time"))
+            normal = normal.transpose("latitude", "longitude", "term", "term2").values
+            rhs = rhs.transpose("latitude", "longitude", "term2").values
+            # Directions the data cannot determine (harmonics over a short series) are cut
+            # rather than fitted with huge, cancelling coefficients.
+            inverse = np.linalg.pinv(normal[..., :nh], rcond=1e-6)
+            harmonics = np.einsum("yxkl,yxl->yxk", inverse, rhs[..., :nh])
+            parts = [harmonics]
+            if sub_daily:
+                # Mean residual per hour: (sum of x - sum of fitted harmonics) / count.
+                fitted = np.einsum("yxkj,yxk->yxj", normal[..., nh:], harmonics)
+                count = normal[..., 0, nh:]  # the "mean" column is 1: valid steps per hour
+                parts.append((rhs[..., nh:] - fitted) / np.maximum(count, 1.0))
+            coefs.append(np.concatenate(parts, axis=-1).transpose(2, 0, 1))
+        coef = np.stack(coefs).astype("float32")  # (variable, term, latitude, longitude)
         return xr.DataArray(
             coef, dims=("variable", "term", "latitude", "longitude"),
             coords={"variable": variables, "term": list(terms),

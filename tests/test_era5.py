@@ -198,6 +198,10 @@ def test_lazy_multi_file_open(tmp_path):
     listed = open_cube([tmp_path / "era5_b.nc", tmp_path / "era5_a.nc"])
     assert listed.time.values[0] == np.datetime64("2021-01-01T00:00")
     xr.testing.assert_equal(listed.compute(), ds.compute())
+    small = open_cube(str(tmp_path / "era5_*.nc"), time_chunk=10)
+    assert small.t2m.chunks[0] == (10, 10, 4, 10, 10, 4)
+    xr.testing.assert_equal(small.compute(), ds.compute())
+    raises_one_line(lambda: open_cube(tmp_path / "era5_a.nc", time_chunk=0), "time_chunk")
 
 
 def test_split_instant_and_accumulated_files_merged(tmp_path):
@@ -224,7 +228,7 @@ def test_duplicate_times_refused(tmp_path):
     write_era5(tmp_path / "a.nc", n_times=4, variables=["t2m"])
     write_era5(tmp_path / "b.nc", n_times=4, variables=["t2m"], start="2021-01-01T02")
     raises_one_line(lambda: open_cube([tmp_path / "a.nc", tmp_path / "b.nc"]),
-                    "a.nc", "duplicate time", "2021-01-01T02:00:00")
+                    "a.nc", "duplicate time", "2021-01-01T02:00:00", "b.nc")
 
 
 def test_different_grids_refused(tmp_path):

@@ -199,10 +199,10 @@ class LargestResult:
 @pytest.mark.parametrize("anomalies", [False, True])
 def test_fit_reduces_a_lazy_cube_chunk_by_chunk(tmp_path, anomalies):
     for day in range(4):
-        write_era5(tmp_path / f"era5_{day}.nc", n_times=48, nlat=6, nlon=6,
-                   start=f"2021-01-{2 * day + 1:02d}", variables=["t2m", "sst"])
+        write_era5(tmp_path / f"era5_{day}.nc", n_times=168, nlat=6, nlon=6,
+                   start=f"2021-01-{7 * day + 1:02d}", variables=["t2m", "sst"])
     ds = open_cube(str(tmp_path / "era5_*.nc"))
-    assert ds.t2m.chunks[0] == (48, 48, 48, 48)
+    assert ds.t2m.chunks[0] == (168, 168, 168, 168)
     whole = ds.t2m.size * 8  # one variable of the whole cube in float64
     record = LargestResult()
     with warnings.catch_warnings(), record.callback:
