@@ -99,30 +99,27 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
 
     opened = []
     used_select = set()
+    available = []
     for path in files:
-        ds, used = _open_one(path, variables, select, region, time_chunk)
+        ds, used, names = _open_one(path, variables, select, region, time_chunk)
         used_select.update(used)
-        opened.append((path, ds))
+        available += [n for n in names if n not in available]
+        if ds.data_vars:  # a file holding none of the requested variables is left out
+            opened.append((path, ds))
+    where = _describe_files(files)
     unused = [k for k in select if k not in used_select]
     if unused:
-        raise DataError(f"select: dimension {unused[0]!r} is in none of the files "
-                        f"({_describe_files(files)})")
+        raise DataError(f"select: dimension {unused[0]!r} is in none of the files ({where})")
+    missing = [v for v in variables or [] if v not in available]
+    if missing:
+        raise DataError(f"{where}: variable {missing[0]!r} not found; available: "
+                        f"{', '.join(available) or 'none'}")
+    if not opened:
+        raise DataError(f"{where}: no data variable on (time, latitude, longitude)")
 
     _check_same_grid(opened)
     ds = _combine(opened)
-    where = _describe_files(files)
-
-    present = list(ds.data_vars)
-    if variables is None:
-        if not present:
-            raise DataError(f"{where}: no data variable on (time, latitude, longitude)")
-        order = present
-    else:
-        missing = [v for v in variables if v not in present]
-        if missing:
-            raise DataError(f"{where}: variable {missing[0]!r} not found; available: "
-                            f"{', '.join(present) or 'none'}")
-        order = variables
+    order = variables if variables is not None else list(ds.data_vars)
     ds = ds[order]
 
     if time_range is not None:
@@ -287,6 +284,9 @@ def _open_one(path, variables, select, region, time_chunk):
             dims = ", ".join(map(str, ds[not_gridded[0]].dims))
             raise DataError(f"{path}: variable {not_gridded[0]!r} is not on (time, latitude, "
                             f"longitude) (dimensions: {dims})")
+    available = list(gridded)
+    if variables is not None:
+        gridded = [v for v in gridded if v in variables]
     ds = ds[gridded]
 
     # ERA5 mixed with ERA5T: an expver dimension (first non-NaN) or coordinate (dropped).
@@ -297,7 +297,7 @@ def _open_one(path, variables, select, region, time_chunk):
                 parts = [var.isel(expver=i, drop=True) for i in range(ds.sizes["expver"])]
                 var = functools.reduce(lambda a, b: a.fillna(b), parts)
             merged[name] = var
-        ds = ds.drop_dims("expver").assign(merged)
+        ds = ds.drop_dims("expver").assign(merged) if merged else ds.drop_dims("expver")
     # Extra dimensions: chosen by `select`, dropped when of size 1, refused otherwise.
     used = set()
     for key, value in select.items():
@@ -346,8 +346,11 @@ def _open_one(path, variables, select, region, time_chunk):
               for axis in ("latitude", "longitude")}
     if LABELS in ds.coords:
         labels = ds.coords[LABELS]
-        coords[LABELS] = ("time", labels.values, labels.attrs)
-    return ds.assign_coords(coords), used
+        values = labels.values
+        if np.issubdtype(values.dtype, np.floating) and np.isfinite(values).all():
+            values = values.astype("int64")  # decoded as float because of a _FillValue
+        coords[LABELS] = ("time", values, labels.attrs)
+    return ds.assign_coords(coords), used, available
 
 
 def _points_in_region(ds, region):

@@ -188,6 +188,18 @@ def test_extra_dimension_refused_unless_selected(tmp_path):
                     "select", "'member'", "plev.nc")
 
 
+def test_extra_dimension_of_a_variable_not_asked_for_is_ignored(tmp_path):
+    path = tmp_path / "mixed.nc"
+    t = _pressure_level_file(path)
+    with xr.open_dataset(path) as raw:
+        mixed = raw.load()
+    mixed["sst"] = mixed.t.isel(pressure_level=0, drop=True) + 40.0
+    mixed.to_netcdf(tmp_path / "both.nc")
+    ds = open_cube(tmp_path / "both.nc", variables=["sst"])
+    np.testing.assert_array_equal(ds.sst.values, t[:, 0] + 40.0)
+    raises_one_line(lambda: open_cube(tmp_path / "both.nc"), "'pressure_level'")
+
+
 def test_lazy_multi_file_open(tmp_path):
     write_era5(tmp_path / "era5_b.nc", n_times=24, start="2021-01-02", variables=["u10", "t2m"])
     write_era5(tmp_path / "era5_a.nc", n_times=24, start="2021-01-01", variables=["u10", "t2m"])
@@ -209,6 +221,10 @@ def test_split_instant_and_accumulated_files_merged(tmp_path):
     write_era5(tmp_path / "accum.nc", n_times=6, variables=["slhf"])
     ds = open_cube([tmp_path / "instant.nc", tmp_path / "accum.nc"])
     assert_canonical(ds, ["u10", "t2m", "slhf"])
+    only = open_cube([tmp_path / "instant.nc", tmp_path / "accum.nc"], variables=["slhf", "u10"])
+    assert_canonical(only, ["slhf", "u10"])
+    raises_one_line(lambda: open_cube([tmp_path / "instant.nc", tmp_path / "accum.nc"],
+                                      variables=["sp"]), "instant.nc", "'sp'", "u10, t2m, slhf")
     write_era5(tmp_path / "later.nc", n_times=6, variables=["slhf"], start="2022-01-01")
     raises_one_line(lambda: open_cube([tmp_path / "instant.nc", tmp_path / "later.nc"]),
                     "instant.nc", "later.nc", "different times")
