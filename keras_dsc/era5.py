@@ -287,6 +287,8 @@ def _open_one(path, variables, select, region, time_chunk):
     available = list(gridded)
     if variables is not None:
         gridded = [v for v in gridded if v in variables]
+        if not gridded:
+            return xr.Dataset(), set(), available
     ds = ds[gridded]
 
     # ERA5 mixed with ERA5T: an expver dimension (first non-NaN) or coordinate (dropped).
