@@ -342,6 +342,8 @@ def _open_one(path, variables, select, region, time_chunk):
     if time_chunk is None:
         per_step = 4 * _points_in_region(ds, region)
         time_chunk = _CHUNK_BYTES // max(per_step, 1)
+        if time_chunk > 24:
+            time_chunk -= time_chunk % 24  # whole days of hourly data per chunk
     steps = int(max(1, min(ds.sizes["time"], time_chunk)))
     ds = ds.chunk({"time": steps, "latitude": -1, "longitude": -1})
     coords = {axis: (axis, ds[axis].values.astype("float64"), ds[axis].attrs)
