@@ -98,7 +98,8 @@ def train_dsc(
         batch_size: int. Defaults to `16`.
         pretrain_epochs: int, epochs of autoencoder pre-training (0 skips it). Defaults to `10`.
         epochs: int, the epoch limit of joint training. Defaults to `20`.
-        update_interval: int, training steps between target updates. Defaults to `20`.
+        update_interval: int, training steps between target updates, at most one epoch's.
+            Defaults to `20`.
         tol: float, the label-change fraction that stops joint training. Defaults to `0.001`.
         learning_rate: float, Adam's learning rate. Defaults to `1e-3`.
         seed: int, seeds Keras, NumPy, the shuffling and k-means. Defaults to `0`.
@@ -117,6 +118,8 @@ def train_dsc(
     """
     keras.utils.set_random_seed(seed)
     n_samples = len(windows)
+    # P is refreshed at least once an epoch, however small the data set.
+    update_interval = min(update_interval, -(-n_samples // batch_size))
     guards = [keras.callbacks.TerminateOnNaN(), *callbacks]
     loggers = []
     if log_dir is not None:

@@ -3,13 +3,12 @@
 import keras
 from keras import ops
 
-from keras_dsc.layers.clustering import ClusteringLayer
 from keras_dsc.layers.convlstm_blocks import ConvLSTMDecoderBlock, ConvLSTMEncoderBlock
-from keras_dsc.losses import clustering_kl_divergence, masked_mean_squared_error
+from keras_dsc.models.deep_clustering import DeepClusteringModel
 
 
 @keras.saving.register_keras_serializable(package="keras_dsc")
-class DSC(keras.Model):
+class DSC(DeepClusteringModel):
     """Deep Spatiotemporal Clustering: a ConvLSTM2D U-net autoencoder with a clustering head.
 
     A sample is a window of consecutive time steps of a gridded multivariate field. The encoder
@@ -81,20 +80,12 @@ class DSC(keras.Model):
         gamma=0.1,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.window_shape = tuple(int(n) for n in input_shape)
-        if len(self.window_shape) != 4:
-            raise ValueError(
-                f"input_shape must be (time, lat, lon, variables), got {tuple(input_shape)}"
-            )
-        self.n_clusters = int(n_clusters)
+        super().__init__(input_shape, n_clusters, alpha=alpha, gamma=gamma, **kwargs)
         self.filters = tuple(int(f) for f in filters)
         self.latent_dim = int(latent_dim)
         self.kernel_size = int(kernel_size)
         self.skip = bool(skip)
         self.recurrent_decoder = bool(recurrent_decoder)
-        self.alpha = float(alpha)
-        self.gamma = float(gamma)
         if not self.filters:
             raise ValueError("filters must name at least one depth level")
 
@@ -113,7 +104,6 @@ class DSC(keras.Model):
             code_channels, kernel_size, padding="same", name="bottleneck"
         )
         self.to_latent = keras.layers.Dense(self.latent_dim, name="embedding")
-        self.clustering = ClusteringLayer(self.n_clusters, alpha=self.alpha, name="clustering")
         self.from_latent = keras.layers.Dense(
             self._code_size, activation="tanh", name="from_embedding"
         )
@@ -127,20 +117,10 @@ class DSC(keras.Model):
         ]
         self.to_variables = keras.layers.Conv3D(variables, 1, name="to_variables")
 
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
-        self.clustering_tracker = keras.metrics.Mean(name="clustering_loss")
+        self.build_assignment_model()
 
-        inputs = keras.Input(shape=self.window_shape)
-        embedding, _ = self._encode(inputs)
-        probabilities = self.clustering(embedding)
-        self.assignment_model = keras.Model(
-            inputs, {"embedding": embedding, "probabilities": probabilities}, name="assignment"
-        )
-        """Encoder and clustering head only: `assignment_model.predict(x)` gives `embedding`
-        and `probabilities` without running the decoder."""
-
-    def _encode(self, inputs, training=None):
-        x = ops.where(ops.isnan(inputs), ops.zeros_like(inputs), inputs)
+    def encode(self, inputs, training=None):
+        x = self.fill_missing(inputs)
         x = ops.pad(x, [(0, 0), (0, 0), (0, self._padding[0]), (0, self._padding[1]), (0, 0)])
         skips = []
         for block in self.encoder_blocks:
@@ -149,81 +129,21 @@ class DSC(keras.Model):
         code = self.bottleneck(x, training=training)
         return self.to_latent(ops.reshape(code, (-1, self._code_size))), skips
 
-    def _decode(self, embedding, skips, training=None):
+    def decode(self, embedding, skips, training=None):
         x = self.repeat_in_time(self.to_code_map(self.from_latent(embedding)))
         for block, features in zip(self.decoder_blocks, reversed(skips)):
             x = block(x, skip=features if self.skip else None, training=training)
         return self.to_variables(x)[:, :, : self.window_shape[1], : self.window_shape[2], :]
 
-    def call(self, inputs, training=None):
-        embedding, skips = self._encode(inputs, training=training)
-        return {
-            "reconstruction": self._decode(embedding, skips, training=training),
-            "embedding": embedding,
-            "probabilities": self.clustering(embedding),
-        }
-
-    def _loss_terms(self, x, y, y_pred):
-        reconstruction = masked_mean_squared_error(x, y_pred["reconstruction"])
-        if y is None:
-            clustering = ops.zeros_like(reconstruction)
-        else:
-            clustering = clustering_kl_divergence(y, y_pred["probabilities"])
-        return reconstruction, clustering
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Masked reconstruction MSE plus `gamma` times KL(P || Q), with `P` given as `y`."""
-        reconstruction, clustering = self._loss_terms(x, y, y_pred)
-        return reconstruction + self.gamma * clustering
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        reconstruction, clustering = self._loss_terms(x, y, y_pred)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.clustering_tracker.update_state(clustering)
-        return self.get_metrics_result()
-
-    def _tensorflow_step(self, data, training):
-        import tensorflow as tf
-
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=training)
-            loss = self.compute_loss(x, y, y_pred, sample_weight, training=training)
-            # A hand-written loss is a per-replica mean: scale it like keras.losses do.
-            replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
-        if training:
-            gradients = tape.gradient(
-                self.optimizer.scale_loss(replica_loss), self.trainable_variables
-            )
-            self.optimizer.apply(gradients, self.trainable_variables)
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
-
-    def train_step(self, *args):
-        if keras.backend.backend() != "tensorflow":
-            return super().train_step(*args)
-        return self._tensorflow_step(args[0], training=True)
-
-    def test_step(self, *args):
-        if keras.backend.backend() != "tensorflow":
-            return super().test_step(*args)
-        return self._tensorflow_step(args[0], training=False)
-
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "input_shape": self.window_shape,
-                "n_clusters": self.n_clusters,
                 "filters": self.filters,
                 "latent_dim": self.latent_dim,
                 "kernel_size": self.kernel_size,
                 "skip": self.skip,
                 "recurrent_decoder": self.recurrent_decoder,
-                "alpha": self.alpha,
-                "gamma": self.gamma,
             }
         )
         return config

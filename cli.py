@@ -1,0 +1,129 @@
+"""keras_dsc command line: `python cli.py fit`, and more. Parses options, calls the library."""
+
+import functools
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+
+import click
+
+from keras_dsc.data import DataOptions
+from keras_dsc.errors import DataError
+
+DEFAULT_DATA = DataOptions()
+
+
+class OneLineErrors(click.Group):
+    """A click group whose usage errors and `DataError`s print one line and exit with status 2."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except click.ClickException as error:
+            click.echo(f"Error: {error.format_message()}", err=True)
+            sys.exit(error.exit_code)
+        except DataError as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(2)
+        sys.exit(code or 0)
+
+
+def _csv(text, convert=str, option=""):
+    if text is None or text == "":
+        return None
+    try:
+        return tuple(convert(part.strip()) for part in str(text).split(","))
+    except ValueError:
+        raise DataError(f"{option}: {text!r} is not a comma-separated list of numbers") from None
+
+
+def data_options(function):
+    """The data options every command shares; they arrive as one `DataOptions` named `data`."""
+
+    @click.option("--data", default=None, help="NetCDF file, glob or 'tfds:era5_cube/<config>'. "
+                  "Default: the built-in synthetic ERA5-form cube.")
+    @click.option("--days", default=DEFAULT_DATA.days, show_default=True, type=int,
+                  help="Length of the built-in cube in days.")
+    @click.option("--variables", default=None, help="Comma-separated variable names, e.g. "
+                  "u10,v10,t2m,sst,sp,slhf,sshf. Default: all.")
+    @click.option("--region", default=None, help="N,W,S,E in degrees (the CDS order), "
+                  "e.g. 43,-33,33,-23. Default: the whole grid.")
+    @click.option("--time-range", default=None, help="START,END dates, e.g. 2021-01-01,2021-06-30.")
+    @click.option("--resample", default=DEFAULT_DATA.resample, show_default=True,
+                  help="Time means at this step (3h, 1D, ...); 'none' keeps the data's step.")
+    @click.option("--window", default=DEFAULT_DATA.window, show_default=True, type=int,
+                  help="Time steps per sample (8 three-hourly steps = one day; 1 = the paper).")
+    @click.option("--stride", default=None, type=int,
+                  help="Steps between window starts. Default: the window length.")
+    @click.option("--anomalies/--no-anomalies", default=DEFAULT_DATA.anomalies, show_default=True,
+                  help="Remove the fitted seasonal and diurnal cycles first.")
+    @click.option("--normalization", type=click.Choice(["zscore", "minmax"]),
+                  default=DEFAULT_DATA.normalization, show_default=True)
+    @functools.wraps(function)
+    def wrapper(data, days, variables, region, time_range, resample, window, stride, anomalies,
+                normalization, **kwargs):
+        options = DataOptions(
+            data=data,
+            days=days,
+            variables=_csv(variables),
+            region=_csv(region, float, "--region"),
+            time_range=_csv(time_range),
+            resample=None if str(resample).lower() in ("none", "") else resample,
+            window=window,
+            stride=stride,
+            anomalies=anomalies,
+            normalization=normalization,
+        )
+        if options.region is not None and len(options.region) != 4:
+            raise DataError(f"--region: expected N,W,S,E (four numbers), got {region!r}")
+        if options.time_range is not None and len(options.time_range) != 2:
+            raise DataError(f"--time-range: expected START,END, got {time_range!r}")
+        return function(data=options, **kwargs)
+
+    return wrapper
+
+
+@click.group(cls=OneLineErrors)
+def cli():
+    """keras_dsc: Deep Spatiotemporal Clustering of climate data cubes."""
+
+
+@cli.command()
+@data_options
+@click.option("--n-clusters", default=6, show_default=True, type=int, help="Number of clusters k.")
+@click.option("--epochs", default=20, show_default=True, type=int,
+              help="Epoch limit of joint (reconstruction + clustering) training.")
+@click.option("--pretrain-epochs", default=10, show_default=True, type=int,
+              help="Epochs of autoencoder pre-training (0: none, as the paper).")
+@click.option("--batch-size", default=16, show_default=True, type=int)
+@click.option("--gamma", default=0.1, show_default=True, type=float,
+              help="Weight of the KL clustering loss.")
+@click.option("--update-interval", default=20, show_default=True, type=int,
+              help="Training steps between recomputations of the target distribution P.")
+@click.option("--tol", default=0.001, show_default=True, type=float,
+              help="Stop when the fraction of samples changing cluster falls below this.")
+@click.option("--latent-dim", default=16, show_default=True, type=int)
+@click.option("--filters", default="8,16", show_default=True,
+              help="ConvLSTM2D filters, one per depth level.")
+@click.option("--skip/--no-skip", default=False, show_default=True,
+              help="U-net skip connections (off: the bottleneck must carry the information).")
+@click.option("--learning-rate", default=1e-3, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default="saved_models", show_default=True, help="Parent output folder.")
+@click.option("--run-name", default=None, help="Run folder name. Default: dsc-<timestamp>.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG figures.")
+def fit(data, filters, **options):
+    """Train DSC and write a run folder (model, assignments, scores, history)."""
+    from keras_dsc.runs import FitOptions, fit_run
+
+    fit_options = FitOptions(filters=_csv(filters, int, "--filters"), **options)
+    fit_run(data, fit_options, echo=click.echo)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,144 @@
+"""The base of every deep clustering model: the joint reconstruction + KL training step."""
+
+import keras
+from keras import ops
+
+from keras_dsc.layers.clustering import ClusteringLayer
+from keras_dsc.losses import clustering_kl_divergence, masked_mean_squared_error
+
+
+class DeepClusteringModel(keras.Model):
+    """An encoder, a `ClusteringLayer` on its latent vectors, and an optional decoder.
+
+    Subclasses create their layers, implement `encode` (and `decode` when they reconstruct),
+    then call `self.build_assignment_model()` at the end of `__init__`. This class owns what
+    is common: the loss (masked reconstruction MSE + `gamma` * KL(P || Q), the target P given
+    as `y`; without `y` only the reconstruction counts), the `reconstruction_loss` and
+    `clustering_loss` metrics, the TensorFlow `train_step`/`test_step` under one
+    `tf.GradientTape`, and `assignment_model`, the encoder and clustering head alone for fast
+    prediction. The loss maths is in `keras.ops` in `compute_loss`/`compute_metrics`, so other
+    backends (JAX) train the same model with Keras' own steps.
+
+    Args:
+        input_shape: tuple `(time, lat, lon, variables)`, the shape of one window.
+        n_clusters: int, the number of clusters.
+        alpha: float, degrees of freedom of the Student's t kernel. Defaults to `1.0`.
+        gamma: float, weight of the clustering loss. Defaults to `0.1`.
+        **kwargs: other keyword arguments of `keras.Model`.
+
+    Call arguments:
+        inputs: a 5-D tensor `(batch, time, lat, lon, variables)`, NaN where missing.
+        training: Python boolean, whether the call is in training mode.
+
+    Output shape:
+        A dict: `"embedding"` `(batch, latent_dim)`, `"probabilities"` `(batch, n_clusters)`
+        and, for models with a decoder, `"reconstruction"` (the input's shape).
+    """
+
+    def __init__(self, input_shape, n_clusters, alpha=1.0, gamma=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.window_shape = tuple(int(n) for n in input_shape)
+        if len(self.window_shape) != 4:
+            raise ValueError(
+                f"input_shape must be (time, lat, lon, variables), got {tuple(input_shape)}"
+            )
+        self.n_clusters = int(n_clusters)
+        self.alpha = float(alpha)
+        self.gamma = float(gamma)
+        self.clustering = ClusteringLayer(self.n_clusters, alpha=self.alpha, name="clustering")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.clustering_tracker = keras.metrics.Mean(name="clustering_loss")
+
+    @staticmethod
+    def fill_missing(inputs):
+        """NaN -> 0: what the network sees at missing points (they never count in the loss)."""
+        return ops.where(ops.isnan(inputs), ops.zeros_like(inputs), inputs)
+
+    def encode(self, inputs, training=None):
+        """Returns `(embedding, state)`; `state` is passed on to `decode` (skips, say)."""
+        raise NotImplementedError
+
+    def decode(self, embedding, state, training=None):
+        """Returns the reconstruction, or `None` for an encoder-only model."""
+        return None
+
+    def build_assignment_model(self):
+        """Builds `assignment_model`: window -> {"embedding", "probabilities"}, no decoder."""
+        inputs = keras.Input(shape=self.window_shape)
+        embedding, _ = self.encode(inputs)
+        self.assignment_model = keras.Model(
+            inputs,
+            {"embedding": embedding, "probabilities": self.clustering(embedding)},
+            name="assignment",
+        )
+
+    def call(self, inputs, training=None):
+        embedding, state = self.encode(inputs, training=training)
+        outputs = {"embedding": embedding, "probabilities": self.clustering(embedding)}
+        reconstruction = self.decode(embedding, state, training=training)
+        if reconstruction is not None:
+            outputs["reconstruction"] = reconstruction
+        return outputs
+
+    def _loss_terms(self, x, y, y_pred):
+        if "reconstruction" in y_pred:
+            reconstruction = masked_mean_squared_error(x, y_pred["reconstruction"])
+        else:
+            reconstruction = ops.zeros((), dtype=y_pred["probabilities"].dtype)
+        if y is None:
+            clustering = ops.zeros_like(reconstruction)
+        else:
+            clustering = clustering_kl_divergence(y, y_pred["probabilities"])
+        return reconstruction, clustering
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Masked reconstruction MSE plus `gamma` times KL(P || Q), with `P` given as `y`."""
+        reconstruction, clustering = self._loss_terms(x, y, y_pred)
+        return reconstruction + self.gamma * clustering
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        reconstruction, clustering = self._loss_terms(x, y, y_pred)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.clustering_tracker.update_state(clustering)
+        return self.get_metrics_result()
+
+    def _tensorflow_step(self, data, training):
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=training)
+            loss = self.compute_loss(x, y, y_pred, sample_weight, training=training)
+            # A hand-written loss is a per-replica mean: scale it like keras.losses do.
+            replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        if training:
+            gradients = tape.gradient(
+                self.optimizer.scale_loss(replica_loss), self.trainable_variables
+            )
+            self.optimizer.apply(gradients, self.trainable_variables)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def train_step(self, *args):
+        if keras.backend.backend() != "tensorflow":
+            return super().train_step(*args)
+        return self._tensorflow_step(args[0], training=True)
+
+    def test_step(self, *args):
+        if keras.backend.backend() != "tensorflow":
+            return super().test_step(*args)
+        return self._tensorflow_step(args[0], training=False)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "input_shape": self.window_shape,
+                "n_clusters": self.n_clusters,
+                "alpha": self.alpha,
+                "gamma": self.gamma,
+            }
+        )
+        return config

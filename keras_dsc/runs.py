@@ -1,0 +1,204 @@
+"""A training run: options in, a run folder with the model, assignments and scores out."""
+
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import pathlib
+import platform
+import time
+
+import numpy as np
+import pandas as pd
+
+from keras_dsc.data import DataOptions, prepare_data
+from keras_dsc.errors import DataError
+
+MODEL_FILE = "model.keras"
+
+
+@dataclasses.dataclass
+class FitOptions:
+    """Model and training hyperparameters of a run (the CLI's model options).
+
+    Attributes mirror `keras_dsc.DSC` and `keras_dsc.train_dsc`; `out` is the parent folder
+    and `run_name` the run's folder inside it (`None`: a time stamp).
+    """
+
+    n_clusters: int = 6
+    epochs: int = 20
+    pretrain_epochs: int = 10
+    batch_size: int = 16
+    gamma: float = 0.1
+    update_interval: int = 20
+    tol: float = 0.001
+    latent_dim: int = 16
+    filters: tuple = (8, 16)
+    skip: bool = False
+    recurrent_decoder: bool = True
+    learning_rate: float = 1e-3
+    seed: int = 0
+    out: str = "saved_models"
+    run_name: str = None
+    plots: bool = True
+
+
+def check_fit_options(options, n_samples=None):
+    """Raises `DataError` naming the CLI option for any invalid hyperparameter."""
+    checks = [
+        (options.n_clusters >= 2, f"--n-clusters must be at least 2, got {options.n_clusters}"),
+        (options.epochs >= 1, f"--epochs must be positive, got {options.epochs}"),
+        (options.pretrain_epochs >= 0,
+         f"--pretrain-epochs must be 0 or more, got {options.pretrain_epochs}"),
+        (options.batch_size >= 1, f"--batch-size must be positive, got {options.batch_size}"),
+        (options.gamma >= 0, f"--gamma must not be negative, got {options.gamma}"),
+        (options.update_interval >= 1,
+         f"--update-interval must be positive, got {options.update_interval}"),
+        (options.tol >= 0, f"--tol must not be negative, got {options.tol}"),
+        (options.latent_dim >= 1, f"--latent-dim must be positive, got {options.latent_dim}"),
+        (len(options.filters) >= 1 and all(f >= 1 for f in options.filters),
+         f"--filters must be positive integers, one per depth level, got {options.filters}"),
+        (options.learning_rate > 0,
+         f"--learning-rate must be positive, got {options.learning_rate}"),
+    ]
+    if n_samples is not None:
+        checks.append((options.n_clusters <= n_samples,
+                       f"--n-clusters {options.n_clusters} is more than the {n_samples} samples "
+                       f"of the data"))
+    for ok, message in checks:
+        if not ok:
+            raise DataError(message)
+
+
+def new_run_dir(out, run_name):
+    """Creates `<out>/<run_name>/`; refuses an existing one so no earlier run is overwritten."""
+    run_name = run_name or datetime.datetime.now().strftime("dsc-%Y%m%d-%H%M%S")
+    run_dir = pathlib.Path(out) / run_name
+    if run_dir.exists():
+        raise DataError(f"--run-name: {run_dir} already exists; choose another name")
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as error:
+        raise DataError(f"--out: cannot create {run_dir}: {error.strerror}") from None
+    return run_dir
+
+
+def library_versions():
+    names = ["keras_dsc", "keras", "tensorflow", "numpy", "xarray", "scikit-learn"]
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def write_assignments(path, start_times, labels, probabilities):
+    """`assignments.csv`: window start (ISO 8601), cluster, that cluster's probability."""
+    frame = pd.DataFrame({
+        "time": pd.to_datetime(start_times).strftime("%Y-%m-%dT%H:%M:%S"),
+        "cluster": labels.astype(int),
+        "probability": probabilities[np.arange(len(labels)), labels].round(6),
+    })
+    frame.to_csv(path, index=False)
+
+
+def score_run(windows, labels, features="normalised input windows"):
+    """Clustering scores of `labels` on the flattened normalised windows (NaN as 0)."""
+    from keras_dsc.metrics import cluster_scores
+
+    return cluster_scores(windows.flatten_features(), labels, windows.labels, features=features)
+
+
+def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
+    """Trains DSC on the data the options describe and writes a run folder.
+
+    The folder `<out>/<run_name>/` receives `model.keras`, `preprocessing.json` (the
+    normalisation that new data must get), `config.json` (every hyperparameter, the data
+    description, the seed, library versions), `history.csv`, `assignments.csv`,
+    `metrics.json` and, unless `plots=False`, PNG figures.
+
+    Args:
+        data_options: a `DataOptions` (default: the built-in cube).
+        fit_options: a `FitOptions`.
+        echo: function that prints a line of the summary.
+        verbose: `fit`'s verbosity.
+
+    Returns:
+        The run folder, a `pathlib.Path`.
+    """
+    data_options = data_options or DataOptions()
+    fit_options = fit_options or FitOptions()
+    check_fit_options(fit_options)
+
+    import keras
+
+    from keras_dsc.models.dsc import DSC
+    from keras_dsc.training import train_dsc
+
+    started = time.time()
+    data = prepare_data(data_options)
+    windows = data.windows
+    check_fit_options(fit_options, n_samples=len(windows))
+    run_dir = new_run_dir(fit_options.out, fit_options.run_name)
+    echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
+         f"(time, lat, lon, variables) from {data.description['source']}")
+
+    keras.utils.set_random_seed(fit_options.seed)
+    model = DSC(
+        input_shape=windows.sample_shape,
+        n_clusters=fit_options.n_clusters,
+        filters=fit_options.filters,
+        latent_dim=fit_options.latent_dim,
+        skip=fit_options.skip,
+        recurrent_decoder=fit_options.recurrent_decoder,
+        gamma=fit_options.gamma,
+    )
+    result = train_dsc(
+        model, windows,
+        batch_size=fit_options.batch_size,
+        pretrain_epochs=fit_options.pretrain_epochs,
+        epochs=fit_options.epochs,
+        update_interval=fit_options.update_interval,
+        tol=fit_options.tol,
+        learning_rate=fit_options.learning_rate,
+        seed=fit_options.seed,
+        log_dir=run_dir,
+        verbose=verbose,
+    )
+    model.save(run_dir / MODEL_FILE)
+    (run_dir / "checkpoint.keras").unlink(missing_ok=True)
+    data.preprocessor.save(run_dir)
+    write_assignments(run_dir / "assignments.csv", windows.start_times, result.labels,
+                      result.probabilities)
+    scores = score_run(windows, result.labels)
+    scores["converged"] = bool(result.converged)
+    scores["epochs_run"] = len(result.history.get("loss", []))
+    scores["wall_time_s"] = round(time.time() - started, 1)
+    (run_dir / "metrics.json").write_text(json.dumps(scores, indent=2))
+    config = {
+        "fit": {**dataclasses.asdict(fit_options), "filters": list(fit_options.filters),
+                "run_name": run_dir.name},
+        "data": data.description,
+        "model": model.get_config(),
+        "versions": library_versions(),
+    }
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    if fit_options.plots:
+        from keras_dsc.figures import plot_run
+
+        plot_run(run_dir, data=data, labels=result.labels)
+    summarise(echo, run_dir, result.labels, scores)
+    return run_dir
+
+
+def summarise(echo, run_dir, labels, scores):
+    sizes = np.bincount(labels, minlength=len(scores.get("cluster_sizes", {})) or None)
+    echo(f"clusters found: {int((sizes > 0).sum())}; sizes: "
+         + ", ".join(f"{k}:{n}" for k, n in enumerate(sizes)))
+    names = ["silhouette_cosine", "silhouette_euclidean", "davies_bouldin", "calinski_harabasz",
+             "ari", "nmi"]
+    shown = [f"{n}={scores[n]:.3f}" for n in names if scores.get(n) is not None]
+    echo("scores: " + ", ".join(shown))
+    echo(f"wrote {run_dir}")
