@@ -1,6 +1,7 @@
 """From a data option (built-in cube, NetCDF files) to normalised windows ready for training."""
 
 import dataclasses
+import hashlib
 import os
 import pathlib
 import tempfile
@@ -72,19 +73,24 @@ def cache_dir():
 
 
 def builtin_cube_path(days=365, n_regimes=6):
-    """Path of the built-in cube as NetCDF, generated (atomically) on first use."""
-    from keras_dsc.synthetic import write_cube
+    """Path of the built-in cube as NetCDF, generated (atomically) on first use.
+
+    The file name carries a digest of the generator's source, so a changed generator never
+    serves a stale cached cube.
+    """
+    from keras_dsc import synthetic
 
     if int(days) < 1:
         raise DataError(f"--days must be a positive number of days, got {days}")
     folder = cache_dir()
-    path = folder / f"builtin_cube_{int(days)}d_{int(n_regimes)}regimes_seed0.nc"
+    digest = hashlib.sha256(pathlib.Path(synthetic.__file__).read_bytes()).hexdigest()[:10]
+    path = folder / f"builtin_cube_{int(days)}d_{int(n_regimes)}regimes_seed0_{digest}.nc"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(suffix=".nc.partial", dir=folder)
         os.close(handle)
         try:
-            write_cube(partial, days=int(days), n_regimes=int(n_regimes), seed=0)
+            synthetic.write_cube(partial, days=int(days), n_regimes=int(n_regimes), seed=0)
             os.replace(partial, path)
         finally:
             if os.path.exists(partial):
