@@ -95,7 +95,7 @@ REGIMES = (
     _Regime("westward_low", (_Centre(38.0, -28.0, -1100.0, 450.0, 450.0, -0.6),)),
     _Regime(
         "northerly_outbreak",
-        (_Centre(38.0, -36.0, 900.0, 500.0, 400.0), _Centre(38.0, -20.0, -900.0, 500.0, 400.0)),
+        (_Centre(38.0, -36.0, 700.0, 550.0, 400.0), _Centre(38.0, -20.0, -700.0, 550.0, 400.0)),
         diurnal_gain=0.7,
     ),
     _Regime("southern_cutoff_low", (_Centre(33.0, -26.0, -1100.0, 450.0, 450.0),)),
@@ -146,7 +146,7 @@ def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", vari
     shape = (n_times, 41, 41)
     day_of_time = np.repeat(np.arange(days), steps)
     hour = (times.hour + times.minute / 60.0 + times.second / 3600.0).to_numpy()
-    day_of_year = times.dayofyear.to_numpy()[::steps] - 1 + 0.5
+    day_of_year = times.day_of_year.to_numpy()[::steps] - 1 + 0.5
     lat2, lon2 = np.meshgrid(LATITUDE, LONGITUDE, indexing="ij")
     land = _land_mask()
     f32 = np.float32
@@ -161,7 +161,7 @@ def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", vari
     # synoptic noise; the 10 m wind anomaly follows from it.
     anomaly = _regime_pressure(regime, day_of_time, hour, steps, (1.0 + 0.15 * seasonal(15)),
                                variability, np.random.default_rng(seeds[1]))
-    anomaly += f32(250.0 * variability) * _smooth_noise(seeds[2], n_times, 36 * steps / 24, 12.0)
+    anomaly += f32(150.0 * variability) * _smooth_noise(seeds[2], n_times, 36 * steps / 24, 12.0)
     anom_u, anom_v = _surface_wind(anomaly)
 
     # Climate, per day: the Azores high, stronger and further north in summer.
@@ -182,13 +182,13 @@ def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", vari
     diurnal = np.cos(f32(2.0 * np.pi / 24.0) * (local - f32(15.0))) * gain[:, None, None]
 
     elevation = np.where(land, 150.0, 0.0)
-    t_clim = (291.8 + 3.0 * seasonal(220)[:, None, None] - 0.25 * (lat2 - 38.0)
+    t_clim = (291.0 + 3.0 * seasonal(220)[:, None, None] - 0.25 * (lat2 - 38.0)
               - 0.0065 * elevation).astype(f32)
     t2m = (t_clim[day_of_time] + np.where(land, f32(3.0), f32(0.6)) * diurnal
-           + f32(0.2) * anom_v
+           + f32(0.15) * anom_v
            + f32(0.6 * variability) * _smooth_noise(seeds[4], n_times, 72 * steps / 24, 6.0)
            + f32(0.15 * variability) * rng.standard_normal(shape, f32))
-    humidity = (f32(0.78) + f32(0.012) * anom_v - f32(0.03) * diurnal
+    humidity = (f32(0.75) + f32(0.012) * anom_v - f32(0.03) * diurnal
                 + f32(0.04 * variability) * _smooth_noise(seeds[5], n_times, 24 * steps / 24, 5.0))
     np.clip(humidity, 0.5, 0.98, out=humidity)
     del anom_v
