@@ -64,6 +64,13 @@ def initialise_centres(model, windows, batch_size, seed=0, n_init=20):
     return labels
 
 
+def has_decoder(model):
+    """Whether a `DeepClusteringModel` reconstructs its input (overrides `decode`)."""
+    from keras_dsc.models.deep_clustering import DeepClusteringModel
+
+    return type(model).decode is not DeepClusteringModel.decode
+
+
 def train_dsc(
     model,
     windows,
@@ -75,13 +82,15 @@ def train_dsc(
     learning_rate=1e-3,
     seed=0,
     kmeans_n_init=20,
+    optimizer=None,
     log_dir=None,
     callbacks=(),
     verbose="auto",
 ):
     """Trains a DSC model with the full deep-clustering procedure, all through `model.fit`.
 
-    1. Autoencoder pre-training (reconstruction only) for `pretrain_epochs` epochs.
+    1. Autoencoder pre-training (reconstruction only) for `pretrain_epochs` epochs; skipped
+       for encoder-only models (no `decode`), which have nothing to reconstruct.
     2. k-means (scikit-learn, `kmeans_n_init` seeded restarts) on the latent vectors sets the
        clustering centres.
     3. Joint training of reconstruction + `gamma` * KL(P || Q): `TargetDistributionUpdate`
@@ -104,6 +113,8 @@ def train_dsc(
         learning_rate: float, Adam's learning rate. Defaults to `1e-3`.
         seed: int, seeds Keras, NumPy, the shuffling and k-means. Defaults to `0`.
         kmeans_n_init: int, k-means restarts. Defaults to `20`.
+        optimizer: optional Keras optimizer (instance, name or config dict) used instead of
+            `Adam(learning_rate)`; each phase gets a fresh copy of it. Defaults to `None`.
         log_dir: optional folder for `history.csv` and `checkpoint.keras`.
         callbacks: extra Keras callbacks for both phases.
         verbose: `fit`'s verbosity. Defaults to `"auto"`.
@@ -136,9 +147,18 @@ def train_dsc(
         for key, values in fit_history.history.items():
             history.setdefault(key, []).extend(values)
 
+    def new_optimizer():
+        if optimizer is None:
+            return keras.optimizers.Adam(learning_rate)
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            return optimizer.__class__.from_config(optimizer.get_config())
+        return keras.optimizers.get(optimizer)
+
     # 1. Autoencoder pre-training: the centres have no part in the loss, so they are frozen.
     model.clustering.trainable = False
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    model.compile(optimizer=new_optimizer())
+    if not has_decoder(model):
+        pretrain_epochs = 0
     if pretrain_epochs > 0:
         record(
             model.fit(
@@ -154,7 +174,7 @@ def train_dsc(
 
     # 3. Joint training against the global target distribution.
     model.clustering.trainable = True
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    model.compile(optimizer=new_optimizer())
     targets = np.zeros((n_samples, model.n_clusters), dtype="float32")
     update = TargetDistributionUpdate(windows, targets, update_interval, tol, batch_size)
     if epochs > 0:
