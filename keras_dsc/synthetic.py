@@ -212,7 +212,8 @@ def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", vari
     skin = np.where(land, t2m + f32(1.0) + f32(1.5) * diurnal, sst)
     wetness = np.where(land, f32(0.4), f32(1.0))
     q_surface = f32(0.98) * _saturation_humidity(skin, sp)
-    q_air = humidity * _saturation_humidity(t2m, sp)
+    # Air warmer than the sea cannot hold more vapour than saturation at the sea surface (fog).
+    q_air = np.minimum(humidity * _saturation_humidity(t2m, sp), f32(1.02) * q_surface)
     rng = np.random.default_rng(seeds[7])
     slhf = (f32(-3600.0 * _RHO_AIR * 2.5e6 * 1.2e-3) * wetness * speed * (q_surface - q_air)
             * (f32(1.0) + f32(0.03 * variability) * rng.standard_normal(shape, f32)))
