@@ -70,12 +70,18 @@ def check_fit_options(options, n_samples=None):
             raise DataError(message)
 
 
-def new_run_dir(out, run_name):
-    """Creates `<out>/<run_name>/`; refuses an existing one so no earlier run is overwritten."""
+def free_run_dir(out, run_name):
+    """`<out>/<run_name>` (`run_name` None: a time stamp); refuses an existing folder."""
     run_name = run_name or datetime.datetime.now().strftime("dsc-%Y%m%d-%H%M%S")
     run_dir = pathlib.Path(out) / run_name
     if run_dir.exists():
         raise DataError(f"--run-name: {run_dir} already exists; choose another name")
+    return run_dir
+
+
+def new_run_dir(out, run_name):
+    """Creates `<out>/<run_name>/`; refuses an existing one so no earlier run is overwritten."""
+    run_dir = free_run_dir(out, run_name)
     try:
         run_dir.mkdir(parents=True)
     except OSError as error:
@@ -131,16 +137,18 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     data_options = data_options or DataOptions()
     fit_options = fit_options or FitOptions()
     check_fit_options(fit_options)
-
+    free_run_dir(fit_options.out, fit_options.run_name)
+    started = time.time()
+    data = prepare_data(data_options)
+    windows = data.windows
+    check_fit_options(fit_options, n_samples=len(windows))
+    # Every check on the user's input is done before TensorFlow is imported (its start-up
+    # chatter on stderr would bury a one-line error) and before anything is written.
     import keras
 
     from keras_dsc.models.dsc import DSC
     from keras_dsc.training import train_dsc
 
-    started = time.time()
-    data = prepare_data(data_options)
-    windows = data.windows
-    check_fit_options(fit_options, n_samples=len(windows))
     run_dir = new_run_dir(fit_options.out, fit_options.run_name)
     echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
          f"(time, lat, lon, variables) from {data.description['source']}")

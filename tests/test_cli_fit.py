@@ -1,0 +1,93 @@
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--days", "4", "--filters", "2", "--latent-dim", "4", "--epochs", "1",
+        "--pretrain-epochs", "1", "--n-clusters", "2", "--batch-size", "2", "--no-plots"]
+RUN_FILES = ["model.keras", "config.json", "assignments.csv", "metrics.json", "history.csv",
+             "preprocessing.json"]
+
+
+def check_run_folder(run):
+    for name in RUN_FILES:
+        assert (run / name).is_file(), name
+    assignments = pd.read_csv(run / "assignments.csv")
+    assert list(assignments.columns) == ["time", "cluster", "probability"]
+    assert len(assignments) == 4  # 4 days of 3-hourly steps, windows of 8 steps
+    assert assignments["time"].iloc[0] == "2021-01-01T00:00:00"
+    assert assignments["cluster"].between(0, 1).all()
+    assert assignments["probability"].between(0.5, 1.0).all()  # the argmax of 2 clusters
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"silhouette_euclidean", "davies_bouldin", "calinski_harabasz", "ari", "nmi"} <= set(
+        metrics)
+    config = json.loads((run / "config.json").read_text())
+    assert config["fit"]["n_clusters"] == 2 and config["fit"]["seed"] == 0
+    assert config["data"]["variables"] == ["u10", "v10", "t2m", "sst", "sp", "slhf", "sshf"]
+    assert config["versions"]["keras"]
+    history = pd.read_csv(run / "history.csv")
+    assert {"loss", "reconstruction_loss", "clustering_loss", "label_change"} <= set(history)
+
+
+def test_fit_end_to_end_in_process(tmp_path):
+    result = CliRunner().invoke(cli, ["fit", *TINY, "--out", str(tmp_path), "--run-name", "r"])
+    assert result.exit_code == 0, result.output
+    check_run_folder(tmp_path / "r")
+    assert "clusters found" in result.output and "ari=" in result.output
+
+
+def test_fit_end_to_end_as_subprocess(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "cli.py", "fit", *TINY, "--out", str(tmp_path), "--run-name", "r"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    check_run_folder(tmp_path / "r")
+    # An existing run is never overwritten.
+    again = subprocess.run(
+        [sys.executable, "cli.py", "fit", *TINY, "--out", str(tmp_path), "--run-name", "r"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [
+        f"Error: --run-name: {tmp_path / 'r'} already exists; choose another name"]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--n-clusters", "1"], "--n-clusters must be at least 2"),
+        (["--n-clusters", "9"], "--n-clusters 9 is more than the 4 samples"),
+        (["--window", "40"], "--window 40 is longer than the series (32 time steps)"),
+        (["--epochs", "0"], "--epochs must be positive"),
+        (["--batch-size", "0"], "--batch-size must be positive"),
+        (["--gamma", "-1"], "--gamma must not be negative"),
+        (["--filters", "8,x"], "--filters: '8,x' is not a comma-separated list"),
+        (["--region", "43,-33,33"], "--region: expected N,W,S,E"),
+        (["--resample", "1h"], "--resample 1h is finer than the data's time step"),
+        (["--data", "/nonexistent/era5.nc"], "/nonexistent/era5.nc"),
+        (["--bogus"], "No such option"),
+    ],
+)
+def test_invalid_options_give_one_line_error_and_status_2(tmp_path, arguments, message):
+    base = [a for a in TINY if a not in ()]
+    result = CliRunner().invoke(cli, ["fit", *base, "--out", str(tmp_path), *arguments])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], lines
+    assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_help_shows_every_default():
+    result = CliRunner().invoke(cli, ["fit", "--help"])
+    assert result.exit_code == 0
+    for option in ["--n-clusters", "--window", "--stride", "--epochs", "--pretrain-epochs",
+                   "--batch-size", "--gamma", "--update-interval", "--tol", "--latent-dim",
+                   "--filters", "--skip / --no-skip", "--seed", "--out", "--run-name", "--days"]:
+        assert option in result.output, option
+    assert result.output.count("[default:") >= 14
