@@ -1,0 +1,297 @@
+"""Export a trained run as a TensorFlow SavedModel for TF Serving: physical units in, clusters out.
+
+The export holds everything a server needs and nothing of keras_dsc: TF Serving loads it with no
+Python at all, and `tf.saved_model.load` with TensorFlow alone. Its `serving_default` signature
+takes windows in PHYSICAL units (the variables' own units, NaN where data is missing) and runs
+the run's normalisation, the NaN filling and padding, the encoder and the clustering head inside
+the graph. The variable order, units, grid, window and normalisation statistics travel with it
+as JSON in `assets/keras_dsc.json`, so that a client can check what it sends.
+
+Layout (the one TF Serving watches): `<out>/<name>/<version>/` with `saved_model.pb`,
+`variables/` and `assets/`. The export is written into a hidden temporary folder beside the
+versions and renamed into place at the end, so a server never sees a half-written version.
+"""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+
+import numpy as np
+
+from keras_dsc.errors import DataError
+from keras_dsc.preprocessing import CubePreprocessor
+
+SIGNATURE = "serving_default"
+"""The signature TF Serving calls when a request names none."""
+
+INPUT_NAME = "windows"
+"""The name of the signature's one input."""
+
+METADATA_FILE = "keras_dsc.json"
+"""The JSON in the SavedModel's `assets/`: variables, units, grid, window, normalisation."""
+
+MODEL_FILE = "model.keras"
+RUN_CONFIG_FILE = "config.json"
+FORMAT = "keras_dsc.serving/1"
+_TMP_PREFIX = ".tmp-"
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def export_run(run_dir, out="saved_models", name="dsc", version=None, overwrite=False):
+    """Writes a run's model as a SavedModel that TF Serving loads, with physical-unit inputs.
+
+    The `serving_default` signature takes `windows`, float32 `[batch, window, lat, lon,
+    variables]` in the training data's physical units, NaN allowed, and returns `cluster`
+    (int64 `[batch]`), `probabilities` (float32 `[batch, k]`) and `embedding` (float32
+    `[batch, latent]`). Inside the graph: `(x - offset[v]) / scale[v]` per variable with the
+    run's statistics, then the model (which fills NaN and pads the grid itself).
+
+    Runs trained with `anomalies=True` are refused: their climatology depends on the time of
+    year and of day, which windows of values alone do not carry.
+
+    Args:
+        run_dir: a run folder written by `keras_dsc.runs.fit_run` (`model.keras`,
+            `preprocessing.json`, `config.json`).
+        out: parent folder of the exported models. Defaults to `"saved_models"`.
+        name: the model's name, the folder under `out` (TF Serving's `MODEL_NAME`).
+            Defaults to `"dsc"`.
+        version: positive int, the version folder; `None` for the next free number.
+        overwrite: replace an existing `version`. Defaults to `False` (an existing version is
+            an error).
+
+    Returns:
+        The version folder written, a `pathlib.Path`.
+
+    Example:
+
+    >>> path = export_run("saved_models/dsc-20250101-120000")
+    >>> path
+    PosixPath('saved_models/dsc/1')
+    """
+    run_dir = pathlib.Path(run_dir)
+    _check_name(name)
+    if version is not None and (isinstance(version, bool) or not isinstance(
+            version, (int, np.integer)) or version < 1):
+        raise DataError(f"--version must be a positive integer, got {version!r}")
+    preprocessor, config = read_run(run_dir)
+    if preprocessor.anomalies:
+        raise DataError(f"{run_dir}: the run was trained on anomalies (--anomalies), whose "
+                        f"climatology depends on the time of year and day that a window of "
+                        f"values does not carry; export a run trained with --no-anomalies")
+    parent = pathlib.Path(out) / name
+    if version is not None:
+        _check_free(parent / str(int(version)), overwrite)
+
+    model = load_run_model(run_dir)
+    metadata = serving_metadata(model, preprocessor, config, run_dir.name)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"--out: cannot create {parent}: {error.strerror}") from None
+    _remove_abandoned(parent)
+    serve, module = _serving_module(model, preprocessor)
+
+    import tensorflow as tf
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=parent))
+    try:
+        metadata_path = work / METADATA_FILE
+        metadata_path.write_text(json.dumps(metadata, indent=2))
+        module.metadata = tf.saved_model.Asset(str(metadata_path))
+        written = work / "saved_model"
+        tf.saved_model.save(module, str(written), signatures={SIGNATURE: serve})
+        return _move_into_place(written, parent, version, overwrite, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def read_run(run_dir):
+    """Reads a run folder's preprocessor and `config.json` (an empty dict when absent).
+
+    Args:
+        run_dir: a run folder written by `keras_dsc.runs.fit_run`.
+
+    Returns:
+        `(preprocessor, config)`: a `CubePreprocessor` and the run's config dict.
+    """
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: run folder not found")
+    if not (run_dir / MODEL_FILE).is_file():
+        hint = (" (it is an exported SavedModel)" if (run_dir / "saved_model.pb").is_file()
+                else " (is it a run folder written by fit?)")
+        raise DataError(f"{run_dir}: {MODEL_FILE} not found{hint}")
+    preprocessor = CubePreprocessor.load(run_dir)
+    config = {}
+    path = run_dir / RUN_CONFIG_FILE
+    if path.is_file():
+        try:
+            config = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: not valid JSON ({error.msg})") from None
+    return preprocessor, config
+
+
+def load_run_model(run_dir):
+    """Loads a run folder's `model.keras` (a `keras_dsc` model; no custom objects needed)."""
+    import keras
+
+    import keras_dsc.models  # noqa: F401  (registers the keras_dsc classes)
+
+    path = pathlib.Path(run_dir) / MODEL_FILE
+    try:
+        return keras.saving.load_model(path)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: cannot load the model ({first})") from None
+
+
+def serving_metadata(model, preprocessor, config=None, run=None):
+    """The JSON-serialisable description of a model's serving input and output.
+
+    Args:
+        model: a `keras_dsc` model (`window_shape`, `n_clusters`, `assignment_model`).
+        preprocessor: its fitted `CubePreprocessor`.
+        config: the run's `config.json` dict (its data options give `region` and `stride`).
+        run: the run's name.
+
+    Returns:
+        A dict: `signature_name`, `inputs` and `outputs` (name -> dtype, shape), `variables`,
+        `units`, `latitudes`, `longitudes`, `window`, `time_step`, `stride`, `region`,
+        `method`, `offset`, `scale` (normalised = (x - offset[v]) / scale[v]), `anomalies`,
+        `n_clusters`, `latent_dim`, `run`.
+    """
+    window, n_lat, n_lon, n_var = (int(n) for n in model.window_shape)
+    fitted = (len(preprocessor.latitudes), len(preprocessor.longitudes),
+              len(preprocessor.variables))
+    if (n_lat, n_lon, n_var) != fitted:
+        raise DataError(f"model input {(n_lat, n_lon, n_var)} (lat, lon, variables) does not "
+                        f"match the preprocessor's grid and variables {fitted}")
+    latent = int(model.assignment_model.output["embedding"].shape[-1])
+    options = ((config or {}).get("data") or {}).get("options") or {}
+    region = options.get("region")
+    return {
+        "format": FORMAT,
+        "signature_name": SIGNATURE,
+        "inputs": {INPUT_NAME: {"dtype": "float32", "shape": [None, window, n_lat, n_lon, n_var],
+                                "dims": ["batch", "time", "latitude", "longitude", "variable"]}},
+        "outputs": {
+            "cluster": {"dtype": "int64", "shape": [None]},
+            "probabilities": {"dtype": "float32", "shape": [None, int(model.n_clusters)]},
+            "embedding": {"dtype": "float32", "shape": [None, latent]},
+        },
+        "variables": list(preprocessor.variables),
+        "units": list(preprocessor.units),
+        "latitudes": [float(v) for v in preprocessor.latitudes],
+        "longitudes": [float(v) for v in preprocessor.longitudes],
+        "window": window,
+        "time_step": preprocessor.time_step,
+        "stride": int(options.get("stride") or window),
+        "region": list(region) if region is not None else None,
+        "method": preprocessor.method,
+        "offset": [float(v) for v in preprocessor.offset],
+        "scale": [float(v) for v in preprocessor.scale],
+        "anomalies": bool(preprocessor.anomalies),
+        "n_clusters": int(model.n_clusters),
+        "latent_dim": latent,
+        "run": run,
+    }
+
+
+def read_metadata(version_dir):
+    """Reads `assets/keras_dsc.json` of an exported version folder."""
+    path = pathlib.Path(version_dir) / "assets" / METADATA_FILE
+    try:
+        metadata = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found (was this SavedModel written by "
+                        f"keras_dsc export?)") from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON ({error.msg})") from None
+    if metadata.get("format") != FORMAT:
+        raise DataError(f"{path}: format {metadata.get('format')!r} is not {FORMAT!r}")
+    return metadata
+
+
+def next_version(parent):
+    """The next free version number under `parent` (1 when there is none)."""
+    versions = [int(p.name) for p in pathlib.Path(parent).glob("*") if p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def _serving_module(model, preprocessor):
+    """A `tf.Module` holding the model's variables, and the traced serving function."""
+    import tensorflow as tf
+
+    assignment = model.assignment_model
+    offset = tf.constant(np.asarray(preprocessor.offset, "float32"), name="offset")
+    scale = tf.constant(np.asarray(preprocessor.scale, "float32"), name="scale")
+    spec = tf.TensorSpec((None, *model.window_shape), tf.float32, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def serve(windows):
+        outputs = assignment((windows - offset) / scale, training=False)
+        probabilities = outputs["probabilities"]
+        return {
+            "cluster": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
+            "probabilities": probabilities,
+            "embedding": outputs["embedding"],
+        }
+
+    concrete = serve.get_concrete_function()
+    module = tf.Module()
+    # Track the variables the function reads (as keras.export.ExportArchive does), not the
+    # Keras objects: the SavedModel then needs nothing of Keras or keras_dsc to load.
+    module.model_variables = [getattr(v, "value", v) for v in assignment.variables]
+    module.serve = serve
+    return concrete, module
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        raise DataError(f"--name: {name!r} must be a folder name of letters, digits, '_', '.' "
+                        f"or '-' (TF Serving's MODEL_NAME)")
+
+
+def _check_free(target, overwrite):
+    if target.exists() and not overwrite:
+        raise DataError(f"--version {target.name}: {target} already exists; pass --overwrite "
+                        f"to replace it")
+
+
+def _move_into_place(written, parent, version, overwrite, work):
+    """Renames the finished export to `parent/<version>`; returns that folder."""
+    for _ in range(100):
+        target = parent / str(int(version) if version is not None else next_version(parent))
+        if target.exists():
+            _check_free(target, overwrite)
+            os.rename(target, work / "replaced")  # deleted with `work`
+        try:
+            os.rename(written, target)
+            return target
+        except OSError:
+            if version is not None or not target.exists():
+                raise
+            # A concurrent export took this number between the look and the rename: next one.
+    raise DataError(f"--out: could not find a free version number in {parent}")
+
+
+def _remove_abandoned(parent):
+    """Removes temporary folders of exports whose process no longer runs (killed midway)."""
+    for path in pathlib.Path(parent).glob(f"{_TMP_PREFIX}*"):
+        pid = path.name[len(_TMP_PREFIX):].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,208 @@
+"""Assign new data to the clusters of a trained model: a run folder or an exported SavedModel.
+
+Both kinds describe what they expect the same way (variables, grid, time step, window; see
+`keras_dsc.export.serving_metadata`), and the data is checked against it before any window is
+computed. A run folder normalises with its `CubePreprocessor` and calls the Keras model; an
+exported version folder receives the windows in physical units and normalises in its graph. The
+same data gives the same clusters through both.
+"""
+
+import pathlib
+
+import numpy as np
+import pandas as pd
+
+from keras_dsc import era5
+from keras_dsc.errors import DataError
+from keras_dsc.export import (INPUT_NAME, MODEL_FILE, SIGNATURE, load_run_model, read_metadata,
+                              read_run, serving_metadata)
+from keras_dsc.windows import WindowedCube
+
+_GRID_TOLERANCE = 1e-6
+
+
+def predict(model, data, out=None, batch_size=64):
+    """Assigns every window of new data to a cluster.
+
+    The data is opened with `keras_dsc.era5.open_cube` (the model's variables, in its order,
+    and its region when the run selected one), averaged to the model's time step when finer,
+    checked against the model's variables, grid and window, then cut into windows with the
+    run's window and stride.
+
+    Args:
+        model: a run folder (`model.keras`, `preprocessing.json`) or an exported SavedModel
+            version folder (`saved_models/<name>/<version>`).
+        data: NetCDF path, glob pattern or list of paths.
+        out: CSV to write (`time,cluster,probability`: the window's first time step, its
+            cluster and that cluster's probability), or `None`.
+        batch_size: windows per model call. Defaults to `64`.
+
+    Returns:
+        A `pandas.DataFrame` with columns `time`, `cluster`, `probability`.
+
+    Example:
+
+    >>> table = predict("saved_models/dsc/1", "era5_2024_*.nc", out="clusters_2024.csv")
+    >>> table.columns.tolist()
+    ['time', 'cluster', 'probability']
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
+            batch_size < 1):
+        raise DataError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    assigner = load_assigner(model)
+    cube, where = open_for_model(data, assigner.metadata)
+    windows = assigner.windows(cube)
+    labels, probabilities = [], []
+    for start in range(0, len(windows), batch_size):
+        stop = min(start + batch_size, len(windows))
+        cluster, probability = assigner.assign(windows[start:stop])
+        labels.append(cluster)
+        probabilities.append(probability)
+    labels = np.concatenate(labels).astype("int64")
+    probabilities = np.concatenate(probabilities)
+    table = pd.DataFrame({
+        "time": pd.to_datetime(windows.start_times).strftime("%Y-%m-%dT%H:%M:%S"),
+        "cluster": labels,
+        "probability": probabilities[np.arange(len(labels)), labels].round(6),
+    })
+    if out is not None:
+        out = pathlib.Path(out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(out, index=False)
+        except OSError as error:
+            raise DataError(f"--out: cannot write {out}: {error.strerror}") from None
+    return table
+
+
+def load_assigner(path):
+    """Opens a run folder or an exported version folder for prediction.
+
+    Args:
+        path: the folder.
+
+    Returns:
+        An object with `metadata` (the dict of `keras_dsc.export.serving_metadata`),
+        `windows(cube)` (a `WindowedCube` of the model's inputs) and `assign(batch)`
+        (`(clusters, probabilities)` numpy arrays).
+    """
+    path = pathlib.Path(path)
+    if (path / "saved_model.pb").is_file():
+        return SavedModelAssigner(path)
+    if (path / MODEL_FILE).is_file():
+        return RunAssigner(path)
+    versions = sorted((p.name for p in path.glob("*") if p.name.isdigit()), key=int)
+    if versions:
+        raise DataError(f"--model: {path} holds exported versions; name one, e.g. "
+                        f"{path / versions[-1]}")
+    raise DataError(f"--model: {path} is neither a run folder ({MODEL_FILE}) nor an exported "
+                    f"SavedModel version folder (saved_model.pb)")
+
+
+class RunAssigner:
+    """Prediction through a run folder's Keras model and preprocessor."""
+
+    def __init__(self, run_dir):
+        self.preprocessor, config = read_run(run_dir)
+        self.model = load_run_model(run_dir)
+        self.metadata = serving_metadata(self.model, self.preprocessor, config,
+                                         pathlib.Path(run_dir).name)
+
+    def windows(self, cube):
+        return WindowedCube(self.preprocessor.transform(cube), self.metadata["window"],
+                            self.metadata["stride"])
+
+    def assign(self, batch):
+        outputs = self.model.assignment_model(batch, training=False)
+        probabilities = np.asarray(outputs["probabilities"])
+        return probabilities.argmax(axis=-1), probabilities
+
+
+class SavedModelAssigner:
+    """Prediction through an exported SavedModel's `serving_default` signature."""
+
+    def __init__(self, version_dir):
+        import tensorflow as tf
+
+        self.metadata = read_metadata(version_dir)
+        self._tf = tf
+        try:
+            self._loaded = tf.saved_model.load(str(version_dir))
+        except (OSError, ValueError) as error:
+            raise DataError(f"--model: cannot load the SavedModel {version_dir} "
+                            f"({str(error).strip().splitlines()[0]})") from None
+        self._serve = self._loaded.signatures[SIGNATURE]
+
+    def windows(self, cube):
+        array = cube[self.metadata["variables"]].to_dataarray(dim="variable")
+        array = array.transpose("time", "latitude", "longitude", "variable").astype("float32")
+        return WindowedCube(array, self.metadata["window"], self.metadata["stride"])
+
+    def assign(self, batch):
+        outputs = self._serve(**{INPUT_NAME: self._tf.constant(batch, self._tf.float32)})
+        return outputs["cluster"].numpy(), outputs["probabilities"].numpy()
+
+
+def open_for_model(data, metadata):
+    """Opens data for a model and checks it: variables, grid, time step, window length.
+
+    Args:
+        data: NetCDF path, glob or list of paths.
+        metadata: the model's `serving_metadata` dict.
+
+    Returns:
+        `(cube, where)`: the canonical Dataset, resampled to the model's time step when finer,
+        and a short description of the files for messages.
+    """
+    if isinstance(data, (list, tuple)):
+        paths = [str(p) for p in data]
+        where = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more files)"
+    else:
+        paths = str(data)
+        where = paths
+    variables = metadata["variables"]
+    try:
+        cube = era5.open_cube(paths, variables, metadata.get("region"))
+    except DataError as error:
+        if "not found; available" in str(error):
+            raise DataError(f"{error} (the model needs {', '.join(variables)})") from None
+        raise
+    for axis, expected in (("latitude", metadata["latitudes"]),
+                           ("longitude", metadata["longitudes"])):
+        given = cube[axis].values
+        if len(given) != len(expected) or not np.allclose(given, expected, rtol=0,
+                                                          atol=_GRID_TOLERANCE):
+            raise DataError(f"{where}: the {axis}s differ from the model's: given "
+                            f"{_axis_text(given)}, the model has {_axis_text(expected)}")
+    cube = _to_model_step(cube, metadata.get("time_step"), where)
+    n_steps = cube.sizes["time"]
+    if n_steps < metadata["window"]:
+        raise DataError(f"{where}: {n_steps} time steps of {metadata.get('time_step')}, fewer "
+                        f"than the model's window of {metadata['window']} steps")
+    return cube, where
+
+
+def _to_model_step(cube, model_step, where):
+    times = cube.indexes["time"]
+    if model_step is None or len(times) < 2:
+        return cube
+    step = pd.Timedelta(np.median(np.diff(times.values)))
+    wanted = pd.Timedelta(pd.tseries.frequencies.to_offset(model_step))
+    if step == wanted:
+        return cube
+    if step > wanted:
+        raise DataError(f"{where}: the data's time step {_step_text(step)} is coarser than the "
+                        f"model's {model_step}; the window needs {model_step} steps")
+    return era5.resample_time(cube, model_step)
+
+
+def _step_text(step):
+    text = pd.tseries.frequencies.to_offset(step).freqstr
+    return text if text[:1].isdigit() else f"1{text}"
+
+
+def _axis_text(values):
+    values = np.asarray(values, dtype="float64")
+    if values.size == 0:
+        return "none"
+    return f"{values.size} points from {values[0]:g} to {values[-1]:g}"
