@@ -159,5 +159,91 @@ def predict(model_path, data, out, batch_size):
     click.echo(f"wrote {out}")
 
 
+_DATA_OPTION_FIELDS = ("data", "days", "variables", "region", "time_range", "resample", "window",
+                       "stride", "anomalies", "normalization")
+
+
+def _explicit_data_options(data):
+    """The fields of `data` (a `DataOptions`) the user gave on the command line, as a dict."""
+    context = click.get_current_context()
+    default = click.core.ParameterSource.DEFAULT
+    return {name: getattr(data, name) for name in _DATA_OPTION_FIELDS
+            if context.get_parameter_source(name) not in (default, None)}
+
+
+@cli.command()
+@click.argument("run_dir")
+@click.option("--dpi", default=100, show_default=True, type=click.IntRange(10, 600),
+              help="Pixels per inch of the PNG files.")
+def plot(run_dir, dpi):
+    """Draw a run's figures: composites, calendar, latent space, training curves (PNG)."""
+    from keras_dsc.figures import plot_run
+
+    for path in plot_run(run_dir, dpi=dpi):
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("run_dir")
+@data_options
+@click.option("--labels", "labels_csv", default=None,
+              help="CSV of reference labels (columns time,cluster or time,label) for ARI/NMI. "
+              "Default: the data's planted regimes, if any.")
+@click.option("--features", type=click.Choice(["input", "latent"]), default="input",
+              show_default=True, help="Score the flattened normalised input windows (as the "
+              "paper) or the model's latent vectors.")
+@click.option("--out", default=None, help="Metrics JSON file. Default: RUN_DIR/evaluation.json.")
+def evaluate(run_dir, data, labels_csv, features, out):
+    """Score a trained run on its own data, or on other data given with --data.
+
+    Data options left out are the run's own (other --data keeps its variables, region,
+    resampling and window).
+    """
+    import pathlib
+
+    from keras_dsc.evaluation import (
+        evaluate_run,
+        evaluation_data_options,
+        format_scores,
+        write_evaluation,
+    )
+
+    given = _explicit_data_options(data)
+    options = evaluation_data_options(run_dir, **given) if given else None
+    result = evaluate_run(run_dir, options, labels_csv=labels_csv, features=features)
+    click.echo(format_scores(result))
+    path = write_evaluation(result, out or pathlib.Path(run_dir) / "evaluation.json")
+    click.echo(f"wrote {path}")
+
+
+@cli.command("select-k")
+@data_options
+@click.option("--k-min", default=2, show_default=True, type=int)
+@click.option("--k-max", default=12, show_default=True, type=int)
+@click.option("--full-runs", is_flag=True, help="Train DSC fully for every k and score each "
+              "clustering on the normalised input windows (slow). Default: k-means on the "
+              "latent space of one pre-trained autoencoder.")
+@click.option("--pretrain-epochs", default=10, show_default=True, type=int,
+              help="Epochs of autoencoder pre-training.")
+@click.option("--epochs", default=20, show_default=True, type=int,
+              help="Joint training epochs of each full run.")
+@click.option("--batch-size", default=16, show_default=True, type=int)
+@click.option("--latent-dim", default=16, show_default=True, type=int)
+@click.option("--filters", default="8,16", show_default=True,
+              help="ConvLSTM2D filters, one per depth level.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default="saved_models", show_default=True, help="Parent output folder.")
+@click.option("--run-name", default=None, help="Output folder name. Default: "
+              "select-k-<timestamp>.")
+def select_k_command(data, k_min, k_max, full_runs, filters, **options):
+    """Score k = K_MIN..K_MAX, write k_selection.csv/.png and recommend a k."""
+    from keras_dsc.k_selection import select_k
+    from keras_dsc.runs import FitOptions
+
+    fit_options = FitOptions(filters=_csv(filters, int, "--filters"), **options)
+    select_k(data, fit_options, k_min, k_max, full_runs=full_runs, echo=click.echo,
+             verbose="auto")
+
+
 if __name__ == "__main__":
     cli()

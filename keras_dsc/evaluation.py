@@ -1,0 +1,268 @@
+"""Evaluating a trained run on its own data or on other data: assignments and cluster scores.
+
+`evaluate_run` loads a run's model and saved normalisation, prepares data with them, assigns
+every window to a cluster and computes `keras_dsc.metrics.cluster_scores`, on the flattened
+normalised windows (as the DSC paper did) or on the model's latent vectors, with ARI and NMI
+against reference labels when there are any.
+"""
+
+import dataclasses
+import json
+import pathlib
+
+import numpy as np
+import pandas as pd
+
+from keras_dsc.data import DataOptions
+from keras_dsc.errors import DataError
+from keras_dsc.figures import check_run_dir, load_run_model, read_run_config, run_data_options
+
+FEATURES = {
+    "input": "normalised input windows, flattened",
+    "latent": "latent vectors of the model's encoder",
+}
+#: Data options a run's own data passes on to other data given with `--data`.
+INHERITED = ("variables", "region", "resample", "window", "stride")
+_TABLE = [
+    ("silhouette_cosine", "higher is better"),
+    ("silhouette_euclidean", "higher is better"),
+    ("davies_bouldin", "lower is better"),
+    ("calinski_harabasz", "higher is better"),
+    ("total_rmse", "lower is better (paper)"),
+    ("variance", "lower is better (paper)"),
+    ("inter_cluster_distance", "paper"),
+    ("ari", "agreement with the reference, 1 is perfect"),
+    ("nmi", "agreement with the reference, 1 is perfect"),
+]
+
+
+def evaluation_data_options(run_dir, **overrides):
+    """The data options for evaluating a run: the run's own, with `overrides` replacing them.
+
+    Given other data (`data=...`), the run's time range and built-in cube length are dropped
+    (other data covers other dates) while its variables, region, resampling and window are
+    kept, since the model needs them; any of them can be overridden too.
+
+    Args:
+        run_dir: the run folder.
+        **overrides: `DataOptions` fields to replace.
+
+    Returns:
+        A `DataOptions`.
+    """
+    own = run_data_options(read_run_config(run_dir))
+    unknown = sorted(set(overrides) - set(DataOptions.__dataclass_fields__))
+    if unknown:
+        raise DataError(f"evaluate: unknown data option {unknown[0]!r}")
+    for name in ("normalization", "anomalies"):  # fixed by the run's preprocessing.json
+        if name in overrides and overrides[name] != getattr(own, name):
+            raise DataError(f"--{name}: the model of {run_dir} takes data normalised as it was "
+                            f"trained ({name} {getattr(own, name)}, saved in "
+                            f"preprocessing.json); leave the option out")
+    if "data" in overrides and overrides["data"] != own.data:
+        base = DataOptions(**{name: getattr(own, name) for name in INHERITED})
+    else:
+        base = own
+    return dataclasses.replace(base, **overrides)
+
+
+def read_reference_labels(path, start_times):
+    """Reference labels for the windows from a CSV file with columns `time` and `cluster`/`label`.
+
+    Each window takes the label of the row at its start time (an `assignments.csv` of another
+    run works as is).
+
+    Args:
+        path: the CSV file.
+        start_times: datetime64 array, the start of every window.
+
+    Returns:
+        int array `(n_windows,)`.
+    """
+    path = pathlib.Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: labels file not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: not a readable CSV file ({str(error).strip()})") from None
+    column = next((c for c in ("cluster", "label") if c in frame.columns), None)
+    if "time" not in frame.columns or column is None:
+        raise DataError(f"{path}: expected the columns time and cluster (or label), found "
+                        f"{', '.join(map(str, frame.columns))}")
+    try:
+        times = pd.to_datetime(frame["time"])
+    except (ValueError, TypeError):
+        raise DataError(f"{path}: the time column is not made of dates") from None
+    if times.dt.tz is not None:
+        times = times.dt.tz_convert(None)
+    values = pd.to_numeric(frame[column], errors="coerce")
+    if values.isna().any() or not np.all(np.mod(values, 1) == 0):
+        raise DataError(f"{path}: the {column} column must hold integer labels")
+    if times.duplicated().any():
+        raise DataError(f"{path}: time {times[times.duplicated()].iloc[0].isoformat()} "
+                        f"appears more than once")
+    series = pd.Series(values.astype(np.int64).to_numpy(), index=pd.DatetimeIndex(times))
+    found = series.reindex(pd.DatetimeIndex(start_times))
+    missing = found.index[found.isna()]
+    if len(missing):
+        raise DataError(f"{path}: no label for {len(missing)} of the {len(found)} window start "
+                        f"times, the first {missing[0].isoformat()}")
+    return found.to_numpy(dtype=np.int64)
+
+
+def _check_against_model(run_dir, model, preprocessor, windows, cube):
+    """Raises `DataError` when prepared data does not fit the model trained in `run_dir`."""
+    step = _median_step(cube["time"].values)
+    if preprocessor.time_step is not None and step is not None:
+        trained = pd.Timedelta(pd.tseries.frequencies.to_offset(preprocessor.time_step))
+        if step != trained:
+            raise DataError(f"--resample: the data's time step {_step_text(step)} differs from "
+                            f"the {preprocessor.time_step} of the run {run_dir} (pass --resample "
+                            f"{preprocessor.time_step})")
+    expected = tuple(int(n) for n in model.window_shape)
+    if tuple(windows.sample_shape) != expected:
+        raise DataError(f"--window: samples of shape {tuple(windows.sample_shape)} (time, lat, "
+                        f"lon, variables) do not fit the model of {run_dir}, trained on "
+                        f"{expected}")
+
+
+def _median_step(times):
+    if len(times) < 2:
+        return None
+    return pd.Timedelta(np.median(np.diff(times)))
+
+
+def _step_text(step):
+    text = pd.tseries.frequencies.to_offset(step).freqstr
+    return text if text[:1].isdigit() else f"1{text}"
+
+
+def _check_variables(run_dir, preprocessor, cube, options):
+    """The data must hold the model's variables, and the options must not ask for others."""
+    if options.variables is not None and list(options.variables) != list(preprocessor.variables):
+        raise DataError(f"--variables: {','.join(options.variables)} differ from the variables "
+                        f"of the run {run_dir} ({','.join(preprocessor.variables)})")
+    missing = [v for v in preprocessor.variables if v not in cube.data_vars]
+    if missing:
+        raise DataError(f"--data: variable {missing[0]!r} of the run {run_dir} is not in the "
+                        f"data (it has {', '.join(map(str, cube.data_vars))})")
+
+
+def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", batch_size=None):
+    """Assigns a run's model's clusters to data and scores them.
+
+    Args:
+        run_dir: the run folder written by `keras_dsc.runs.fit_run`.
+        data_options: a `DataOptions` for the data to evaluate on; `None` for the run's own
+            data (see `evaluation_data_options` to change only some options). Other data must
+            have the run's variables, grid, time step and window; it is normalised with the
+            run's saved `preprocessing.json`.
+        labels_csv: optional CSV file of reference labels (columns `time` and `cluster` or
+            `label`); without it, the data's planted regimes are the reference when it has them.
+        features: `"input"` (the flattened normalised windows, NaN as 0, as the paper) or
+            `"latent"` (the encoder's latent vectors): the space the scores are computed in.
+        batch_size: windows per prediction batch; `None` for the run's batch size.
+
+    Returns:
+        A JSON-ready dict: `keras_dsc.metrics.cluster_scores`' keys (with `features`), plus
+        `run_dir`, `data` (source, files, first and last window start, number of windows),
+        `reference` (what ARI/NMI compare with, or `None`) and `assignments` (the cluster of
+        every window: `{"time": [...], "cluster": [...]}`).
+
+    Example:
+
+    >>> scores = evaluate_run("saved_models/dsc-20250101-120000", features="latent")
+    >>> scores["features"]  # doctest: +SKIP
+    'latent vectors of the model's encoder (365 x 16)'
+    """
+    from keras_dsc.data import open_data
+    from keras_dsc.metrics import cluster_scores
+    from keras_dsc.preprocessing import CubePreprocessor
+    from keras_dsc.windows import WindowedCube
+
+    if features not in FEATURES:
+        raise DataError(f"--features: expected one of {', '.join(FEATURES)}, got {features!r}")
+    run_dir = check_run_dir(run_dir, ("config.json", "preprocessing.json", "model.keras"))
+    config = read_run_config(run_dir)
+    own_data = data_options is None
+    options = run_data_options(config) if own_data else data_options
+    preprocessor = CubePreprocessor.load(run_dir)
+
+    cube, files = open_data(options)
+    _check_variables(run_dir, preprocessor, cube, options)
+    windows = WindowedCube(preprocessor.transform(cube), options.window, options.stride)
+    model = load_run_model(run_dir)
+    _check_against_model(run_dir, model, preprocessor, windows, cube)
+    if len(windows) < 2:
+        raise DataError(f"--data: only {len(windows)} window of {options.window} steps; the "
+                        f"scores need at least 2")
+
+    from keras_dsc.batches import WindowBatches
+
+    batch_size = batch_size or int(config.get("fit", {}).get("batch_size", 16))
+    outputs = model.assignment_model.predict(WindowBatches(windows, batch_size), verbose=0)
+    labels = np.asarray(outputs["probabilities"]).argmax(axis=1)
+    if features == "input":
+        X = windows.flatten_features()
+    else:
+        X = np.asarray(outputs["embedding"], dtype=np.float64)
+    description = f"{FEATURES[features]} ({X.shape[0]} x {X.shape[1]})"
+
+    if labels_csv is not None:
+        reference = read_reference_labels(labels_csv, windows.start_times)
+        reference_name = f"labels from {labels_csv}"
+    elif windows.labels is not None:
+        reference, reference_name = windows.labels, "planted regimes of the data"
+    else:
+        reference, reference_name = None, None
+
+    scores = cluster_scores(X, labels, reference, features=description)
+    starts = pd.DatetimeIndex(windows.start_times)
+    return {
+        "run_dir": str(run_dir),
+        "data": {
+            "own_data": own_data,
+            "source": ("built-in synthetic ERA5-form cube" if options.builtin
+                       else "NetCDF files"),
+            "files": files if isinstance(files, list) else [files],
+            "first_window": starts[0].isoformat(),
+            "last_window": starts[-1].isoformat(),
+            "n_windows": len(windows),
+            "sample_shape": list(windows.sample_shape),
+        },
+        "reference": reference_name,
+        **scores,
+        "assignments": {
+            "time": [t.isoformat() for t in starts],
+            "cluster": [int(c) for c in labels],
+        },
+    }
+
+
+def write_evaluation(result, path):
+    """Writes `evaluate_run`'s dict as indented JSON; returns the path."""
+    path = pathlib.Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+    except OSError as error:
+        raise DataError(f"--out: cannot write {path}: {error.strerror}") from None
+    return path
+
+
+def format_scores(result):
+    """The scores of `evaluate_run` as a plain-text table, one score a line."""
+    lines = [f"scores on {result['features']}"]
+    if result.get("reference"):
+        lines.append(f"reference labels: {result['reference']}")
+    width = max(len(name) for name, _ in _TABLE)
+    for name, note in _TABLE:
+        if name not in result:
+            continue
+        value = result[name]
+        text = "undefined" if value is None else f"{value:.4g}"
+        lines.append(f"  {name:<{width}}  {text:>10}   {note}")
+    sizes = ", ".join(f"{k}:{n}" for k, n in result["cluster_sizes"].items())
+    lines.append(f"clusters: {result['n_clusters']}; windows per cluster: {sizes}")
+    return "\n".join(lines)

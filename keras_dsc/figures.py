@@ -1,0 +1,214 @@
+"""The figures of a run folder: cluster composites, calendar, latent space and training curves.
+
+`plot_run` draws the PNG files `fit` writes (and `python cli.py plot RUN_DIR` redraws) from what
+the run folder holds: `model.keras`, `preprocessing.json`, `config.json`, `history.csv` and
+`assignments.csv`. The drawing itself is `keras_dsc.plots`; this module gathers its inputs.
+"""
+
+import json
+import pathlib
+
+import dask
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from keras_dsc.data import DataOptions
+from keras_dsc.errors import DataError
+
+MODEL_FILE = "model.keras"
+FIGURES = ("composites.png", "calendar.png", "latent.png", "training_curves.png")
+
+
+def check_run_dir(run_dir, needed=("config.json",)):
+    """Returns `run_dir` as a `pathlib.Path`, raising `DataError` unless it holds `needed`."""
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: run folder not found")
+    for name in needed:
+        if not (run_dir / name).is_file():
+            raise DataError(f"{run_dir}: not a run folder ({name} is missing)")
+    return run_dir
+
+
+def read_run_config(run_dir):
+    """The run's `config.json` as a dict."""
+    path = check_run_dir(run_dir) / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: not valid JSON ({error.msg})") from None
+
+
+def run_data_options(config):
+    """The `DataOptions` that reproduce a run's data, from its `config.json` dict.
+
+    The built-in cube is described by its options (and regenerated if the cache lost it);
+    NetCDF data by its file list.
+    """
+    data = config.get("data") or {}
+    options = dict(data.get("options") or {})
+    known = {f for f in DataOptions.__dataclass_fields__ if f != "data"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise DataError(f"config.json: unknown data option {unknown[0]!r}")
+    for key in ("variables", "region", "time_range"):
+        if options.get(key) is not None:
+            options[key] = tuple(options[key])
+    builtin = str(data.get("source", "")).startswith("built-in")
+    files = None if builtin else data.get("files")
+    if not builtin and not files:
+        raise DataError("config.json: the data description names no files")
+    return DataOptions(data=files, **options)
+
+
+def load_run_model(run_dir):
+    """Loads the run's `model.keras` (a `keras_dsc` model; no custom objects needed)."""
+    path = check_run_dir(run_dir, (MODEL_FILE,)) / MODEL_FILE
+    import keras
+
+    import keras_dsc.models  # noqa: F401  (registers the serializable models)
+
+    try:
+        return keras.saving.load_model(path)
+    except (ValueError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: cannot load the model ({first})") from None
+
+
+def read_assignments(run_dir):
+    """The `cluster` column of the run's `assignments.csv`, as an int array."""
+    path = pathlib.Path(run_dir) / "assignments.csv"
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    if "cluster" not in frame.columns:
+        raise DataError(f"{path}: no 'cluster' column")
+    return frame["cluster"].to_numpy(dtype=np.int64)
+
+
+def step_labels(n_steps, labels, window, stride):
+    """The cluster of every time step: each window's label applies to all of its time steps.
+
+    Where windows overlap (`stride < window`) a step takes the label of the last window that
+    covers it; steps no window covers (a trailing remainder, gaps when `stride > window`) get -1.
+
+    Args:
+        n_steps: int, the length of the time axis.
+        labels: int array `(n_windows,)`, the cluster of every window.
+        window: int, time steps per window.
+        stride: int, steps between window starts.
+
+    Returns:
+        int array `(n_steps,)`.
+
+    Example:
+
+    >>> step_labels(7, np.array([3, 5]), window=3, stride=3).tolist()
+    [3, 3, 3, 5, 5, 5, -1]
+    """
+    out = np.full(int(n_steps), -1, dtype=np.int64)
+    for i, label in enumerate(np.asarray(labels, dtype=np.int64)):
+        start = i * stride
+        out[start:start + window] = label
+    return out
+
+
+def cluster_composites(cube, variables, labels, window, stride):
+    """Per-cluster mean anomalies, in physical units, with one pass over the cube.
+
+    The anomaly is the value minus its time mean at each grid point over the whole cube;
+    the composite of a cluster is the mean anomaly over the time steps of its windows
+    (`step_labels`). Points that are NaN at every such step (land in `sst`) stay NaN.
+
+    Args:
+        cube: the (resampled) `xarray.Dataset` in physical units, possibly lazy.
+        variables: the variable names, in order.
+        labels: int array `(n_windows,)`.
+        window: int, time steps per window.
+        stride: int, steps between window starts.
+
+    Returns:
+        An `xarray.DataArray` (cluster, latitude, longitude, variable) with a `units`
+        coordinate along `variable`.
+    """
+    data = cube[list(variables)]
+    steps = step_labels(data.sizes["time"], labels, window, stride)
+    kept = np.flatnonzero(steps >= 0)
+    covered = data.isel(time=kept)
+    means = covered.groupby(xr.DataArray(steps[kept], dims="time", name="cluster")).mean("time")
+    overall = data.mean("time")
+    means, overall = dask.compute(means, overall)  # one pass over a lazy cube
+    anomalies = (means - overall).to_dataarray(dim="variable")
+    units = [str(cube[v].attrs.get("units", "")) for v in variables]
+    anomalies = anomalies.assign_coords(units=("variable", units))
+    return anomalies.transpose("cluster", "latitude", "longitude", "variable")
+
+
+def plot_run(run_dir, data=None, labels=None, dpi=100):
+    """Draws a run's figures into its folder.
+
+    * `composites.png`: per-cluster mean anomaly maps of every variable (physical units, one
+      colour scale per variable centred on zero, land grey); titles count windows.
+    * `calendar.png`: the cluster of every window along the calendar.
+    * `latent.png`: the model's latent vectors projected with PCA, coloured by cluster, with
+      the clustering layer's centres.
+    * `training_curves.png`: reconstruction loss, clustering loss and label change per epoch,
+      from `history.csv` (skipped when the run has none).
+
+    Args:
+        run_dir: the run folder (`model.keras`, `preprocessing.json`, `config.json`, ...).
+        data: the run's `keras_dsc.data.PreparedData`; `None` re-opens the data that
+            `config.json` describes, normalised with the saved `preprocessing.json`.
+        labels: int array, the cluster of every window; `None` reads `assignments.csv`.
+        dpi: int, pixels per inch. Defaults to 100.
+
+    Returns:
+        The list of `pathlib.Path`s of the PNG files written.
+
+    Example:
+
+    >>> plot_run("saved_models/dsc-20250101-120000")  # doctest: +SKIP
+    """
+    from keras_dsc import plots
+    from keras_dsc.data import prepare_data
+    from keras_dsc.preprocessing import CubePreprocessor
+    from keras_dsc.training import embed
+
+    run_dir = check_run_dir(run_dir, ("config.json", MODEL_FILE))
+    config = read_run_config(run_dir)
+    if data is None:
+        data = prepare_data(run_data_options(config), CubePreprocessor.load(run_dir))
+    windows = data.windows
+    labels = read_assignments(run_dir) if labels is None else np.asarray(labels, np.int64)
+    if labels.shape != (len(windows),):
+        raise DataError(f"{run_dir}: {labels.shape[0]} cluster labels for {len(windows)} "
+                        f"windows of the data (was the data changed since the run?)")
+    batch_size = int(config.get("fit", {}).get("batch_size", 16))
+
+    paths = []
+    composites = cluster_composites(data.cube, windows.variables, labels, windows.window,
+                                    windows.stride)
+    # plot_composites averages per time step: one copy of its cluster's composite per window
+    # gives the same means and titles that count windows.
+    order = np.searchsorted(composites["cluster"].values, labels)
+    per_window = composites.isel(cluster=order).rename(cluster="time")
+    per_window = per_window.assign_coords(time=np.asarray(windows.start_times))
+    paths.append(plots.plot_composites(per_window, labels, run_dir / "composites.png", dpi=dpi))
+    paths.append(plots.plot_calendar(windows.start_times, labels, run_dir / "calendar.png",
+                                     dpi=dpi))
+
+    model = load_run_model(run_dir)
+    latent = embed(model, windows, batch_size)
+    centres = np.asarray(model.clustering.centres)
+    if len(windows) >= 2:
+        paths.append(plots.plot_latent(latent, labels, centres, run_dir / "latent.png",
+                                       dpi=dpi))
+    history = run_dir / "history.csv"
+    if history.is_file():
+        paths.append(plots.plot_training_curves(history, run_dir / "training_curves.png",
+                                                dpi=dpi))
+    return paths

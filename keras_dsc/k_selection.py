@@ -1,0 +1,226 @@
+"""Choosing the number of clusters for DSC: scores over a range of k, a table, a plot, a pick.
+
+Two ways, both ending in `keras_dsc.selection.recommend_k`:
+
+* `latent` (fast): one autoencoder pre-training (`pretrain_autoencoder`), then k-means over k
+  on the latent vectors (`keras_dsc.selection.score_k`).
+* `full runs`: a complete DSC training (`keras_dsc.training.train_dsc`) per k, each clustering
+  scored on the flattened normalised input windows, the one space all k share.
+"""
+
+import dataclasses
+import datetime
+import json
+import time
+
+import numpy as np
+import pandas as pd
+
+from keras_dsc.errors import DataError
+from keras_dsc.runs import FitOptions, check_fit_options, new_run_dir
+
+
+def build_dsc(sample_shape, n_clusters, fit_options):
+    """A `keras_dsc.DSC` with the architecture options of `fit_options` (a `FitOptions`)."""
+    from keras_dsc.models.dsc import DSC
+
+    return DSC(
+        input_shape=tuple(sample_shape),
+        n_clusters=n_clusters,
+        filters=tuple(fit_options.filters),
+        latent_dim=fit_options.latent_dim,
+        skip=fit_options.skip,
+        recurrent_decoder=fit_options.recurrent_decoder,
+        gamma=fit_options.gamma,
+    )
+
+
+def pretrain_autoencoder(windows, fit_options=None, verbose=0):
+    """Builds DSC and pre-trains its autoencoder only (reconstruction loss, no clustering).
+
+    Unlike `train_dsc`, the clustering centres are never initialised: the model is only good for
+    its encoder (`keras_dsc.training.embed`).
+
+    Args:
+        windows: the window source (a `WindowedCube` or NumPy array).
+        fit_options: a `FitOptions` (architecture, `pretrain_epochs`, `batch_size`,
+            `learning_rate`, `seed`). Defaults to `FitOptions()`.
+        verbose: `fit`'s verbosity. Defaults to 0.
+
+    Returns:
+        `(model, history)`: the pre-trained `DSC` and the dict of per-epoch losses.
+    """
+    import keras
+
+    from keras_dsc.batches import WindowBatches
+
+    fit_options = fit_options or FitOptions()
+    keras.utils.set_random_seed(fit_options.seed)
+    sample_shape = getattr(windows, "sample_shape", None) or np.shape(windows)[1:]
+    model = build_dsc(sample_shape, 2, fit_options)
+    model.clustering.trainable = False  # the centres take no part in the reconstruction loss
+    model.compile(optimizer=keras.optimizers.Adam(fit_options.learning_rate))
+    history = {}
+    if fit_options.pretrain_epochs > 0:
+        batches = WindowBatches(windows, fit_options.batch_size, shuffle=True,
+                                seed=fit_options.seed)
+        fitted = model.fit(batches, epochs=fit_options.pretrain_epochs, verbose=verbose)
+        history = fitted.history
+    return model, history
+
+
+def k_values(k_min, k_max, n_samples):
+    """`range(k_min, k_max + 1)`, checked against the CLI rules and the number of samples."""
+    if k_min < 2:
+        raise DataError(f"--k-min must be at least 2, got {k_min}")
+    if k_max < k_min:
+        raise DataError(f"--k-max {k_max} is less than --k-min {k_min}")
+    if k_max >= n_samples:
+        raise DataError(f"--k-max {k_max} must be less than the number of samples "
+                        f"({n_samples} windows); lower it or use more data")
+    return list(range(int(k_min), int(k_max) + 1))
+
+
+def score_full_runs(windows, ks, fit_options=None, verbose=0, echo=None):
+    """Trains DSC once per k and scores each clustering on the flattened normalised windows.
+
+    Args:
+        windows: a `WindowedCube`.
+        ks: the numbers of clusters.
+        fit_options: a `FitOptions` for every run (`n_clusters` is replaced by each k).
+        verbose: `fit`'s verbosity.
+        echo: optional function printing a line per k.
+
+    Returns:
+        A `pandas.DataFrame` with the columns of `keras_dsc.selection.score_k` (`k`,
+        `silhouette`, `davies_bouldin`, `calinski_harabasz`, `inertia` the within-cluster
+        sum of squares), plus `clusters_found`, `converged`, `ari`/`nmi` against the data's
+        planted regimes when it has them, and `wall_time_s`.
+    """
+    import keras
+
+    from keras_dsc.metrics import cluster_scores
+    from keras_dsc.training import train_dsc
+
+    fit_options = fit_options or FitOptions()
+    X = windows.flatten_features()
+    rows = []
+    for k in ks:
+        started = time.time()
+        keras.backend.clear_session()  # free the previous k's model and traced functions
+        model = build_dsc(windows.sample_shape, k, fit_options)
+        result = train_dsc(
+            model, windows,
+            batch_size=fit_options.batch_size,
+            pretrain_epochs=fit_options.pretrain_epochs,
+            epochs=fit_options.epochs,
+            update_interval=fit_options.update_interval,
+            tol=fit_options.tol,
+            learning_rate=fit_options.learning_rate,
+            seed=fit_options.seed,
+            verbose=verbose,
+        )
+        scores = cluster_scores(X, result.labels, windows.labels)
+        row = {
+            "k": k,
+            "silhouette": scores["silhouette_euclidean"],
+            "davies_bouldin": scores["davies_bouldin"],
+            "calinski_harabasz": scores["calinski_harabasz"],
+            "inertia": scores["total_rmse"] ** 2 * X.shape[0],
+            "clusters_found": scores["n_clusters"],
+            "converged": bool(result.converged),
+        }
+        if windows.labels is not None:
+            row["ari"], row["nmi"] = scores["ari"], scores["nmi"]
+        row["wall_time_s"] = round(time.time() - started, 1)
+        rows.append(row)
+        if echo is not None:
+            echo(f"k={k}: {scores['n_clusters']} clusters found in {row['wall_time_s']} s")
+    table = pd.DataFrame(rows)
+    return table.astype({c: float for c in ("silhouette", "davies_bouldin",
+                                            "calinski_harabasz")})
+
+
+def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=False,
+             echo=print, verbose=0):
+    """Scores k = `k_min`..`k_max` and writes the table, the plot and the recommendation.
+
+    Writes into `<fit_options.out>/<fit_options.run_name or select-k-<timestamp>>/`:
+    `k_selection.csv` (one row per k), `k_selection.png` (`keras_dsc.plots.plot_k_selection`)
+    and `k_selection.json` (the recommended k, the reason, the features, the options).
+
+    Args:
+        data_options: a `keras_dsc.data.DataOptions` (default: the built-in cube).
+        fit_options: a `FitOptions`: the architecture and training of the autoencoder (or of
+            every full run), `out` and `run_name`. `n_clusters` is not used.
+        k_min: int, the smallest k. Defaults to 2.
+        k_max: int, the largest k. Defaults to 12.
+        full_runs: `False` to score k-means on the pre-trained latent space (one training);
+            `True` for a full DSC training per k, scored on the normalised input windows.
+        echo: function printing a line.
+        verbose: `fit`'s verbosity.
+
+    Returns:
+        A dict with `k`, `reason`, `features`, `table` (a `pandas.DataFrame`) and `out_dir`.
+
+    Example:
+
+    >>> select_k(DataOptions(days=60), FitOptions(pretrain_epochs=3), 2, 8)  # doctest: +SKIP
+    """
+    from keras_dsc.data import DataOptions, prepare_data
+    from keras_dsc.plots import plot_k_selection
+    from keras_dsc.selection import recommend_k, score_k
+
+    data_options = data_options or DataOptions()
+    fit_options = fit_options or FitOptions()
+    if fit_options.pretrain_epochs < 1 and not full_runs:
+        raise DataError("--pretrain-epochs must be at least 1: the latent space of an untrained "
+                        "autoencoder says nothing about k")
+    check_fit_options(dataclasses.replace(fit_options, n_clusters=max(2, k_min)))
+    started = time.time()
+    data = prepare_data(data_options)
+    windows = data.windows
+    ks = k_values(k_min, k_max, len(windows))
+    run_name = fit_options.run_name or datetime.datetime.now().strftime(
+        "select-k-%Y%m%d-%H%M%S")
+    out_dir = new_run_dir(fit_options.out, run_name)
+    echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
+         f"(time, lat, lon, variables) from {data.description['source']}")
+
+    if full_runs:
+        features = "normalised input windows, flattened (a full DSC training per k)"
+        echo(f"training DSC for k = {ks[0]}..{ks[-1]} ...")
+        table = score_full_runs(windows, ks, fit_options, verbose=verbose, echo=echo)
+    else:
+        from keras_dsc.training import embed
+
+        echo(f"pre-training the autoencoder for {fit_options.pretrain_epochs} epochs ...")
+        model, _ = pretrain_autoencoder(windows, fit_options, verbose=verbose)
+        latent = embed(model, windows, fit_options.batch_size)
+        features = (f"latent vectors of the pre-trained autoencoder "
+                    f"({latent.shape[0]} x {latent.shape[1]}), k-means per k")
+        table = score_k(latent, ks, seed=fit_options.seed)
+
+    k, reason = recommend_k(table)
+    table.to_csv(out_dir / "k_selection.csv", index=False)
+    plot_k_selection(table, out_dir / "k_selection.png")
+    summary = {
+        "recommended_k": k,
+        "reason": reason,
+        "features": features,
+        "k_min": ks[0],
+        "k_max": ks[-1],
+        "full_runs": bool(full_runs),
+        "fit": {**dataclasses.asdict(fit_options), "filters": list(fit_options.filters),
+                "run_name": out_dir.name},
+        "data": data.description,
+        "wall_time_s": round(time.time() - started, 1),
+    }
+    (out_dir / "k_selection.json").write_text(json.dumps(summary, indent=2, default=str))
+    echo(f"scores on {features}:")
+    echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    echo(f"recommended k: {k}. {reason}")
+    echo(f"wrote {out_dir}")
+    return {"k": k, "reason": reason, "features": features, "table": table,
+            "out_dir": out_dir}
+
