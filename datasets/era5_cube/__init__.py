@@ -1,0 +1,1 @@
+"""era5_cube dataset: ERA5 single-level NetCDF files as windows for keras_dsc."""
