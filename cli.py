@@ -64,9 +64,11 @@ def data_options(function):
                   help="Remove the fitted seasonal and diurnal cycles first.")
     @click.option("--normalization", type=click.Choice(["zscore", "minmax"]),
                   default=DEFAULT_DATA.normalization, show_default=True)
+    @click.option("--tfds-data-dir", default=None, help="TFDS data dir of --data tfds:... "
+                  "Default: $TFDS_DATA_DIR, else ~/tensorflow_datasets.")
     @functools.wraps(function)
     def wrapper(data, days, variables, region, time_range, resample, window, stride, anomalies,
-                normalization, **kwargs):
+                normalization, tfds_data_dir, **kwargs):
         options = DataOptions(
             data=data,
             days=days,
@@ -78,6 +80,7 @@ def data_options(function):
             stride=stride,
             anomalies=anomalies,
             normalization=normalization,
+            tfds_data_dir=tfds_data_dir,
         )
         if options.region is not None and len(options.region) != 4:
             raise DataError(f"--region: expected N,W,S,E (four numbers), got {region!r}")
@@ -244,6 +247,51 @@ def select_k_command(data, k_min, k_max, full_runs, filters, **options):
     select_k(data, fit_options, k_min, k_max, full_runs=full_runs, echo=click.echo,
              verbose="auto")
 
+
+@cli.command()
+@click.option("--variables", required=True,
+              help="Comma-separated ERA5 short names (u10,v10,t2m,sst,sp,slhf,sshf) or CDS names.")
+@click.option("--region", default=None,
+              help="N,W,S,E in degrees, e.g. 43,-33,33,-23. Default: the whole globe.")
+@click.option("--years", required=True, help="Years, e.g. 2021 or 2018,2019 or 2018-2021.")
+@click.option("--months", default=None, help="Months 1-12, e.g. 1,2,12. Default: all.")
+@click.option("--days", default=None, help="Days of the month 1-31. Default: all.")
+@click.option("--hours", default=None, help="Hours 0-23, e.g. 0,6,12,18. Default: all.")
+@click.option("--target", default=None, help="NetCDF file to write (required unless --dry-run).")
+@click.option("--dry-run", is_flag=True, help="Print the request as JSON; send nothing.")
+def download(variables, region, years, months, days, hours, target, dry_run):
+    """Download ERA5 hourly single-level data from the Copernicus CDS (needs cdsapi and a key)."""
+    import json
+
+    from keras_dsc.download import build_cds_request, submit
+
+    area = _csv(region, float, "--region")
+    if area is not None and len(area) != 4:
+        raise DataError(f"--region: expected N,W,S,E (four numbers), got {region!r}")
+    dataset, request = build_cds_request(
+        _csv(variables), area, _int_ranges(years, "--years"), _int_ranges(months, "--months"),
+        _int_ranges(days, "--days"), _int_ranges(hours, "--hours"))
+    if dry_run:
+        click.echo(json.dumps({"dataset": dataset, "request": request, "target": target},
+                              indent=2))
+        return
+    if not target:
+        raise DataError("--target: give the NetCDF file to write (or --dry-run)")
+    submit(dataset, request, target)  # blocks while the CDS queues and serves the request
+    click.echo(f"wrote {target}")
+
+
+def _int_ranges(text, option):
+    """'2018,2020-2021' -> (2018, 2020, 2021); None for no value."""
+    values = []
+    for part in _csv(text) or ():
+        low, dash, high = part.partition("-")
+        try:
+            values += list(range(int(low), int(high) + 1)) if dash and low else [int(part)]
+        except ValueError:
+            raise DataError(f"{option}: {part!r} is not a whole number or a range "
+                            f"like 2018-2021") from None
+    return tuple(values) or None
 
 if __name__ == "__main__":
     cli()

@@ -19,7 +19,8 @@ class DataOptions:
     """Where the data comes from and how it is cut into samples (the CLI's data options).
 
     Attributes:
-        data: NetCDF path, glob or list of paths; `None` or `"builtin"` for the built-in cube.
+        data: NetCDF path, glob or list of paths; `None` or `"builtin"` for the built-in cube;
+            `"tfds:era5_cube/<config>"` for a prepared TFDS dataset (`keras_dsc.tfds_source`).
         days: length of the built-in cube in days.
         n_regimes: regimes planted in the built-in cube.
         variables: variable names in order, or `None` for all.
@@ -30,6 +31,8 @@ class DataOptions:
         stride: steps between window starts; `None` for `window`.
         anomalies: remove the fitted seasonal and diurnal cycles first.
         normalization: `"zscore"` or `"minmax"`.
+        tfds_data_dir: the TFDS data dir of `tfds:` data; `None` for `$TFDS_DATA_DIR` or
+            `~/tensorflow_datasets`.
     """
 
     data: object = None
@@ -43,10 +46,18 @@ class DataOptions:
     stride: int = None
     anomalies: bool = False
     normalization: str = "zscore"
+    tfds_data_dir: str = None
 
     @property
     def builtin(self):
         return self.data is None or self.data == BUILTIN
+
+    @property
+    def tfds(self):
+        """Whether `data` names a prepared TFDS dataset (`"tfds:era5_cube/paper"`)."""
+        from keras_dsc.tfds_source import is_tfds_spec
+
+        return is_tfds_spec(self.data)
 
 
 @dataclasses.dataclass
@@ -123,6 +134,10 @@ def prepare_data(options, preprocessor=None):
     Returns:
         A `PreparedData`.
     """
+    if options.tfds:
+        from keras_dsc.tfds_source import prepare_tfds
+
+        return prepare_tfds(options, preprocessor)
     cube, files = open_data(options)
     if preprocessor is None:
         preprocessor = CubePreprocessor(options.normalization, options.anomalies).fit(cube)
