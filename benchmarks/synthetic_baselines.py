@@ -11,6 +11,7 @@ each variable (NaN -> 0 after scaling), flattens each window and prints the adju
   (d) k-means after removing the seasonal cycle (31-day running mean per grid point, hour and
       variable);
   (e) PCA(20) + k-means after removing the seasonal cycle;
+  (g) k-means on the daily means after removing the seasonal cycle (the motion regimes merge);
   (f) supervised upper bound: 5-fold accuracy of a linear classifier (logistic regression on
       PCA(50) of the deseasonalised windows), i.e. how separable the regimes are at all.
 
@@ -82,6 +83,13 @@ def report(days, n_regimes, seed, variability):
     reduced = PCA(20, random_state=seed).fit_transform(deseasoned)
     ari, predicted = kmeans_ari(reduced, labels, k, seed)
     print(f"(e) PCA(20) + k-means, seasonal removed    ARI = {ari:.3f}")
+    table = contingency_matrix(labels, predicted)
+    for name in MOTION_REGIMES:
+        print(f"      {name:<14} -> clusters {table[names.index(name)].tolist()}")
+    means = windows.mean(axis=1).reshape(len(windows), -1)
+    means -= ndimage.uniform_filter1d(means, 31, axis=0, mode="nearest")
+    ari, predicted = kmeans_ari(means, labels, k, seed)
+    print(f"(g) k-means on daily means, seasonal removed ARI = {ari:.3f}")
     table = contingency_matrix(labels, predicted)
     for name in MOTION_REGIMES:
         print(f"      {name:<14} -> clusters {table[names.index(name)].tolist()}")
