@@ -129,6 +129,37 @@ def fit(data, filters, **options):
 
 
 @cli.command()
+@data_options
+@click.option("--seeds", default=5, show_default=True, type=int,
+              help="Seeds per method (0, 1, ...); --quick: 3 unless given.")
+@click.option("--quick", is_flag=True,
+              help="Small sizes for a CPU (and a 120-day built-in cube unless --days is given).")
+@click.option("--methods", default=None,
+              help="Comma-separated subset, e.g. kmeans,dsc. Default: all.")
+@click.option("--n-clusters", default=None, type=int,
+              help="k. Default: the number of planted regimes, else 6.")
+@click.option("--out", default="saved_models", show_default=True,
+              help="Parent folder of the new benchmark-<timestamp> folder.")
+def benchmark(data, seeds, quick, methods, n_clusters, out):
+    """Compare DSC with every baseline over seeds; write benchmark.csv and benchmark.md."""
+    import dataclasses
+
+    from keras_dsc.benchmark import QUICK, QUICK_SEEDS, run_benchmark
+
+    context = click.get_current_context()
+    default = click.core.ParameterSource.DEFAULT
+    if quick and context.get_parameter_source("seeds") == default:
+        seeds = QUICK_SEEDS
+    if quick and data.builtin and context.get_parameter_source("days") == default:
+        data = dataclasses.replace(data, days=QUICK.days)
+    _, csv_path, md_path = run_benchmark(data, seeds=seeds, quick=quick, out=out,
+                                         methods=methods, n_clusters=n_clusters,
+                                         echo=click.echo)
+    click.echo(md_path.read_text())
+    click.echo(f"wrote {csv_path} and {md_path}")
+
+
+@cli.command()
 @click.argument("run_dir")
 @click.option("--name", default="dsc", show_default=True,
               help="Model name: the folder under --out (TF Serving's MODEL_NAME).")
@@ -292,6 +323,7 @@ def _int_ranges(text, option):
             raise DataError(f"{option}: {part!r} is not a whole number or a range "
                             f"like 2018-2021") from None
     return tuple(values) or None
+
 
 if __name__ == "__main__":
     cli()
