@@ -41,6 +41,7 @@ def make_run(run_dir, data_path, n_clusters=2, anomalies=False, window=8):
     keras.utils.set_random_seed(0)
     model = DSC(input_shape=data.windows.sample_shape, n_clusters=n_clusters, filters=(2,),
                 latent_dim=4)
+    model(data.windows[:1])  # builds the decoder too, so that model.keras holds every weight
     initialise_centres(model, data.windows, batch_size=8, seed=0, n_init=4)
     model.save(run_dir / "model.keras")
     data.preprocessor.save(run_dir)

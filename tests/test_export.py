@@ -1,0 +1,301 @@
+"""Tests for keras_dsc.export: the SavedModel for TF Serving, its layout, assets and signature."""
+
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from keras_dsc.errors import DataError
+from keras_dsc.export import METADATA_FILE, export_run, next_version
+from keras_dsc.predict import SavedModelAssigner, open_for_model
+from keras_dsc.preprocessing import CubePreprocessor
+from tests.serving_run import VARIABLES, make_run, write_data
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One tiny run and its export (version 1): (run_dir, version_dir, data_path, data)."""
+    folder = tmp_path_factory.mktemp("export")
+    data_path = write_data(folder / "era5.nc")
+    run_dir, data = make_run(folder / "run", data_path)
+    version_dir = export_run(run_dir, out=folder / "saved_models")
+    return run_dir, version_dir, data_path, data
+
+
+def physical_windows(version_dir, data_path):
+    """The test data's windows in physical units, as keras_dsc cuts them."""
+    assigner = SavedModelAssigner(version_dir)
+    cube, _ = open_for_model(data_path, assigner.metadata)
+    return assigner.windows(cube)[:]
+
+
+def test_layout_and_assets(exported):
+    run_dir, version_dir, _, data = exported
+    assert version_dir == run_dir.parent / "saved_models" / "dsc" / "1"
+    assert (version_dir / "saved_model.pb").is_file()
+    assert (version_dir / "variables" / "variables.index").is_file()
+    assert not [p for p in version_dir.parent.iterdir() if p.name.startswith(".")]
+    metadata = json.loads((version_dir / "assets" / METADATA_FILE).read_text())
+    prep = CubePreprocessor.load(run_dir)
+    assert metadata["variables"] == list(VARIABLES)
+    assert metadata["units"] == prep.units and metadata["units"][2] == "K"
+    assert metadata["latitudes"] == prep.latitudes and metadata["longitudes"] == prep.longitudes
+    assert metadata["window"] == 8 and metadata["time_step"] == "3h" and metadata["stride"] == 8
+    assert metadata["method"] == "zscore"
+    assert metadata["offset"] == prep.offset and metadata["scale"] == prep.scale
+    assert metadata["n_clusters"] == 2 and metadata["latent_dim"] == 4
+    assert metadata["inputs"] == {"windows": {
+        "dtype": "float32", "shape": [None, 8, 5, 6, 5],
+        "dims": ["batch", "time", "latitude", "longitude", "variable"]}}
+    assert data.windows.sample_shape == (8, 5, 6, 5)
+
+
+def test_separate_process_without_keras_dsc_gives_the_same_clusters(exported, tmp_path):
+    import keras
+
+    import keras_dsc.models  # noqa: F401
+
+    run_dir, version_dir, data_path, _ = exported
+    raw = physical_windows(version_dir, data_path)
+    raw[1, 2, 0, 0, :] = np.nan  # a whole missing grid point, on top of sst over land
+    raw[3, :, 1, 2, 1] = np.nan
+    assert np.isnan(raw).any() and np.nanmax(np.abs(raw)) > 1e4  # physical units (Pa)
+    np.save(tmp_path / "raw.npy", raw)
+    script = (
+        "import sys\n"
+        "import numpy as np, tensorflow as tf\n"
+        "loaded = tf.saved_model.load(sys.argv[1])\n"
+        "out = loaded.signatures['serving_default'](windows=tf.constant(np.load(sys.argv[2])))\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'keras_dsc'], 'imported'\n"
+        "np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})\n"
+        "print('keras_dsc' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(version_dir), str(tmp_path / "raw.npy"),
+         str(tmp_path / "out.npz")],
+        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    served = np.load(tmp_path / "out.npz")
+
+    model = keras.saving.load_model(run_dir / "model.keras")
+    prep = CubePreprocessor.load(run_dir)
+    normalised = (raw - np.float32(prep.offset)) / np.float32(prep.scale)
+    local = model.assignment_model(normalised.astype("float32"), training=False)
+    probabilities = np.asarray(local["probabilities"])
+    assert served["cluster"].dtype == np.int64 and served["cluster"].shape == (len(raw),)
+    assert served["probabilities"].dtype == np.float32
+    assert served["probabilities"].shape == (len(raw), 2)
+    assert served["embedding"].shape == (len(raw), 4)
+    np.testing.assert_array_equal(served["cluster"], probabilities.argmax(axis=1))
+    np.testing.assert_allclose(served["probabilities"], probabilities, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(served["embedding"], np.asarray(local["embedding"]), atol=1e-5)
+    assert np.isfinite(served["probabilities"]).all()
+
+
+def _saved_model_cli():
+    found = shutil.which("saved_model_cli")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+
+
+@pytest.mark.slow  # a second TensorFlow process (~10 s); the quick tests check the same specs
+def test_saved_model_cli_lists_the_signature(exported):
+    _, version_dir, _, _ = exported
+    done = subprocess.run([*_saved_model_cli(), "show", "--all", "--dir", str(version_dir)],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    block = done.stdout.split("signature_def['serving_default']:")[1].split("signature_def[")[0]
+    inputs, outputs = block.split("contains the following output(s):")
+    tensors = {}
+    for text in (inputs, outputs):
+        for name, dtype, shape in re.findall(
+                r"\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: \(([-\d, ]*)\)", text):
+            tensors[name] = (dtype, shape)
+    assert re.findall(r"inputs\['(\w+)'\]", inputs) == ["windows"]
+    assert tensors == {
+        "windows": ("DT_FLOAT", "-1, 8, 5, 6, 5"),
+        "cluster": ("DT_INT64", "-1"),
+        "probabilities": ("DT_FLOAT", "-1, 2"),
+        "embedding": ("DT_FLOAT", "-1, 4"),
+    }
+    assert "tensorflow/serving/predict" in block
+
+
+def test_versions_are_never_overwritten_unless_asked(exported, tmp_path):
+    run_dir, _, _, _ = exported
+    out = tmp_path / "models"
+    first = export_run(run_dir, out=out, name="regimes")
+    second = export_run(run_dir, out=out, name="regimes")
+    assert (first.name, second.name) == ("1", "2")
+    assert next_version(out / "regimes") == 3
+    (first / "marker").write_text("old")
+    with pytest.raises(DataError, match=r"--version 1: .* already exists; pass --overwrite"):
+        export_run(run_dir, out=out, name="regimes", version=1)
+    assert (first / "marker").exists()
+    again = export_run(run_dir, out=out, name="regimes", version=1, overwrite=True)
+    assert again == first and not (first / "marker").exists()
+    assert (first / "saved_model.pb").is_file()
+    (out / "regimes" / "7").mkdir()  # a version number given by hand earlier
+    assert next_version(out / "regimes") == 8
+
+
+@pytest.mark.slow  # an export in a second process (~10 s), killed midway
+def test_interrupted_export_leaves_no_version(exported, tmp_path):
+    run_dir, _, _, _ = exported
+    out = tmp_path / "models"
+    script = ("import sys\nfrom keras_dsc.export import export_run\n"
+              "export_run(sys.argv[1], out=sys.argv[2])\n")
+    process = subprocess.Popen([sys.executable, "-c", script, str(run_dir), str(out)],
+                               cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    parent = out / "dsc"
+    try:
+        deadline = time.monotonic() + 300
+        while process.poll() is None and time.monotonic() < deadline:
+            if parent.is_dir() and any(p.name.startswith(".tmp-") for p in parent.iterdir()):
+                break
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL  # killed, not finished
+    left = sorted(p.name for p in parent.iterdir())
+    assert left and all(name.startswith(".tmp-") for name in left)  # the half-written export
+    assert not [name for name in left if name.isdigit()]
+
+    version_dir = export_run(run_dir, out=out)
+    assert version_dir == parent / "1"
+    assert sorted(p.name for p in parent.iterdir()) == ["1"]  # the abandoned folder is gone
+    assert (version_dir / "assets" / METADATA_FILE).is_file()
+
+
+@pytest.mark.filterwarnings("ignore:anomalies. the training data spans")
+def test_anomalies_run_is_refused(exported, tmp_path):
+    run_dir, _, data_path, data = exported
+    anomalies_run = tmp_path / "anomalies"
+    anomalies_run.mkdir()
+    shutil.copy(run_dir / "model.keras", anomalies_run)
+    CubePreprocessor("zscore", anomalies=True).fit(data.cube).save(anomalies_run)
+    with pytest.raises(DataError, match=r"anomalies .*--no-anomalies") as error:
+        export_run(anomalies_run, out=tmp_path / "models")
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "a/b"}, r"--name: 'a/b'"),
+    ({"name": ""}, r"--name"),
+    ({"version": 0}, r"--version must be a positive integer, got 0"),
+    ({"version": "2"}, r"--version must be a positive integer"),
+])
+def test_bad_options(exported, tmp_path, kwargs, message):
+    run_dir, _, _, _ = exported
+    with pytest.raises(DataError, match=message):
+        export_run(run_dir, out=tmp_path, **kwargs)
+
+
+def test_bad_run_folders(exported, tmp_path):
+    _, version_dir, _, _ = exported
+    with pytest.raises(DataError, match=r"run folder not found"):
+        export_run(tmp_path / "nope", out=tmp_path)
+    with pytest.raises(DataError, match=r"model.keras not found \(it is an exported SavedModel"):
+        export_run(version_dir, out=tmp_path)
+    with pytest.raises(DataError, match=r"model.keras not found \(is it a run folder"):
+        export_run(tmp_path, out=tmp_path)
+
+
+# --- The README's client -----------------------------------------------------------------------
+
+def load_client():
+    spec = importlib.util.spec_from_file_location("serving_client",
+                                                  REPO / "examples" / "serving_client.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_shows_the_client_and_the_docker_command():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Serving", 1)[1].split("\n## ", 1)[0]
+    assert ("docker run -p 8501:8501 -v $PWD/saved_models/dsc:/models/dsc "
+            "-e MODEL_NAME=dsc tensorflow/serving") in section
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    client = (REPO / "examples" / "serving_client.py").read_text()
+    assert any(block.strip() in client and len(block) > 1000 for block in blocks)
+    body = json.loads(re.findall(r"```json\n(.*?)```", section, re.S)[0])
+    assert body["signature_name"] == "serving_default" and list(body["inputs"]) == ["windows"]
+
+
+class _FakeServing(BaseHTTPRequestHandler):
+    """TF Serving's REST predict in the columnar format, over the loaded SavedModel."""
+
+    signature = None
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        import tensorflow as tf
+
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        inputs = {k: tf.constant(v, tf.float32) for k, v in request["inputs"].items()}
+        outputs = self.signature(**inputs)
+        answer = json.dumps({"outputs": {k: v.numpy().tolist() for k, v in outputs.items()}})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(answer.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_client_request_matches_the_signature(exported):
+    import tensorflow as tf
+
+    _, version_dir, data_path, _ = exported
+    client = load_client()
+    metadata = json.loads((version_dir / "assets" / METADATA_FILE).read_text())
+    windows, times = client.load_windows(data_path, metadata)
+    body = json.loads(client.request_body(windows, metadata))
+
+    signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    specs = signature.structured_input_signature[1]
+    assert body["signature_name"] == "serving_default"
+    assert set(body["inputs"]) == set(specs) == {"windows"}
+    spec = specs["windows"]
+    values = np.asarray(body["inputs"]["windows"], dtype=spec.dtype.as_numpy_dtype)
+    assert spec.dtype == tf.float32 and values.dtype == np.float32
+    assert values.ndim == 5 and spec.shape.is_compatible_with(values.shape)
+    assert values.shape == (6, 8, 5, 6, 5) and np.isnan(values).any()  # sst over land
+    expected = physical_windows(version_dir, data_path)
+    np.testing.assert_allclose(values, expected, rtol=1e-6)
+    np.testing.assert_array_equal(np.isnan(values), np.isnan(expected))
+    assert str(times[1])[:10] == "2021-01-02"
+
+    _FakeServing.signature = signature
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeServing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/models/dsc:predict"
+        clusters, probabilities = client.predict(client.request_body(windows, metadata), url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    direct = signature(windows=tf.constant(windows))
+    assert clusters == direct["cluster"].numpy().tolist()
+    np.testing.assert_allclose(probabilities, direct["probabilities"].numpy(), atol=1e-6)
