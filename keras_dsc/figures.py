@@ -122,7 +122,8 @@ def cluster_composites(cube, variables, labels, window, stride):
 
     The anomaly is the value minus its time mean at each grid point over the whole cube;
     the composite of a cluster is the mean anomaly over the time steps of its windows
-    (`step_labels`). Points that are NaN at every such step (land in `sst`) stay NaN.
+    (`step_labels`), NaN skipped. Points that are NaN at every such step (land in `sst`)
+    stay NaN.
 
     Args:
         cube: the (resampled) `xarray.Dataset` in physical units, possibly lazy.
@@ -138,8 +139,8 @@ def cluster_composites(cube, variables, labels, window, stride):
     data = cube[list(variables)]
     steps = step_labels(data.sizes["time"], labels, window, stride)
     kept = np.flatnonzero(steps >= 0)
-    covered = data.isel(time=kept)
-    means = covered.groupby(xr.DataArray(steps[kept], dims="time", name="cluster")).mean("time")
+    clusters = xr.DataArray(steps[kept], dims="time", name="cluster")
+    means = data.isel(time=kept).groupby(clusters).mean("time")  # NaN skipped
     overall = data.mean("time")
     means, overall = dask.compute(means, overall)  # one pass over a lazy cube
     anomalies = (means - overall).to_dataarray(dim="variable")

@@ -3,6 +3,21 @@
 import os
 import tempfile
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Generated built-in cubes go to a per-session folder, never to the user's ~/.cache.
 os.environ.setdefault("KERAS_DSC_CACHE", tempfile.mkdtemp(prefix="keras_dsc_test_cache_"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A trained run folder, built once per session: 6 days of the built-in cube (6 windows of
+    8 three-hourly steps), DSC with one ConvLSTM level of 2 filters, latent 4, k=2, one epoch of
+    each phase, no figures. Tests that write into a run folder should copy it first."""
+    from keras_dsc.data import DataOptions
+    from keras_dsc.runs import FitOptions, fit_run
+
+    options = FitOptions(filters=(2,), latent_dim=4, epochs=1, pretrain_epochs=1, n_clusters=2,
+                         plots=False, out=str(tmp_path_factory.mktemp("runs")), run_name="tiny")
+    return fit_run(DataOptions(days=6), options, echo=lambda line: None, verbose=0)

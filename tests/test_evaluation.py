@@ -1,0 +1,139 @@
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from keras_dsc.data import builtin_cube_path
+from keras_dsc.errors import DataError
+from keras_dsc.evaluation import (
+    evaluate_run,
+    evaluation_data_options,
+    format_scores,
+    read_reference_labels,
+    write_evaluation,
+)
+from keras_dsc.figures import read_assignments
+
+SCORES = {"silhouette_euclidean", "silhouette_cosine", "davies_bouldin", "calinski_harabasz",
+          "total_rmse", "variance", "inter_cluster_distance", "n_clusters", "cluster_sizes",
+          "features"}
+
+
+@pytest.fixture(scope="module")
+def own(tiny_run):
+    return evaluate_run(tiny_run)
+
+
+def write_builtin_copy(path, variables=None, days=6):
+    """The built-in cube (as generated for the tiny run) written again as a plain NetCDF file."""
+    with xr.open_dataset(builtin_cube_path(days)) as ds:
+        subset = ds[variables] if variables else ds
+        subset.load().to_netcdf(path)
+    return path
+
+
+def test_evaluate_own_data_reproduces_the_run(tiny_run, own):
+    assert SCORES <= set(own)
+    assert own["features"] == "normalised input windows, flattened (6 x 94136)"
+    assert own["data"]["own_data"] and own["data"]["n_windows"] == 6
+    assert own["data"]["first_window"] == "2021-01-01T00:00:00"
+    # The planted regimes of the built-in cube are the reference.
+    assert own["reference"] == "planted regimes of the data"
+    assert 0.0 <= own["nmi"] <= 1.0 and -1.0 <= own["ari"] <= 1.0
+    # The reloaded model assigns the windows exactly as the run did.
+    assert own["assignments"]["cluster"] == read_assignments(tiny_run).tolist()
+    table = format_scores(own)
+    assert table.splitlines()[0] == f"scores on {own['features']}"
+    assert "silhouette_cosine" in table and "ari" in table
+
+
+def test_evaluate_latent_features_with_a_labels_csv(tiny_run, tmp_path, own):
+    # The run's own assignments with renamed clusters: a perfect match up to permutation.
+    frame = pd.read_csv(tiny_run / "assignments.csv")
+    pd.DataFrame({"time": frame["time"], "label": 7 - frame["cluster"]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    result = evaluate_run(tiny_run, labels_csv=tmp_path / "labels.csv", features="latent")
+    assert result["features"] == "latent vectors of the model's encoder (6 x 4)"
+    assert result["reference"] == f"labels from {tmp_path / 'labels.csv'}"
+    assert result["ari"] == pytest.approx(1.0) and result["nmi"] == pytest.approx(1.0)
+    # Same clusters, another space: other scores.
+    assert result["total_rmse"] != pytest.approx(own["total_rmse"])
+    path = write_evaluation(result, tmp_path / "deep" / "evaluation.json")
+    assert path.is_file() and '"features": "latent vectors' in path.read_text()
+
+
+def test_evaluate_other_data_file(tiny_run, tmp_path):
+    path = write_builtin_copy(tmp_path / "other.nc")
+    options = evaluation_data_options(tiny_run, data=str(path))
+    assert options.window == 8 and options.resample == "3h" and options.time_range is None
+    result = evaluate_run(tiny_run, options)
+    assert not result["data"]["own_data"]
+    assert result["data"]["files"] == [str(path)]
+    assert result["data"]["n_windows"] == 6
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"window": 4}, "--window: samples of shape (4, 41, 41, 7)"),
+    ({"resample": "6h"}, "--resample: the data's time step 6h differs from the 3h"),
+    ({"variables": ("t2m", "sst")}, "--variables: t2m,sst differ from the variables of the run"),
+])
+def test_evaluate_refuses_data_that_does_not_fit_the_model(tiny_run, overrides, message):
+    with pytest.raises(DataError) as error:
+        evaluate_run(tiny_run, evaluation_data_options(tiny_run, **overrides))
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_evaluate_refuses_a_file_without_the_models_variables(tiny_run, tmp_path):
+    path = write_builtin_copy(tmp_path / "two.nc", ["t2m", "sst"])
+    with pytest.raises(DataError, match=r"--data: variable 'u10' of the run .* is not in the "
+                       r"data \(it has t2m, sst\)"):
+        evaluate_run(tiny_run, evaluation_data_options(tiny_run, data=str(path)))
+
+
+def test_evaluation_options_refuse_another_normalisation(tiny_run):
+    with pytest.raises(DataError, match="--normalization: the model of .* leave the option out"):
+        evaluation_data_options(tiny_run, normalization="minmax")
+    assert evaluation_data_options(tiny_run, normalization="zscore").days == 6
+
+
+def test_evaluate_refuses_a_missing_run_folder_and_bad_features(tmp_path, tiny_run):
+    with pytest.raises(DataError, match="run folder not found"):
+        evaluate_run(tmp_path / "nope")
+    with pytest.raises(DataError, match="model.keras is missing"):
+        (tmp_path / "config.json").write_text("{}")
+        (tmp_path / "preprocessing.json").write_text("{}")
+        evaluate_run(tmp_path)
+    with pytest.raises(DataError, match="--features: expected one of input, latent"):
+        evaluate_run(tiny_run, features="pixels")
+
+
+def test_read_reference_labels(tmp_path):
+    starts = pd.date_range("2021-01-01", periods=3, freq="1D").values
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"time": pd.date_range("2021-01-01", periods=24, freq="3h"),
+                  "cluster": np.arange(24) % 5}).to_csv(path, index=False)
+    assert read_reference_labels(path, starts).tolist() == [0, 3, 1]  # rows 0, 8, 16
+
+    pd.DataFrame({"time": ["2021-01-01", "2021-01-02"], "label": [1, 2]}).to_csv(
+        path, index=False)
+    with pytest.raises(DataError, match=r"no label for 1 of the 3 window start times, the first "
+                       r"2021-01-03T00:00:00"):
+        read_reference_labels(path, starts)
+
+    pd.DataFrame({"date": ["2021-01-01"], "label": [1]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="expected the columns time and cluster"):
+        read_reference_labels(path, starts)
+
+    pd.DataFrame({"time": ["2021-01-01", "2021-01-02", "2021-01-03"],
+                  "label": [1, 1.5, 2]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="integer labels"):
+        read_reference_labels(path, starts)
+
+    pd.DataFrame({"time": ["2021-01-01", "2021-01-01"], "label": [1, 2]}).to_csv(
+        path, index=False)
+    with pytest.raises(DataError, match="appears more than once"):
+        read_reference_labels(path, starts)
+
+    with pytest.raises(DataError, match="labels file not found"):
+        read_reference_labels(tmp_path / "none.csv", starts)
