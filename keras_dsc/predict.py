@@ -197,6 +197,8 @@ def _to_model_step(cube, model_step, where):
 
 
 def _step_text(step):
+    if step % pd.Timedelta("1D") == pd.Timedelta(0):
+        return f"{step // pd.Timedelta('1D')}D"
     text = pd.tseries.frequencies.to_offset(step).freqstr
     return text if text[:1].isdigit() else f"1{text}"
 

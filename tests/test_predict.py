@@ -1,0 +1,133 @@
+"""Tests for keras_dsc.predict and `cli.py predict`: run folders and exports, checks of the data."""
+
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from keras_dsc.errors import DataError
+from keras_dsc.export import export_run
+from keras_dsc.predict import predict
+from tests.serving_run import VARIABLES, make_run, write_data
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """One tiny run and its export: {"run": run_dir, "export": version_dir, "data": path}."""
+    folder = tmp_path_factory.mktemp("predict")
+    data_path = write_data(folder / "era5.nc")
+    run_dir, _ = make_run(folder / "run", data_path)
+    version_dir = export_run(run_dir, out=folder / "saved_models")
+    return {"run": run_dir, "export": version_dir, "data": data_path}
+
+
+def test_same_clusters_through_both_model_kinds(models, tmp_path):
+    # New data on the same grid: other days, another seed.
+    new = write_data(tmp_path / "new.nc", n_times=24 * 9, seed=3)
+    by_run = predict(models["run"], new, out=tmp_path / "run.csv")
+    by_export = predict(models["export"], new, out=tmp_path / "export.csv", batch_size=4)
+    assert list(by_run.columns) == ["time", "cluster", "probability"]
+    assert len(by_run) == 9 and by_run["time"].iloc[1] == "2021-01-02T00:00:00"
+    np.testing.assert_array_equal(by_run["cluster"], by_export["cluster"])
+    assert by_run["time"].tolist() == by_export["time"].tolist()
+    np.testing.assert_allclose(by_run["probability"], by_export["probability"], atol=1e-5)
+    assert ((by_run["probability"] >= 0.5) & (by_run["probability"] <= 1)).all()  # k = 2
+    written = pd.read_csv(tmp_path / "export.csv")
+    assert written["cluster"].tolist() == by_export["cluster"].tolist()
+    assert set(written["cluster"]) <= {0, 1}
+
+
+def test_cli_predict(models, tmp_path):
+    out = tmp_path / "out" / "clusters.csv"
+    result = CliRunner().invoke(cli, ["predict", "--model", str(models["export"]),
+                                      "--data", str(models["data"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("6 windows; clusters: ")
+    assert f"wrote {out}" in result.output
+    table = pd.read_csv(out)
+    assert len(table) == 6 and list(table.columns) == ["time", "cluster", "probability"]
+
+
+def test_cli_predict_mismatch_is_one_line(models, tmp_path):
+    other = write_data(tmp_path / "other.nc", nlat=4)
+    result = CliRunner().invoke(cli, ["predict", "--model", str(models["run"]),
+                                      "--data", str(other), "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+    assert "latitudes differ from the model's" in result.output
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["run", "export"])
+@pytest.mark.parametrize("file_kwargs, message", [
+    ({"variables": ("u10", "v10", "t2m", "sst")},
+     r"variable 'sp' not found; available: u10, v10, t2m, sst \(the model needs "
+     + ", ".join(VARIABLES) + r"\)"),
+    ({"nlon": 7}, r"the longitudes differ from the model's: given 7 points from -33 to -31\.5, "
+                  r"the model has 6 points from -33 to -31\.75"),
+    ({"north": 44.0}, r"the latitudes differ from the model's: given 5 points from 44 to 43"),
+    ({"n_times": 12}, r"4 time steps of 3h, fewer than the model's window of 8 steps"),
+    ({"n_times": 10, "freq": "1D"}, r"the data's time step 1D is coarser than the model's 3h"),
+])
+def test_mismatched_data_is_refused(models, tmp_path, kind, file_kwargs, message):
+    from tests.era5_files import write_era5
+
+    kwargs = {"n_times": 24 * 2, "nlat": 5, "nlon": 6, "variables": VARIABLES, **file_kwargs}
+    path = write_era5(tmp_path / "bad.nc", **kwargs)
+    with pytest.raises(DataError, match=message) as error:
+        predict(models[kind], path)
+    assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+def test_finer_data_is_averaged_to_the_model_step_and_extra_variables_ignored(models, tmp_path):
+    from tests.era5_files import ERA5_VARIABLES, write_era5
+
+    # 30-minute data holding every ERA5 variable, in another order of files: still the model's
+    # five variables in 3-hourly means.
+    path = write_era5(tmp_path / "fine.nc", n_times=48 * 2, nlat=5, nlon=6, freq="30min",
+                      variables=ERA5_VARIABLES)
+    table = predict(models["export"], path)
+    assert table["time"].tolist() == ["2021-01-01T00:00:00", "2021-01-02T00:00:00"]
+
+
+def test_bad_model_paths(models, tmp_path):
+    with pytest.raises(DataError, match=r"--model: .* is neither a run folder"):
+        predict(tmp_path, models["data"])
+    with pytest.raises(DataError, match=r"holds exported versions; name one, e\.g\. .*dsc/1"):
+        predict(models["export"].parent, models["data"])
+    with pytest.raises(DataError, match=r"--batch-size must be a positive integer"):
+        predict(models["export"], models["data"], batch_size=0)
+
+
+@pytest.mark.slow
+def test_end_to_end_fit_export_predict_cli(tmp_path):
+    """A run trained by `cli.py fit`, exported, then predicted through both kinds."""
+    data = write_data(tmp_path / "era5.nc")
+
+    def run(*arguments):
+        done = subprocess.run([sys.executable, "cli.py", *arguments], cwd=REPO,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    run("fit", "--data", str(data), "--epochs", "1", "--pretrain-epochs", "1", "--no-plots",
+        "--n-clusters", "2", "--filters", "2", "--latent-dim", "4", "--batch-size", "4",
+        "--out", str(tmp_path), "--run-name", "r")
+    assert "wrote" in run("export", str(tmp_path / "r"), "--out", str(tmp_path / "models"))
+    run("predict", "--model", str(tmp_path / "r"), "--data", str(data),
+        "--out", str(tmp_path / "run.csv"))
+    run("predict", "--model", str(tmp_path / "models" / "dsc" / "1"), "--data", str(data),
+        "--out", str(tmp_path / "export.csv"))
+    by_run = pd.read_csv(tmp_path / "run.csv")
+    by_export = pd.read_csv(tmp_path / "export.csv")
+    training = pd.read_csv(tmp_path / "r" / "assignments.csv")
+    assert by_run["cluster"].tolist() == by_export["cluster"].tolist()
+    assert by_export["cluster"].tolist() == training["cluster"].tolist()
+    np.testing.assert_allclose(by_export["probability"], training["probability"], atol=2e-5)
