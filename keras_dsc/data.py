@@ -12,6 +12,7 @@ from keras_dsc.preprocessing import CubePreprocessor
 from keras_dsc.windows import WindowedCube
 
 BUILTIN = "builtin"
+IN_MEMORY_LIMIT = 2 * 1024**3
 
 
 @dataclasses.dataclass
@@ -141,7 +142,13 @@ def prepare_data(options, preprocessor=None):
     cube, files = open_data(options)
     if preprocessor is None:
         preprocessor = CubePreprocessor(options.normalization, options.anomalies).fit(cube)
-    windows = WindowedCube(preprocessor.transform(cube), options.window, options.stride)
+    normalised = preprocessor.transform(cube)
+    stream = options.stream
+    if stream is None:
+        stream = normalised.size * normalised.dtype.itemsize > IN_MEMORY_LIMIT
+    if not stream:
+        normalised = normalised.load()
+    windows = WindowedCube(normalised, options.window, options.stride)
     times = cube["time"].values
     description = {
         "source": "built-in synthetic ERA5-form cube" if options.builtin else "NetCDF files",
