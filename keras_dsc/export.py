@@ -266,13 +266,17 @@ def _move_into_place(written, parent, version, overwrite, work):
     """Renames the finished export to `parent/<version>`; returns that folder."""
     for _ in range(100):
         target = parent / str(int(version) if version is not None else next_version(parent))
+        replaced = None
         if target.exists():
             _check_free(target, overwrite)
-            os.rename(target, work / "replaced")  # deleted with `work`
+            replaced = work / "replaced"  # deleted with `work` once the new one is in place
+            os.rename(target, replaced)
         try:
             os.rename(written, target)
             return target
         except OSError:
+            if replaced is not None:
+                os.rename(replaced, target)
             if version is not None or not target.exists():
                 raise
             # A concurrent export took this number between the look and the rename: next one.
