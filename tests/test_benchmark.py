@@ -26,7 +26,7 @@ def cache(tmp_path_factory, monkeypatch):
 def records(method, label, aris, silhouettes=None, status="ok"):
     silhouettes = silhouettes or [0.1] * len(aris)
     return [{"method": method, "label": label, "seed": seed, "status": status,
-             "wall_time_s": 2.0 + seed, "ari": ari, "silhouette_cosine": s}
+             "wall_time_s": 2.0 + seed, "cpu_time_s": 1.0, "ari": ari, "silhouette_cosine": s}
             for seed, (ari, s) in enumerate(zip(aris, silhouettes))]
 
 
