@@ -48,6 +48,7 @@ class DataOptions:
     anomalies: bool = False
     normalization: str = "zscore"
     tfds_data_dir: str = None
+    stream: bool = None
 
     @property
     def builtin(self):
