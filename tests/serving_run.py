@@ -9,7 +9,6 @@ before joint training) and writes what `fit_run` writes for a model: `model.kera
 `preprocessing.json`, `config.json`.
 """
 
-import dataclasses
 import json
 import pathlib
 
@@ -27,26 +26,35 @@ def write_data(path, n_times=N_TIMES, variables=VARIABLES, seed=0, **grid):
 
 
 def make_run(run_dir, data_path, n_clusters=2, anomalies=False, window=8):
-    """Fits a tiny DSC's centres on `data_path`, writes a run folder; returns `(run_dir, data)`."""
+    """Fits a tiny DSC's centres on `data_path` and writes a run folder.
+
+    Returns:
+        `(run_dir, windows, cube)`: the folder, the normalised `WindowedCube` and the 3-hourly
+        cube in physical units.
+    """
     import keras
 
-    from keras_dsc.data import DataOptions, prepare_data
+    from keras_dsc import era5
     from keras_dsc.models.dsc import DSC
+    from keras_dsc.preprocessing import CubePreprocessor
     from keras_dsc.training import initialise_centres
+    from keras_dsc.windows import WindowedCube
 
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True)
-    options = DataOptions(data=str(data_path), window=window, anomalies=anomalies)
-    data = prepare_data(options)
+    cube = era5.resample_time(era5.open_cube(str(data_path)), "3h")
+    preprocessor = CubePreprocessor("zscore", anomalies).fit(cube)
+    windows = WindowedCube(preprocessor.transform(cube), window)
     keras.utils.set_random_seed(0)
-    model = DSC(input_shape=data.windows.sample_shape, n_clusters=n_clusters, filters=(2,),
+    model = DSC(input_shape=windows.sample_shape, n_clusters=n_clusters, filters=(2,),
                 latent_dim=4)
-    model(data.windows[:1])  # builds the decoder too, so that model.keras holds every weight
-    initialise_centres(model, data.windows, batch_size=8, seed=0, n_init=4)
+    model(windows[:1])  # builds the decoder too, so that model.keras holds every weight
+    initialise_centres(model, windows, batch_size=8, seed=0, n_init=4)
     model.save(run_dir / "model.keras")
-    data.preprocessor.save(run_dir)
-    config = {"fit": {"n_clusters": n_clusters}, "data": data.description,
+    preprocessor.save(run_dir)
+    options = {"resample": "3h", "window": window, "stride": None, "region": None,
+               "anomalies": anomalies}
+    config = {"fit": {"n_clusters": n_clusters}, "data": {"options": options},
               "model": model.get_config()}
-    config["data"]["options"] = dataclasses.asdict(options)
     (run_dir / "config.json").write_text(json.dumps(config, default=str))
-    return run_dir, data
+    return run_dir, windows, cube

@@ -28,12 +28,13 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """One tiny run and its export (version 1): (run_dir, version_dir, data_path, data)."""
+    """One tiny run and its export (version 1): (run_dir, version_dir, data_path, cube)."""
     folder = tmp_path_factory.mktemp("export")
     data_path = write_data(folder / "era5.nc")
-    run_dir, data = make_run(folder / "run", data_path)
+    run_dir, windows, cube = make_run(folder / "run", data_path)
+    assert windows.sample_shape == (8, 5, 6, 5)
     version_dir = export_run(run_dir, out=folder / "saved_models")
-    return run_dir, version_dir, data_path, data
+    return run_dir, version_dir, data_path, cube
 
 
 def physical_windows(version_dir, data_path):
@@ -44,7 +45,7 @@ def physical_windows(version_dir, data_path):
 
 
 def test_layout_and_assets(exported):
-    run_dir, version_dir, _, data = exported
+    run_dir, version_dir, _, _ = exported
     assert version_dir == run_dir.parent / "saved_models" / "dsc" / "1"
     assert (version_dir / "saved_model.pb").is_file()
     assert (version_dir / "variables" / "variables.index").is_file()
@@ -61,7 +62,6 @@ def test_layout_and_assets(exported):
     assert metadata["inputs"] == {"windows": {
         "dtype": "float32", "shape": [None, 8, 5, 6, 5],
         "dims": ["batch", "time", "latitude", "longitude", "variable"]}}
-    assert data.windows.sample_shape == (8, 5, 6, 5)
 
 
 def test_separate_process_without_keras_dsc_gives_the_same_clusters(exported, tmp_path):
@@ -187,11 +187,11 @@ def test_interrupted_export_leaves_no_version(exported, tmp_path):
 
 @pytest.mark.filterwarnings("ignore:anomalies. the training data spans")
 def test_anomalies_run_is_refused(exported, tmp_path):
-    run_dir, _, data_path, data = exported
+    run_dir, _, _, cube = exported
     anomalies_run = tmp_path / "anomalies"
     anomalies_run.mkdir()
     shutil.copy(run_dir / "model.keras", anomalies_run)
-    CubePreprocessor("zscore", anomalies=True).fit(data.cube).save(anomalies_run)
+    CubePreprocessor("zscore", anomalies=True).fit(cube).save(anomalies_run)
     with pytest.raises(DataError, match=r"anomalies .*--no-anomalies") as error:
         export_run(anomalies_run, out=tmp_path / "models")
     assert "\n" not in str(error.value)

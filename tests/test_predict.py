@@ -23,7 +23,7 @@ def models(tmp_path_factory):
     """One tiny run and its export: {"run": run_dir, "export": version_dir, "data": path}."""
     folder = tmp_path_factory.mktemp("predict")
     data_path = write_data(folder / "era5.nc")
-    run_dir, _ = make_run(folder / "run", data_path)
+    run_dir, _, _ = make_run(folder / "run", data_path)
     version_dir = export_run(run_dir, out=folder / "saved_models")
     return {"run": run_dir, "export": version_dir, "data": data_path}
 
