@@ -11,8 +11,8 @@ each variable (NaN -> 0 after scaling), flattens each window and prints the adju
   (d) k-means after removing the seasonal cycle (31-day running mean per grid point, hour and
       variable);
   (e) PCA(20) + k-means after removing the seasonal cycle;
-  (g) k-means on the daily means after removing the seasonal cycle (the motion regimes merge);
-  (f) supervised upper bound: 5-fold accuracy of a linear classifier (logistic regression on
+  (f) k-means on the daily means after removing the seasonal cycle (the motion regimes merge);
+  (g) supervised upper bound: 5-fold accuracy of a linear classifier (logistic regression on
       PCA(50) of the deseasonalised windows), i.e. how separable the regimes are at all.
 
 Usage:
@@ -89,13 +89,13 @@ def report(days, n_regimes, seed, variability):
     means = windows.mean(axis=1).reshape(len(windows), -1)
     means -= ndimage.uniform_filter1d(means, 31, axis=0, mode="nearest")
     ari, predicted = kmeans_ari(means, labels, k, seed)
-    print(f"(g) k-means on daily means, seasonal removed ARI = {ari:.3f}")
+    print(f"(f) k-means on daily means, seasonal removed ARI = {ari:.3f}")
     table = contingency_matrix(labels, predicted)
     for name in MOTION_REGIMES:
         print(f"      {name:<14} -> clusters {table[names.index(name)].tolist()}")
     classifier = make_pipeline(PCA(50, random_state=seed), LogisticRegression(max_iter=2000))
     accuracy = cross_val_score(classifier, deseasoned, labels, cv=5).mean()
-    print(f"(f) supervised bound: PCA(50) + logistic regression, 5-fold accuracy = {accuracy:.3f}")
+    print(f"(g) supervised bound: PCA(50) + logistic regression, 5-fold accuracy = {accuracy:.3f}")
 
 
 def main():
