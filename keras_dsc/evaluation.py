@@ -138,15 +138,11 @@ def _step_text(step):
     return text if text[:1].isdigit() else f"1{text}"
 
 
-def _check_variables(run_dir, preprocessor, cube, options):
-    """The data must hold the model's variables, and the options must not ask for others."""
+def _check_variables(run_dir, preprocessor, options):
+    """Options asking for other variables than the model's are refused."""
     if options.variables is not None and list(options.variables) != list(preprocessor.variables):
         raise DataError(f"--variables: {','.join(options.variables)} differ from the variables "
                         f"of the run {run_dir} ({','.join(preprocessor.variables)})")
-    missing = [v for v in preprocessor.variables if v not in cube.data_vars]
-    if missing:
-        raise DataError(f"--data: variable {missing[0]!r} of the run {run_dir} is not in the "
-                        f"data (it has {', '.join(map(str, cube.data_vars))})")
 
 
 def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", batch_size=None):
@@ -176,10 +172,9 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     >>> scores["features"]  # doctest: +SKIP
     'latent vectors of the model's encoder (365 x 16)'
     """
-    from keras_dsc.data import open_data
+    from keras_dsc.data import prepare_data
     from keras_dsc.metrics import cluster_scores
     from keras_dsc.preprocessing import CubePreprocessor
-    from keras_dsc.windows import WindowedCube
 
     if features not in FEATURES:
         raise DataError(f"--features: expected one of {', '.join(FEATURES)}, got {features!r}")
@@ -188,12 +183,13 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     own_data = data_options is None
     options = run_data_options(config) if own_data else data_options
     preprocessor = CubePreprocessor.load(run_dir)
-
-    cube, files = open_data(options)
-    _check_variables(run_dir, preprocessor, cube, options)
-    windows = WindowedCube(preprocessor.transform(cube), options.window, options.stride)
+    _check_variables(run_dir, preprocessor, options)
+    # Asking for exactly the model's variables: data without one of them is refused by name.
+    options = dataclasses.replace(options, variables=tuple(preprocessor.variables))
+    data = prepare_data(options, preprocessor)
+    windows = data.windows
     model = load_run_model(run_dir)
-    _check_against_model(run_dir, model, preprocessor, windows, cube)
+    _check_against_model(run_dir, model, preprocessor, windows, data.cube)
     if len(windows) < 2:
         raise DataError(f"--data: only {len(windows)} window of {options.window} steps; the "
                         f"scores need at least 2")
@@ -223,9 +219,8 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
         "run_dir": str(run_dir),
         "data": {
             "own_data": own_data,
-            "source": ("built-in synthetic ERA5-form cube" if options.builtin
-                       else "NetCDF files"),
-            "files": files if isinstance(files, list) else [files],
+            "source": data.description.get("source"),
+            "files": data.description.get("files"),
             "first_window": starts[0].isoformat(),
             "last_window": starts[-1].isoformat(),
             "n_windows": len(windows),

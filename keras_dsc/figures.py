@@ -174,6 +174,8 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
 
     >>> plot_run("saved_models/dsc-20250101-120000")  # doctest: +SKIP
     """
+    import keras
+
     from keras_dsc import plots
     from keras_dsc.data import prepare_data
     from keras_dsc.preprocessing import CubePreprocessor
@@ -204,7 +206,7 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
 
     model = load_run_model(run_dir)
     latent = embed(model, windows, batch_size)
-    centres = np.asarray(model.clustering.centres)
+    centres = keras.ops.convert_to_numpy(model.clustering.centres)
     if len(windows) >= 2:
         paths.append(plots.plot_latent(latent, labels, centres, run_dir / "latent.png",
                                        dpi=dpi))

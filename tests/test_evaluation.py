@@ -86,9 +86,9 @@ def test_evaluate_refuses_data_that_does_not_fit_the_model(tiny_run, overrides, 
 
 def test_evaluate_refuses_a_file_without_the_models_variables(tiny_run, tmp_path):
     path = write_builtin_copy(tmp_path / "two.nc", ["t2m", "sst"])
-    with pytest.raises(DataError, match=r"--data: variable 'u10' of the run .* is not in the "
-                       r"data \(it has t2m, sst\)"):
+    with pytest.raises(DataError) as error:
         evaluate_run(tiny_run, evaluation_data_options(tiny_run, data=str(path)))
+    assert str(error.value) == f"{path}: variable 'u10' not found; available: t2m, sst"
 
 
 def test_evaluation_options_refuse_another_normalisation(tiny_run):

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from matplotlib.image import imread
 
 from cli import cli
-from keras_dsc.data import DataOptions, prepare_data
+from keras_dsc.data import prepare_data
 from keras_dsc.errors import DataError
 from keras_dsc.figures import (
     cluster_composites,
