@@ -57,21 +57,6 @@ def test_cli_evaluate_refuses_a_missing_run_folder_as_subprocess(tmp_path):
     assert proc.stdout == ""
 
 
-def test_cli_select_k(tmp_path):
-    args = ["select-k", "--days", "6", "--k-min", "2", "--k-max", "3", "--pretrain-epochs", "1",
-            "--filters", "2", "--latent-dim", "4", "--batch-size", "4", "--out", str(tmp_path),
-            "--run-name", "k"]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    assert "recommended k: " in result.output and "best mean rank" in result.output
-    for name in ("k_selection.csv", "k_selection.png", "k_selection.json"):
-        assert (tmp_path / "k" / name).is_file()
-    again = CliRunner().invoke(cli, args)  # an existing folder is never overwritten
-    assert again.exit_code == 2
-    assert again.stderr.strip().splitlines() == [
-        f"Error: --run-name: {tmp_path / 'k'} already exists; choose another name"]
-
-
 def test_cli_select_k_refuses_k_beyond_the_samples(tmp_path):
     result = CliRunner().invoke(cli, ["select-k", "--days", "6", "--k-max", "6", "--out",
                                       str(tmp_path)])

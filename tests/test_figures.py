@@ -80,10 +80,11 @@ def test_run_data_options_builtin_and_files():
         run_data_options(config)
 
 
-def test_plot_run_reopens_the_data_and_draws_four_figures(run_copy):
-    paths = plot_run(run_copy, dpi=DPI)
-    names = [p.name for p in paths]
-    assert names == ["composites.png", "calendar.png", "latent.png", "training_curves.png"]
+def test_plot_command_reopens_the_data_and_draws_four_figures(run_copy):
+    result = CliRunner().invoke(cli, ["plot", str(run_copy), "--dpi", str(DPI)])
+    assert result.exit_code == 0, result.output
+    names = ["composites.png", "calendar.png", "latent.png", "training_curves.png"]
+    assert result.output.splitlines() == [f"wrote {run_copy / name}" for name in names]
     k = len(np.unique(read_assignments(run_copy)))
     composites = assert_png(run_copy / "composites.png", 3.0 * 7, 2.6 * k + 1.0)
     # Land (NaN in sst) is drawn grey in the composite maps.
@@ -113,12 +114,10 @@ def test_plot_run_refuses_a_folder_that_is_not_a_run(tmp_path):
         plot_run(tmp_path)
 
 
-def test_cli_plot(run_copy, tmp_path):
-    result = CliRunner().invoke(cli, ["plot", str(run_copy), "--dpi", "30"])
-    assert result.exit_code == 0, result.output
-    assert result.output.count("wrote ") == 4
-    assert_png(run_copy / "latent.png", 7.0, 6.0, dpi=30)
+def test_plot_command_refuses_a_missing_run_folder(tmp_path):
     missing = CliRunner().invoke(cli, ["plot", str(tmp_path / "nope")])
     assert missing.exit_code == 2
-    assert missing.output.strip().splitlines() == [
+    assert missing.stderr.strip().splitlines() == [
         f"Error: {tmp_path / 'nope'}: run folder not found"]
+    bad_dpi = CliRunner().invoke(cli, ["plot", str(tmp_path), "--dpi", "0"])
+    assert bad_dpi.exit_code == 2 and len(bad_dpi.stderr.strip().splitlines()) == 1

@@ -3,8 +3,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from matplotlib.image import imread
 
+from cli import cli
 from keras_dsc.data import DataOptions
 from keras_dsc.errors import DataError
 from keras_dsc.k_selection import k_values, pretrain_autoencoder, select_k
@@ -36,12 +38,13 @@ def test_pretrain_autoencoder_trains_the_reconstruction_only():
     assert model.assignment_model.predict(windows, verbose=0)["embedding"].shape == (6, 3)
 
 
-def test_select_k_on_the_latent_space_writes_table_plot_and_summary(tmp_path):
-    lines = []
-    result = select_k(DataOptions(days=6), FitOptions(**TINY, out=str(tmp_path), run_name="k"),
-                      k_min=2, k_max=4, echo=lines.append)
+def test_select_k_command_on_the_latent_space_writes_table_plot_and_summary(tmp_path):
+    args = ["select-k", "--days", "6", "--k-min", "2", "--k-max", "4", "--pretrain-epochs", "1",
+            "--filters", "2", "--latent-dim", "4", "--batch-size", "4", "--out", str(tmp_path),
+            "--run-name", "k"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
     out = tmp_path / "k"
-    assert result["out_dir"] == out
     table = pd.read_csv(out / "k_selection.csv")
     assert table["k"].tolist() == [2, 3, 4]
     assert list(table.columns) == ["k", "silhouette", "davies_bouldin", "calinski_harabasz",
@@ -50,11 +53,15 @@ def test_select_k_on_the_latent_space_writes_table_plot_and_summary(tmp_path):
     image = imread(out / "k_selection.png")
     assert image.shape[:2] == (650, 900)  # plot_k_selection's default 9 x 6.5 in at 100 dpi
     summary = json.loads((out / "k_selection.json").read_text())
-    assert summary["recommended_k"] == result["k"] in (2, 3, 4)
+    k, reason = summary["recommended_k"], summary["reason"]
+    assert k in (2, 3, 4) and reason.startswith(f"k={k} has the best mean rank")
     assert summary["features"].startswith("latent vectors of the pre-trained autoencoder (6 x 4)")
-    assert summary["reason"].startswith(f"k={result['k']} has the best mean rank")
-    assert lines[-2] == f"recommended k: {result['k']}. {result['reason']}"
-    assert any(line.lstrip().startswith("k  silhouette") for line in lines)
+    assert f"recommended k: {k}. {reason}" in result.output
+    assert "scores on latent vectors" in result.output
+    again = CliRunner().invoke(cli, args)  # an existing folder is never overwritten
+    assert again.exit_code == 2
+    assert again.stderr.strip().splitlines() == [
+        f"Error: --run-name: {out} already exists; choose another name"]
 
 
 def test_select_k_refuses_bad_options(tmp_path):
