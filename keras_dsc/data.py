@@ -112,7 +112,12 @@ def builtin_cube_path(days=365, n_regimes=6):
 
 
 def open_data(options):
-    """Opens and resamples the cube the options describe, lazily. Returns `(cube, files)`."""
+    """Opens and resamples the cube the options describe. Returns `(cube, files)`.
+
+    The cube stays lazy (dask) when `options.stream` says so, or, by default, when it is
+    larger than `IN_MEMORY_LIMIT`; otherwise it is read into memory at once, which makes the
+    resampling and normalisation passes that follow much faster than through dask.
+    """
     if options.builtin:
         files = [str(builtin_cube_path(options.days, options.n_regimes))]
     elif isinstance(options.data, (list, tuple)):
@@ -120,6 +125,11 @@ def open_data(options):
     else:
         files = str(options.data)
     cube = era5.open_cube(files, options.variables, options.region, options.time_range)
+    stream = options.stream
+    if stream is None:
+        stream = sum(v.nbytes for v in cube.data_vars.values()) > IN_MEMORY_LIMIT
+    if not stream:
+        cube = cube.load()
     if options.resample:
         cube = _resample(cube, options.resample)
     return cube, files
@@ -144,10 +154,7 @@ def prepare_data(options, preprocessor=None):
     if preprocessor is None:
         preprocessor = CubePreprocessor(options.normalization, options.anomalies).fit(cube)
     normalised = preprocessor.transform(cube)
-    stream = options.stream
-    if stream is None:
-        stream = normalised.size * normalised.dtype.itemsize > IN_MEMORY_LIMIT
-    if not stream:
+    if cube.chunks is None or not cube.chunks:  # in memory: keep the normalised cube so too
         normalised = normalised.load()
     windows = WindowedCube(normalised, options.window, options.stride)
     times = cube["time"].values
