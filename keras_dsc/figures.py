@@ -212,6 +212,11 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
                                        dpi=dpi))
     history = run_dir / "history.csv"
     if history.is_file():
-        paths.append(plots.plot_training_curves(history, run_dir / "training_curves.png",
+        try:
+            frame = pd.read_csv(history)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+            raise DataError(f"{history}: not a readable CSV training log ({error})") from None
+        frame = frame.dropna(axis="columns", how="all")  # CSVLogger's empty val_ columns
+        paths.append(plots.plot_training_curves(frame, run_dir / "training_curves.png",
                                                 dpi=dpi))
     return paths
