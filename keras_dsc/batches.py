@@ -58,3 +58,27 @@ class WindowBatches(keras.utils.PyDataset):
     def on_epoch_end(self):
         if self.shuffle:
             self._rng.shuffle(self._order)
+
+
+def window_batches(windows, batch_size, shuffle=False, seed=0, targets=None):
+    """Batches of any window source for `fit` and `predict`.
+
+    A source with its own `batches(batch_size, shuffle, seed, targets)` method (such as
+    `keras_dsc.tfds_source.TfdsWindows`, which streams a TFDS dataset through `tf.data`) makes
+    them itself; any other (a NumPy array, a `WindowedCube`) gets a `WindowBatches`. Either way,
+    without shuffling the batches follow the window order.
+
+    Args:
+        windows: the window source.
+        batch_size: int, samples per batch.
+        shuffle: bool, reshuffle every epoch (seeded). Defaults to `False`.
+        seed: int, seed of the shuffling. Defaults to `0`.
+        targets: optional float32 array `(n_samples, n_clusters)`, the target distribution P,
+            read at every batch.
+
+    Returns:
+        A `WindowBatches` or what the source's `batches` returns (a `tf.data.Dataset`).
+    """
+    if hasattr(windows, "batches"):
+        return windows.batches(batch_size, shuffle=shuffle, seed=seed, targets=targets)
+    return WindowBatches(windows, batch_size, shuffle=shuffle, seed=seed, targets=targets)

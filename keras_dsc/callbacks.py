@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_dsc.batches import WindowBatches
+from keras_dsc.batches import window_batches
 from keras_dsc.target import target_distribution
 
 
@@ -18,7 +18,7 @@ def soft_assignments(model, windows, batch_size):
     Returns:
         float32 array `(n_samples, n_clusters)`.
     """
-    batches = WindowBatches(windows, batch_size)
+    batches = window_batches(windows, batch_size)
     return model.assignment_model.predict(batches, verbose=0)["probabilities"]
 
 

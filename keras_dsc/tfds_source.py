@@ -177,8 +177,8 @@ class TfdsWindows:
         return self._length
 
     def __repr__(self):
-        return f"TfdsWindows({len(self)} windows of shape {self.sample_shape} from " \
-               f"{self.builder.data_dir})"
+        return (f"TfdsWindows({len(self)} windows of shape {self.sample_shape} from "
+                f"{self.builder.data_dir})")
 
     @property
     def sample_shape(self):
@@ -266,13 +266,20 @@ class TfdsWindows:
 
         Meant for a few windows (figures, checks); training uses `batches`.
         """
+        n = len(self)
         single = isinstance(index, (int, np.integer))
-        positions = np.arange(len(self))[index] if not isinstance(index, np.ndarray) or \
-            index.dtype == bool else np.asarray(index)
-        positions = np.atleast_1d(positions).astype("int64")
-        if positions.size and (positions.max() >= len(self) or positions.min() < -len(self)):
-            raise IndexError(f"window index out of range for {len(self)} windows")
-        positions = positions % max(len(self), 1)
+        if single:
+            positions = np.array([index])
+        elif isinstance(index, slice):
+            positions = np.arange(n)[index]
+        else:
+            positions = np.asarray(index)
+            if positions.dtype == bool:
+                positions = np.flatnonzero(positions)
+        positions = positions.astype("int64")
+        if positions.size and (positions.max() >= n or positions.min() < -n):
+            raise IndexError(f"window index out of range for {n} windows")
+        positions = positions % max(n, 1)
         out = np.empty((positions.size,) + self.sample_shape, dtype="float32")
         if positions.size:
             first, last = int(positions.min()), int(positions.max())
@@ -304,9 +311,9 @@ class TfdsWindows:
         if self._scanned is None:
             ds = self._examples(skip_arrays=True).map(
                 lambda e: (e["index"], e["start_time"], e["regime"]))
-            columns = [np.asarray(c) for c in zip(*ds.as_numpy_iterator())] or \
-                [np.zeros(0, "int64")] * 3
-            index, seconds, regime = columns
+            rows = list(ds.as_numpy_iterator())
+            index, seconds, regime = ([np.asarray(c) for c in zip(*rows)] if rows
+                                      else [np.zeros(0, "int64")] * 3)
             if not np.array_equal(index, np.arange(len(self))):
                 raise DataError(f"{self.builder.data_dir}: the examples are not stored in "
                                 f"window order (was the dataset built with shuffling?)")
@@ -434,5 +441,6 @@ def _short(values):
     if values is None:
         return "none"
     values = list(values)
-    return ", ".join(map(str, values)) if len(values) <= 8 else \
-        f"{len(values)} values {values[0]}..{values[-1]}"
+    if len(values) <= 8:
+        return ", ".join(map(str, values))
+    return f"{len(values)} values {values[0]}..{values[-1]}"

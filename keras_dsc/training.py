@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from sklearn.cluster import KMeans
 
-from keras_dsc.batches import WindowBatches
+from keras_dsc.batches import window_batches
 from keras_dsc.callbacks import MissingLabelChange, TargetDistributionUpdate, soft_assignments
 
 
@@ -41,7 +41,7 @@ def embed(model, windows, batch_size):
     Returns:
         float32 array `(n_samples, latent_dim)`.
     """
-    batches = WindowBatches(windows, batch_size)
+    batches = window_batches(windows, batch_size)
     return model.assignment_model.predict(batches, verbose=0)["embedding"]
 
 
@@ -160,10 +160,12 @@ def train_dsc(
     if not has_decoder(model):
         pretrain_epochs = 0
     if pretrain_epochs > 0:
+        pretrain_batches = window_batches(windows, batch_size, shuffle=True, seed=seed)
         record(
             model.fit(
-                WindowBatches(windows, batch_size, shuffle=True, seed=seed),
+                pretrain_batches,
                 epochs=pretrain_epochs,
+                shuffle=_keras_shuffles(pretrain_batches),
                 callbacks=[MissingLabelChange(), *guards, *loggers],
                 verbose=verbose,
             )
@@ -178,11 +180,14 @@ def train_dsc(
     targets = np.zeros((n_samples, model.n_clusters), dtype="float32")
     update = TargetDistributionUpdate(windows, targets, update_interval, tol, batch_size)
     if epochs > 0:
+        joint_batches = window_batches(windows, batch_size, shuffle=True, seed=seed + 1,
+                                       targets=targets)
         record(
             model.fit(
-                WindowBatches(windows, batch_size, shuffle=True, seed=seed + 1, targets=targets),
+                joint_batches,
                 epochs=pretrain_epochs + epochs,
                 initial_epoch=pretrain_epochs,
+                shuffle=_keras_shuffles(joint_batches),
                 callbacks=[update, *guards, *loggers],
                 verbose=verbose,
             )
@@ -196,3 +201,9 @@ def train_dsc(
         history=history,
         converged=update.converged,
     )
+
+
+def _keras_shuffles(batches):
+    """`fit`'s `shuffle`: Keras also shuffles a `PyDataset`'s batch order; a `tf.data` pipeline
+    shuffles itself (and Keras warns when asked to)."""
+    return isinstance(batches, keras.utils.PyDataset)
