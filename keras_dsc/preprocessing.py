@@ -315,7 +315,7 @@ class CubePreprocessor:
         """Least-squares harmonics per grid point, then the diurnal cycle of the residual."""
         times = ds.indexes["time"]
         span = (times[-1] - times[0]) / pd.Timedelta("1D")
-        if span < 365:
+        if span < 364:  # a calendar year of hourly data spans 364.96 days from first to last
             warnings.warn(f"anomalies: the training data spans {span:.0f} days; the annual "
                           f"harmonics need at least a year of data to be meaningful",
                           stacklevel=3)
