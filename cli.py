@@ -60,8 +60,9 @@ def data_options(function):
                   help="Time steps per sample (8 three-hourly steps = one day; 1 = the paper).")
     @click.option("--stride", default=None, type=int,
                   help="Steps between window starts. Default: the window length.")
-    @click.option("--anomalies/--no-anomalies", default=DEFAULT_DATA.anomalies, show_default=True,
-                  help="Remove the fitted seasonal and diurnal cycles first.")
+    @click.option("--anomalies/--no-anomalies", default=None,
+                  help="Remove the fitted seasonal and diurnal cycles first.  [default: "
+                  "anomalies, except for tfds: data]")
     @click.option("--normalization", type=click.Choice(["zscore", "minmax"]),
                   default=DEFAULT_DATA.normalization, show_default=True)
     @click.option("--tfds-data-dir", default=None, help="TFDS data dir of --data tfds:... "

@@ -30,7 +30,11 @@ class DataOptions:
         resample: pandas frequency for time means (`"3h"`, `"1D"`), or `None` to keep the step.
         window: time steps per sample.
         stride: steps between window starts; `None` for `window`.
-        anomalies: remove the fitted seasonal and diurnal cycles first.
+        anomalies: remove the fitted seasonal and diurnal cycles first (per grid point), as
+            climate scientists do before looking for weather regimes; otherwise the seasonal
+            cycle dominates every distance and a clustering finds the seasons. `None` (the
+            default): on for NetCDF files and the built-in cube, off for `tfds:` datasets,
+            which hold no climatology.
         normalization: `"zscore"` or `"minmax"`.
         tfds_data_dir: the TFDS data dir of `tfds:` data; `None` for `$TFDS_DATA_DIR` or
             `~/tensorflow_datasets`.
@@ -45,7 +49,7 @@ class DataOptions:
     resample: str = "3h"
     window: int = 8
     stride: int = None
-    anomalies: bool = False
+    anomalies: bool = None
     normalization: str = "zscore"
     tfds_data_dir: str = None
     stream: bool = None
@@ -152,7 +156,8 @@ def prepare_data(options, preprocessor=None):
         return prepare_tfds(options, preprocessor)
     cube, files = open_data(options)
     if preprocessor is None:
-        preprocessor = CubePreprocessor(options.normalization, options.anomalies).fit(cube)
+        anomalies = True if options.anomalies is None else options.anomalies
+        preprocessor = CubePreprocessor(options.normalization, anomalies).fit(cube)
     normalised = preprocessor.transform(cube)
     if cube.chunks is None or not cube.chunks:  # in memory: keep the normalised cube so too
         normalised = normalised.load()
@@ -173,7 +178,8 @@ def prepare_data(options, preprocessor=None):
         },
         "time": {"start": str(times[0]), "end": str(times[-1]), "n_steps": int(len(times))},
         "options": {
-            key: value for key, value in dataclasses.asdict(options).items() if key != "data"
+            **{key: value for key, value in dataclasses.asdict(options).items() if key != "data"},
+            "anomalies": bool(preprocessor.anomalies),
         },
         "n_samples": len(windows),
         "sample_shape": list(windows.sample_shape),
