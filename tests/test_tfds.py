@@ -57,7 +57,7 @@ def prepared(tmp_path_factory):
 def netcdf_windows(manual, resample, window, method="zscore"):
     options = DataOptions(data=sorted(str(p) for p in manual.glob("*.nc")), variables=VARIABLES,
                           region=PAPER_REGION, resample=resample, window=window,
-                          normalization=method)
+                          normalization=method, anomalies=False)  # as the dataset: no climatology
     return prepare_data(options)
 
 
