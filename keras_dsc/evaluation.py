@@ -186,6 +186,13 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     _check_variables(run_dir, preprocessor, options)
     # Asking for exactly the model's variables: data without one of them is refused by name.
     options = dataclasses.replace(options, variables=tuple(preprocessor.variables))
+    if options.resample and preprocessor.time_step and (
+        pd.Timedelta(pd.tseries.frequencies.to_offset(options.resample))
+        != pd.Timedelta(pd.tseries.frequencies.to_offset(preprocessor.time_step))
+    ):  # refused by its option name before the normaliser (fitted on that step) sees the data
+        raise DataError(f"--resample: the data's time step {options.resample} differs from "
+                        f"the {preprocessor.time_step} of the run {run_dir} (pass --resample "
+                        f"{preprocessor.time_step})")
     data = prepare_data(options, preprocessor)
     windows = data.windows
     model = load_run_model(run_dir)

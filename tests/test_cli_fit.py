@@ -69,7 +69,7 @@ def test_fit_end_to_end_as_subprocess(tmp_path):
         (["--gamma", "-1"], "--gamma must not be negative"),
         (["--filters", "8,x"], "--filters: '8,x' is not a comma-separated list"),
         (["--region", "43,-33,33"], "--region: expected N,W,S,E"),
-        (["--resample", "1h"], "--resample 1h is finer than the data's time step"),
+        (["--resample", "30min"], "--resample 30min is finer than the data's time step"),
         (["--data", "/nonexistent/era5.nc"], "/nonexistent/era5.nc"),
         (["--bogus"], "No such option"),
     ],
