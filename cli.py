@@ -195,7 +195,7 @@ def predict(model_path, data, out, batch_size):
 
 
 _DATA_OPTION_FIELDS = ("data", "days", "variables", "region", "time_range", "resample", "window",
-                       "stride", "anomalies", "normalization")
+                       "stride", "anomalies", "normalization", "tfds_data_dir")
 
 
 def _explicit_data_options(data):

@@ -201,10 +201,11 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
         raise DataError(f"--data: only {len(windows)} window of {options.window} steps; the "
                         f"scores need at least 2")
 
-    from keras_dsc.batches import WindowBatches
+    from keras_dsc.batches import window_batches
 
     batch_size = batch_size or int(config.get("fit", {}).get("batch_size", 16))
-    outputs = model.assignment_model.predict(WindowBatches(windows, batch_size), verbose=0)
+    outputs = model.assignment_model.predict(window_batches(windows, batch_size),
+                                             verbose=0)
     labels = np.asarray(outputs["probabilities"]).argmax(axis=1)
     if features == "input":
         X = windows.flatten_features()

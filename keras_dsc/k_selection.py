@@ -52,7 +52,7 @@ def pretrain_autoencoder(windows, fit_options=None, verbose=0):
     """
     import keras
 
-    from keras_dsc.batches import WindowBatches
+    from keras_dsc.batches import window_batches
 
     fit_options = fit_options or FitOptions()
     keras.utils.set_random_seed(fit_options.seed)
@@ -62,8 +62,8 @@ def pretrain_autoencoder(windows, fit_options=None, verbose=0):
     model.compile(optimizer=keras.optimizers.Adam(fit_options.learning_rate))
     history = {}
     if fit_options.pretrain_epochs > 0:
-        batches = WindowBatches(windows, fit_options.batch_size, shuffle=True,
-                                seed=fit_options.seed)
+        batches = window_batches(windows, fit_options.batch_size, shuffle=True,
+                                 seed=fit_options.seed)
         fitted = model.fit(batches, epochs=fit_options.pretrain_epochs, verbose=verbose)
         history = fitted.history
     return model, history

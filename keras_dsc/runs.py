@@ -193,7 +193,9 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
         "versions": library_versions(),
     }
     (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
-    if fit_options.plots:
+    if fit_options.plots and data.cube is None:
+        echo("figures: skipped (a tfds: dataset has no physical-unit cube to draw maps from)")
+    elif fit_options.plots:
         from keras_dsc.figures import plot_run
 
         plot_run(run_dir, data=data, labels=result.labels)

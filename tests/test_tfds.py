@@ -170,9 +170,10 @@ def test_cli_fit_from_tfds(prepared, tmp_path):
     _, data_dir = prepared
     args = ["fit", "--data", "tfds:era5_cube/hourly24", "--n-clusters", "2", "--filters", "2",
             "--latent-dim", "3", "--epochs", "1", "--pretrain-epochs", "1", "--batch-size", "2",
-            "--no-plots", "--out", str(tmp_path), "--run-name", "r"]
+            "--out", str(tmp_path), "--run-name", "r"]
     result = CliRunner().invoke(cli, args, env={"TFDS_DATA_DIR": str(data_dir)})
     assert result.exit_code == 0, result.output
+    assert "figures: skipped" in result.output  # no physical-unit cube to draw maps from
     assert f"{DAYS} windows of shape (24, 5, 6, 7)" in result.output
     run = tmp_path / "r"
     assignments = pd.read_csv(run / "assignments.csv")
