@@ -164,7 +164,22 @@ def resample_time(ds, freq):
         raise DataError("resample: the dataset has no time dimension")
     labels = ds.coords[LABELS] if LABELS in ds.coords else None
     data = ds.drop_vars(LABELS) if labels is not None else ds
-    out = data.resample(time=freq).mean(keep_attrs=True)
+    blocks = _regular_blocks(ds.indexes["time"], freq) if ds.chunks else None
+    if blocks:
+        # A regular series whose step divides `freq`: block means (`coarsen`) give the same
+        # values as `resample`, and keep dask's chunks whole instead of splitting them into
+        # one task per period (minutes to build, seconds per batch when streaming).
+        starts = ds.indexes["time"][::blocks]
+        out = (data.drop_indexes("time").drop_vars("time")
+               .coarsen(time=blocks, boundary="pad").mean(keep_attrs=True)
+               .assign_coords(time=starts))
+        if labels is not None:
+            labels = labels.isel(time=slice(None, None, blocks))
+            out = out.assign_coords({LABELS: labels.astype("int64") if not np.issubdtype(
+                labels.dtype, np.integer) else labels})
+            labels = None
+    else:
+        out = data.resample(time=freq).mean(keep_attrs=True)
     for name in out.data_vars:
         attrs = dict(ds[name].attrs)
         out[name] = out[name].astype("float32")
@@ -175,6 +190,22 @@ def resample_time(ds, freq):
                                  if np.issubdtype(labels.dtype, np.integer)
                                  else first.fillna(-1).astype("int64")})
     return out
+
+
+def _regular_blocks(times, freq):
+    """Steps per period when `times` is regular, starts on a period boundary and its step
+    divides `freq` (a fixed frequency); otherwise None."""
+    if len(times) < 2:
+        return None
+    try:
+        period = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    except (ValueError, TypeError):  # calendar frequencies ("MS") are not fixed
+        return None
+    step = times[1] - times[0]
+    regular = bool(np.all(np.diff(times.values) == step.to_timedelta64()))
+    if not regular or period % step != pd.Timedelta(0) or times[0] != times[0].floor(period):
+        return None
+    return int(period // step)
 
 
 def _first_line(error):

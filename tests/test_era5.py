@@ -320,3 +320,18 @@ def test_resample_daily_means(tmp_path):
 def test_messages_name_the_path_given(tmp_path):
     os.makedirs(tmp_path / "sub")
     raises_one_line(lambda: open_cube(tmp_path / "sub"), "sub", "directory")
+
+
+@pytest.mark.parametrize("freq", ["3h", "6h", "1D"])
+def test_resampling_a_lazy_cube_matches_resampling_it_in_memory(tmp_path, freq):
+    """Lazy cubes take the block-mean path (coarsen); its result is resample's, labels too."""
+    path = write_era5(tmp_path / "era5.nc", n_times=50, nlat=5, nlon=6, freq="1h", regime=True)
+    lazy = open_cube(str(path), time_chunk=7)
+    assert lazy.chunks
+    in_memory = open_cube(str(path)).load()
+    expected = resample_time(in_memory, freq)
+    got = resample_time(lazy, freq)
+    assert got.chunks  # still lazy
+    xr.testing.assert_allclose(got.compute(), expected)
+    np.testing.assert_array_equal(got["regime"].values, expected["regime"].values)
+    assert got["u10"].attrs["units"] == "m s**-1" and got["u10"].dtype == np.float32
