@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 

@@ -17,22 +17,13 @@ import numpy as np
 import pandas as pd
 
 from keras_dsc.errors import DataError
-from keras_dsc.runs import FitOptions, check_fit_options, new_run_dir
-
-
-def build_dsc(sample_shape, n_clusters, fit_options):
-    """A `keras_dsc.DSC` with the architecture options of `fit_options` (a `FitOptions`)."""
-    from keras_dsc.models.dsc import DSC
-
-    return DSC(
-        input_shape=tuple(sample_shape),
-        n_clusters=n_clusters,
-        filters=tuple(fit_options.filters),
-        latent_dim=fit_options.latent_dim,
-        skip=fit_options.skip,
-        recurrent_decoder=fit_options.recurrent_decoder,
-        gamma=fit_options.gamma,
-    )
+from keras_dsc.runs import (
+    FitOptions,
+    build_dsc,
+    check_fit_options,
+    new_run_dir,
+    train_with_options,
+)
 
 
 def pretrain_autoencoder(windows, fit_options=None, verbose=0):
@@ -100,7 +91,6 @@ def score_full_runs(windows, ks, fit_options=None, verbose=0, echo=None):
     import keras
 
     from keras_dsc.metrics import cluster_scores
-    from keras_dsc.training import train_dsc
 
     fit_options = fit_options or FitOptions()
     X = windows.flatten_features()
@@ -109,17 +99,7 @@ def score_full_runs(windows, ks, fit_options=None, verbose=0, echo=None):
         started = time.time()
         keras.backend.clear_session()  # free the previous k's model and traced functions
         model = build_dsc(windows.sample_shape, k, fit_options)
-        result = train_dsc(
-            model, windows,
-            batch_size=fit_options.batch_size,
-            pretrain_epochs=fit_options.pretrain_epochs,
-            epochs=fit_options.epochs,
-            update_interval=fit_options.update_interval,
-            tol=fit_options.tol,
-            learning_rate=fit_options.learning_rate,
-            seed=fit_options.seed,
-            verbose=verbose,
-        )
+        result = train_with_options(model, windows, fit_options, verbose=verbose)
         scores = cluster_scores(X, result.labels, windows.labels)
         row = {
             "k": k,

@@ -89,6 +89,39 @@ def new_run_dir(out, run_name):
     return run_dir
 
 
+def build_dsc(sample_shape, n_clusters, fit_options):
+    """A `keras_dsc.DSC` with the architecture options of `fit_options` (a `FitOptions`)."""
+    from keras_dsc.models.dsc import DSC
+
+    return DSC(
+        input_shape=tuple(sample_shape),
+        n_clusters=n_clusters,
+        filters=tuple(fit_options.filters),
+        latent_dim=fit_options.latent_dim,
+        skip=fit_options.skip,
+        recurrent_decoder=fit_options.recurrent_decoder,
+        gamma=fit_options.gamma,
+    )
+
+
+def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto"):
+    """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`)."""
+    from keras_dsc.training import train_dsc
+
+    return train_dsc(
+        model, windows,
+        batch_size=fit_options.batch_size,
+        pretrain_epochs=fit_options.pretrain_epochs,
+        epochs=fit_options.epochs,
+        update_interval=fit_options.update_interval,
+        tol=fit_options.tol,
+        learning_rate=fit_options.learning_rate,
+        seed=fit_options.seed,
+        log_dir=log_dir,
+        verbose=verbose,
+    )
+
+
 def library_versions():
     names = ["keras_dsc", "keras", "tensorflow", "numpy", "xarray", "scikit-learn"]
     versions = {"python": platform.python_version()}
@@ -146,35 +179,13 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     # chatter on stderr would bury a one-line error) and before anything is written.
     import keras
 
-    from keras_dsc.models.dsc import DSC
-    from keras_dsc.training import train_dsc
-
     run_dir = new_run_dir(fit_options.out, fit_options.run_name)
     echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
          f"(time, lat, lon, variables) from {data.description['source']}")
 
     keras.utils.set_random_seed(fit_options.seed)
-    model = DSC(
-        input_shape=windows.sample_shape,
-        n_clusters=fit_options.n_clusters,
-        filters=fit_options.filters,
-        latent_dim=fit_options.latent_dim,
-        skip=fit_options.skip,
-        recurrent_decoder=fit_options.recurrent_decoder,
-        gamma=fit_options.gamma,
-    )
-    result = train_dsc(
-        model, windows,
-        batch_size=fit_options.batch_size,
-        pretrain_epochs=fit_options.pretrain_epochs,
-        epochs=fit_options.epochs,
-        update_interval=fit_options.update_interval,
-        tol=fit_options.tol,
-        learning_rate=fit_options.learning_rate,
-        seed=fit_options.seed,
-        log_dir=run_dir,
-        verbose=verbose,
-    )
+    model = build_dsc(windows.sample_shape, fit_options.n_clusters, fit_options)
+    result = train_with_options(model, windows, fit_options, log_dir=run_dir, verbose=verbose)
     model.save(run_dir / MODEL_FILE)
     (run_dir / "checkpoint.keras").unlink(missing_ok=True)
     data.preprocessor.save(run_dir)
