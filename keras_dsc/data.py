@@ -168,14 +168,7 @@ def prepare_data(options, preprocessor=None):
         "files": files if isinstance(files, list) else [files],
         "variables": list(preprocessor.variables),
         "units": dict(zip(preprocessor.variables, preprocessor.units)),
-        "grid": {
-            "n_latitudes": len(preprocessor.latitudes),
-            "n_longitudes": len(preprocessor.longitudes),
-            "north": float(max(preprocessor.latitudes)),
-            "south": float(min(preprocessor.latitudes)),
-            "west": float(min(preprocessor.longitudes)),
-            "east": float(max(preprocessor.longitudes)),
-        },
+        "grid": grid_description(preprocessor),
         "time": {"start": str(times[0]), "end": str(times[-1]), "n_steps": int(len(times))},
         "options": {
             **{key: value for key, value in dataclasses.asdict(options).items() if key != "data"},
@@ -186,6 +179,18 @@ def prepare_data(options, preprocessor=None):
         "has_reference_labels": windows.labels is not None,
     }
     return PreparedData(windows, preprocessor, cube, description)
+
+
+def grid_description(preprocessor):
+    """The grid a fitted `CubePreprocessor` knows, as the dict run descriptions carry."""
+    return {
+        "n_latitudes": len(preprocessor.latitudes),
+        "n_longitudes": len(preprocessor.longitudes),
+        "north": float(max(preprocessor.latitudes)),
+        "south": float(min(preprocessor.latitudes)),
+        "west": float(min(preprocessor.longitudes)),
+        "east": float(max(preprocessor.longitudes)),
+    }
 
 
 def _resample(cube, freq):

@@ -370,7 +370,7 @@ def prepare_tfds(options, preprocessor=None):
     Returns:
         A `keras_dsc.data.PreparedData` whose `windows` is a `TfdsWindows` and `cube` None.
     """
-    from keras_dsc.data import DataOptions, PreparedData
+    from keras_dsc.data import DataOptions, PreparedData, grid_description
 
     if options.anomalies:
         raise DataError("--anomalies: not available with a tfds: dataset (it holds no "
@@ -405,14 +405,7 @@ def prepare_tfds(options, preprocessor=None):
         "netcdf_files": list(meta.get("files") or []),
         "variables": list(prep.variables),
         "units": dict(zip(prep.variables, prep.units)),
-        "grid": {
-            "n_latitudes": len(prep.latitudes),
-            "n_longitudes": len(prep.longitudes),
-            "north": float(max(prep.latitudes)),
-            "south": float(min(prep.latitudes)),
-            "west": float(min(prep.longitudes)),
-            "east": float(max(prep.longitudes)),
-        },
+        "grid": grid_description(prep),
         "time": {"start": meta.get("time_start"), "end": meta.get("time_end"),
                  "n_steps": meta.get("n_time_steps")},
         "options": {
