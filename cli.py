@@ -42,6 +42,14 @@ def _csv(text, convert=str, option=""):
         raise DataError(f"{option}: {text!r} is not a comma-separated list of numbers") from None
 
 
+def _region(text):
+    """`--region N,W,S,E` as four floats, or None."""
+    region = _csv(text, float, "--region")
+    if region is not None and len(region) != 4:
+        raise DataError(f"--region: expected N,W,S,E (four numbers), got {text!r}")
+    return region
+
+
 def data_options(function):
     """The data options every command shares; they arrive as one `DataOptions` named `data`."""
 
@@ -74,7 +82,7 @@ def data_options(function):
             data=data,
             days=days,
             variables=_csv(variables),
-            region=_csv(region, float, "--region"),
+            region=_region(region),
             time_range=_csv(time_range),
             resample=None if str(resample).lower() in ("none", "") else resample,
             window=window,
@@ -83,8 +91,6 @@ def data_options(function):
             normalization=normalization,
             tfds_data_dir=tfds_data_dir,
         )
-        if options.region is not None and len(options.region) != 4:
-            raise DataError(f"--region: expected N,W,S,E (four numbers), got {region!r}")
         if options.time_range is not None and len(options.time_range) != 2:
             raise DataError(f"--time-range: expected START,END, got {time_range!r}")
         return function(data=options, **kwargs)
@@ -297,9 +303,7 @@ def download(variables, region, years, months, days, hours, target, dry_run):
 
     from keras_dsc.download import build_cds_request, submit
 
-    area = _csv(region, float, "--region")
-    if area is not None and len(area) != 4:
-        raise DataError(f"--region: expected N,W,S,E (four numbers), got {region!r}")
+    area = _region(region)
     dataset, request = build_cds_request(
         _csv(variables), area, _int_ranges(years, "--years"), _int_ranges(months, "--months"),
         _int_ranges(days, "--days"), _int_ranges(hours, "--hours"))

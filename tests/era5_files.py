@@ -226,9 +226,7 @@ def write_ncep(path, n_times=24, nlat=5, nlon=6, variables=NCEP_VARIABLES,
     times = pd.date_range(start, periods=n_times, freq=freq)
     lat, lon = _grid(nlat, nlon, north, west, resolution)
     values = fields(times, lat, lon, variables, seed)
-    lat_order = np.argsort(lat)
-    lon360 = _to_360(lon)
-    lon_order = np.argsort(lon360)
+    lat_order, lon360, lon_order = _ascending_360(lat, lon)
     data_vars = {
         name: (("time", "level", "lat", "lon"),
                v[:, None][:, :, lat_order][:, :, :, lon_order].astype("float32"), _attrs(name))
@@ -248,6 +246,13 @@ def write_ncep(path, n_times=24, nlat=5, nlon=6, variables=NCEP_VARIABLES,
     return path
 
 
+def _ascending_360(lat, lon):
+    """The orders that sort latitude ascending and longitude in 0..360 ascending, and the
+    longitudes in 0..360: `(lat_order, lon360, lon_order)`."""
+    lon360 = _to_360(lon)
+    return np.argsort(lat), lon360, np.argsort(lon360)
+
+
 def write_cmip(path, n_times=24, nlat=5, nlon=6, variables=CMIP_VARIABLES,
                start="2021-01-01", freq="1D", seed=0, *, north=43.0, west=-33.0,
                resolution=1.0, calendar="standard"):
@@ -263,9 +268,7 @@ def write_cmip(path, n_times=24, nlat=5, nlon=6, variables=CMIP_VARIABLES,
     times = pd.date_range(start, periods=n_times, freq=freq)
     lat, lon = _grid(nlat, nlon, north, west, resolution)
     values = fields(times, lat, lon, variables, seed)
-    lat_order = np.argsort(lat)
-    lon360 = _to_360(lon)
-    lon_order = np.argsort(lon360)
+    lat_order, lon360, lon_order = _ascending_360(lat, lon)
     lat_s, lon_s = lat[lat_order], lon360[lon_order]
     step = (times[1] - times[0]) if n_times > 1 else pd.Timedelta("1D")
     data_vars = {}
