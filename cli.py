@@ -108,7 +108,7 @@ def cli():
 @click.option("--n-clusters", default=6, show_default=True, type=int, help="Number of clusters k.")
 @click.option("--epochs", default=20, show_default=True, type=int,
               help="Epoch limit of joint (reconstruction + clustering) training.")
-@click.option("--pretrain-epochs", default=10, show_default=True, type=int,
+@click.option("--pretrain-epochs", default=15, show_default=True, type=int,
               help="Epochs of autoencoder pre-training (0: none, as the paper).")
 @click.option("--batch-size", default=16, show_default=True, type=int)
 @click.option("--gamma", default=0.1, show_default=True, type=float,
@@ -122,7 +122,7 @@ def cli():
               help="ConvLSTM2D filters, one per depth level.")
 @click.option("--skip/--no-skip", default=False, show_default=True,
               help="U-net skip connections (off: the bottleneck must carry the information).")
-@click.option("--learning-rate", default=1e-3, show_default=True, type=float)
+@click.option("--learning-rate", default=2e-3, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", default="saved_models", show_default=True, help="Parent output folder.")
 @click.option("--run-name", default=None, help="Run folder name. Default: dsc-<timestamp>.")
@@ -264,7 +264,7 @@ def evaluate(run_dir, data, labels_csv, features, out):
 @click.option("--full-runs", is_flag=True, help="Train DSC fully for every k and score each "
               "clustering on the normalised input windows (slow). Default: k-means on the "
               "latent space of one pre-trained autoencoder.")
-@click.option("--pretrain-epochs", default=10, show_default=True, type=int,
+@click.option("--pretrain-epochs", default=15, show_default=True, type=int,
               help="Epochs of autoencoder pre-training.")
 @click.option("--epochs", default=20, show_default=True, type=int,
               help="Joint training epochs of each full run.")

@@ -71,11 +71,11 @@ class BenchmarkSize:
 
     days: int = None
     epochs: int = 20
-    pretrain_epochs: int = 10
+    pretrain_epochs: int = 15
     batch_size: int = 16
     update_interval: int = 20
     tol: float = 0.001
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     filters: tuple = (8, 16)
     latent_dim: int = 16
     baseline_filters: tuple = (16, 32)

@@ -27,7 +27,7 @@ class FitOptions:
 
     n_clusters: int = 6
     epochs: int = 20
-    pretrain_epochs: int = 10
+    pretrain_epochs: int = 15
     batch_size: int = 16
     gamma: float = 0.1
     update_interval: int = 20
@@ -36,7 +36,7 @@ class FitOptions:
     filters: tuple = (8, 16)
     skip: bool = False
     recurrent_decoder: bool = True
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     seed: int = 0
     out: str = "saved_models"
     run_name: str = None

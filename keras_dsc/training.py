@@ -75,11 +75,11 @@ def train_dsc(
     model,
     windows,
     batch_size=16,
-    pretrain_epochs=10,
+    pretrain_epochs=15,
     epochs=20,
     update_interval=20,
     tol=0.001,
-    learning_rate=1e-3,
+    learning_rate=2e-3,
     seed=0,
     kmeans_n_init=20,
     optimizer=None,
@@ -105,12 +105,12 @@ def train_dsc(
         model: a `keras_dsc.DSC` model.
         windows: the window source (NumPy array or `keras_dsc.windows.WindowedCube`).
         batch_size: int. Defaults to `16`.
-        pretrain_epochs: int, epochs of autoencoder pre-training (0 skips it). Defaults to `10`.
+        pretrain_epochs: int, epochs of autoencoder pre-training (0 skips it). Defaults to `15`.
         epochs: int, the epoch limit of joint training. Defaults to `20`.
         update_interval: int, training steps between target updates, at most one epoch's.
             Defaults to `20`.
         tol: float, the label-change fraction that stops joint training. Defaults to `0.001`.
-        learning_rate: float, Adam's learning rate. Defaults to `1e-3`.
+        learning_rate: float, Adam's learning rate. Defaults to `2e-3`.
         seed: int, seeds Keras, NumPy, the shuffling and k-means. Defaults to `0`.
         kmeans_n_init: int, k-means restarts. Defaults to `20`.
         optimizer: optional Keras optimizer (instance, name or config dict) used instead of

@@ -91,3 +91,21 @@ def test_help_shows_every_default():
                    "--filters", "--skip / --no-skip", "--seed", "--out", "--run-name", "--days"]:
         assert option in result.output, option
     assert result.output.count("[default:") >= 14
+
+
+def test_fit_defaults_are_the_library_defaults():
+    """`cli.py fit` with no option trains exactly what `FitOptions()` and `DataOptions()` say."""
+    import dataclasses
+
+    from keras_dsc.data import DataOptions
+    from keras_dsc.runs import FitOptions
+
+    defaults = {param.name: param.default for param in cli.commands["fit"].params}
+    for options in (FitOptions(), DataOptions()):
+        for field in dataclasses.fields(options):
+            if field.name not in defaults:
+                continue
+            expected = getattr(options, field.name)
+            if field.name == "filters":
+                expected = ",".join(str(f) for f in expected)
+            assert defaults[field.name] == expected, field.name

@@ -33,8 +33,8 @@ class DSC(DeepClusteringModel):
     Args:
         input_shape: tuple `(time, lat, lon, variables)`, the shape of one window.
         n_clusters: int, the number of clusters.
-        filters: tuple of ints, ConvLSTM2D filters per depth level. Defaults to `(16, 32)`.
-        latent_dim: int, the size of the latent vector. Defaults to `32`.
+        filters: tuple of ints, ConvLSTM2D filters per depth level. Defaults to `(8, 16)`.
+        latent_dim: int, the size of the latent vector. Defaults to `16`.
         kernel_size: int, spatial kernel size of every ConvLSTM2D. Defaults to `3`.
         skip: bool, U-net skip connections from the encoder to the decoder. Defaults to `False`:
             skips let the decoder bypass the bottleneck, so the latent vector, which is what gets
@@ -71,8 +71,8 @@ class DSC(DeepClusteringModel):
         self,
         input_shape,
         n_clusters,
-        filters=(16, 32),
-        latent_dim=32,
+        filters=(8, 16),
+        latent_dim=16,
         kernel_size=3,
         skip=False,
         recurrent_decoder=True,
