@@ -92,6 +92,7 @@ QUICK = BenchmarkSize(
     epochs=4,
     pretrain_epochs=3,
     batch_size=8,
+    learning_rate=1e-3,
     filters=(4, 8),
     latent_dim=16,
     baseline_filters=(8, 16),
