@@ -109,3 +109,21 @@ def test_fit_defaults_are_the_library_defaults():
             if field.name == "filters":
                 expected = ",".join(str(f) for f in expected)
             assert defaults[field.name] == expected, field.name
+
+
+def test_library_defaults_are_the_fit_defaults():
+    """`DSC(...)` and `train_dsc(...)` called bare train what `cli.py fit` trains."""
+    import inspect
+
+    from keras_dsc.models.dsc import DSC
+    from keras_dsc.runs import FitOptions
+    from keras_dsc.training import train_dsc
+
+    options = FitOptions()
+    for function in (DSC.__init__, train_dsc):
+        parameters = inspect.signature(function).parameters
+        shared = [name for name, parameter in parameters.items()
+                  if hasattr(options, name) and parameter.default is not parameter.empty]
+        assert len(shared) >= 3, function
+        for name in shared:
+            assert parameters[name].default == getattr(options, name), (function, name)
