@@ -29,11 +29,12 @@ def load_windows(path, metadata):
     return windows, ds["time"].values[list(starts)]
 
 
-def request_body(windows, metadata):
+def request_body(windows, times, metadata):
     """The JSON body of a REST predict request ("inputs": the columnar format)."""
-    (name,) = metadata["inputs"]
-    return json.dumps({"signature_name": metadata["signature_name"],
-                       "inputs": {name: windows.tolist()}})  # NaN is valid for TF Serving
+    inputs = {"windows": windows.tolist()}  # NaN is valid for TF Serving
+    if "start_time" in metadata["inputs"]:  # a run on anomalies: the climatology needs dates
+        inputs["start_time"] = times.astype("datetime64[s]").astype("int64").tolist()
+    return json.dumps({"signature_name": metadata["signature_name"], "inputs": inputs})
 
 
 def predict(body, url="http://localhost:8501/v1/models/dsc:predict"):
@@ -49,6 +50,6 @@ if __name__ == "__main__":
     with open(sys.argv[2]) as handle:
         metadata = json.load(handle)
     windows, times = load_windows(sys.argv[1], metadata)
-    clusters, probabilities = predict(request_body(windows, metadata))
+    clusters, probabilities = predict(request_body(windows, times, metadata))
     for time, cluster, p in zip(times, clusters, probabilities):
         print(f"{str(time)[:19]}  cluster {cluster}  probability {p[cluster]:.3f}")

@@ -4,8 +4,11 @@ The export holds everything a server needs and nothing of keras_dsc: TF Serving 
 Python at all, and `tf.saved_model.load` with TensorFlow alone. Its `serving_default` signature
 takes windows in PHYSICAL units (the variables' own units, NaN where data is missing) and runs
 the run's normalisation, the NaN filling and padding, the encoder and the clustering head inside
-the graph. The variable order, units, grid, window and normalisation statistics travel with it
-as JSON in `assets/keras_dsc.json`, so that a client can check what it sends.
+the graph. A run trained on anomalies also takes each window's start time and subtracts its
+climatology (seasonal harmonics and diurnal cycle per grid point, at every step's time of year
+and of day) inside the graph. The variable order, units, grid, window and normalisation
+statistics travel with it as JSON in `assets/keras_dsc.json`, so that a client can check what
+it sends.
 
 Layout (the one TF Serving watches): `<out>/<name>/<version>/` with `saved_model.pb`,
 `variables/` and `assets/`. The export is written into a hidden temporary folder beside the
@@ -20,15 +23,22 @@ import shutil
 import tempfile
 
 import numpy as np
+import pandas as pd
 
 from keras_dsc.errors import DataError
-from keras_dsc.preprocessing import CubePreprocessor
+from keras_dsc.preprocessing import HOURS, YEAR_DAYS, CubePreprocessor
 
 SIGNATURE = "serving_default"
 """The signature TF Serving calls when a request names none."""
 
 INPUT_NAME = "windows"
-"""The name of the signature's one input."""
+"""The name of the signature's windows input."""
+
+START_TIME_NAME = "start_time"
+"""The second input of an anomalies run's signature: each window's first time step, int64
+seconds since 1970-01-01T00:00:00 UTC."""
+
+_FIRST_YEAR, _LAST_YEAR = 1800, 2400  # the start times an anomalies export accepts
 
 METADATA_FILE = "keras_dsc.json"
 """The JSON in the SavedModel's `assets/`: variables, units, grid, window, normalisation."""
@@ -49,8 +59,11 @@ def export_run(run_dir, out="saved_models", name="dsc", version=None, overwrite=
     `[batch, latent]`). Inside the graph: `(x - offset[v]) / scale[v]` per variable with the
     run's statistics, then the model (which fills NaN and pads the grid itself).
 
-    Runs trained with `anomalies=True` are refused: their climatology depends on the time of
-    year and of day, which windows of values alone do not carry.
+    A run trained with `anomalies=True` needs the time of every step, so its signature takes a
+    second input, `start_time` (int64 `[batch]`, seconds since 1970-01-01T00:00:00 UTC of
+    each window's first step, steps `time_step` apart), and subtracts the run's climatology
+    at those times before normalising, exactly as `CubePreprocessor.transform` does; start
+    times outside the years 1800-2399 are rejected by the graph.
 
     Args:
         run_dir: a run folder written by `keras_dsc.runs.fit_run` (`model.keras`,
@@ -77,10 +90,6 @@ def export_run(run_dir, out="saved_models", name="dsc", version=None, overwrite=
             version, (int, np.integer)) or version < 1):
         raise DataError(f"--version must be a positive integer, got {version!r}")
     preprocessor, config = read_run(run_dir)
-    if preprocessor.anomalies:
-        raise DataError(f"{run_dir}: the run was trained on anomalies (--anomalies), whose "
-                        f"climatology depends on the time of year and day that a window of "
-                        f"values does not carry; export a run trained with --no-anomalies")
     parent = pathlib.Path(out) / name
     if version is not None:
         _check_free(parent / str(int(version)), overwrite)
@@ -161,8 +170,9 @@ def serving_metadata(model, preprocessor, config=None, run=None):
     Returns:
         A dict: `signature_name`, `inputs` and `outputs` (name -> dtype, shape), `variables`,
         `units`, `latitudes`, `longitudes`, `window`, `time_step`, `stride`, `region`,
-        `method`, `offset`, `scale` (normalised = (x - offset[v]) / scale[v]), `anomalies`,
-        `n_clusters`, `latent_dim`, `run`.
+        `method`, `offset`, `scale` (normalised = (x - offset[v]) / scale[v], after the
+        climatology is subtracted when `anomalies`), `anomalies`, `n_clusters`, `latent_dim`,
+        `run`. An anomalies run's `inputs` also hold `start_time`.
     """
     window, n_lat, n_lon, n_var = (int(n) for n in model.window_shape)
     fitted = (len(preprocessor.latitudes), len(preprocessor.longitudes),
@@ -173,11 +183,15 @@ def serving_metadata(model, preprocessor, config=None, run=None):
     latent = int(model.assignment_model.output["embedding"].shape[-1])
     options = ((config or {}).get("data") or {}).get("options") or {}
     region = options.get("region")
+    inputs = {INPUT_NAME: {"dtype": "float32", "shape": [None, window, n_lat, n_lon, n_var],
+                           "dims": ["batch", "time", "latitude", "longitude", "variable"]}}
+    if preprocessor.anomalies:
+        inputs[START_TIME_NAME] = {"dtype": "int64", "shape": [None], "dims": ["batch"],
+                                   "units": "seconds since 1970-01-01T00:00:00 UTC"}
     return {
         "format": FORMAT,
         "signature_name": SIGNATURE,
-        "inputs": {INPUT_NAME: {"dtype": "float32", "shape": [None, window, n_lat, n_lon, n_var],
-                                "dims": ["batch", "time", "latitude", "longitude", "variable"]}},
+        "inputs": inputs,
         "outputs": {
             "cluster": {"dtype": "int64", "shape": [None]},
             "probabilities": {"dtype": "float32", "shape": [None, int(model.n_clusters)]},
@@ -229,11 +243,17 @@ def _serving_module(model, preprocessor):
     assignment = model.assignment_model
     offset = tf.constant(np.asarray(preprocessor.offset, "float32"), name="offset")
     scale = tf.constant(np.asarray(preprocessor.scale, "float32"), name="scale")
-    spec = tf.TensorSpec((None, *model.window_shape), tf.float32, name=INPUT_NAME)
+    specs = [tf.TensorSpec((None, *model.window_shape), tf.float32, name=INPUT_NAME)]
+    module = tf.Module()
+    if preprocessor.anomalies:
+        specs.append(tf.TensorSpec((None,), tf.int64, name=START_TIME_NAME))
+        module.climatology = tf.Variable(_climatology_coefficients(preprocessor),
+                                         trainable=False, name="climatology")
+        terms = preprocessor.climatology["term"].values.tolist()
+        step = int(pd.Timedelta(preprocessor.time_step or "0s").total_seconds())
 
-    @tf.function(input_signature=[spec], autograph=False)
-    def serve(windows):
-        outputs = assignment((windows - offset) / scale, training=False)
+    def assign(normalised):
+        outputs = assignment(normalised, training=False)
         probabilities = outputs["probabilities"]
         return {
             "cluster": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
@@ -241,13 +261,70 @@ def _serving_module(model, preprocessor):
             "embedding": outputs["embedding"],
         }
 
+    if preprocessor.anomalies:
+        @tf.function(input_signature=specs, autograph=False)
+        def serve(windows, start_time):
+            times = start_time[:, None] + tf.range(model.window_shape[0], dtype=tf.int64) * step
+            design = design_matrix(times, terms)  # (batch, time, term)
+            climatology = tf.einsum("btk,kyxv->btyxv", design, module.climatology)
+            return assign((windows - climatology - offset) / scale)
+    else:
+        @tf.function(input_signature=specs, autograph=False)
+        def serve(windows):
+            return assign((windows - offset) / scale)
+
     concrete = serve.get_concrete_function()
-    module = tf.Module()
     # Track the variables the function reads (as keras.export.ExportArchive does), not the
     # Keras objects: the SavedModel then needs nothing of Keras or keras_dsc to load.
     module.model_variables = [getattr(v, "value", v) for v in assignment.variables]
     module.serve = serve
     return concrete, module
+
+
+def _climatology_coefficients(preprocessor):
+    """The run's climatology as float32 `(term, latitude, longitude, variable)`."""
+    coef = preprocessor.climatology.sel(variable=list(preprocessor.variables))
+    return coef.transpose("term", "latitude", "longitude", "variable").values.astype("float32")
+
+
+def design_matrix(seconds, terms):
+    """The climatology's design matrix at the given times, in TensorFlow ops.
+
+    The graph version of `keras_dsc.preprocessing`'s design: `mean`, the annual and semi-annual
+    harmonics of the fractional day of the year (`sin1 cos1 sin2 cos2`, period 365.25 days) and
+    the one-hot hour of day (`hour00`..`hour23`). The calendar comes from a table of the days
+    on which each year from 1800 to 2399 starts (proleptic Gregorian), so no date library is
+    needed at serving time.
+
+    Args:
+        seconds: int64 tensor of any shape, seconds since 1970-01-01T00:00:00 UTC.
+        terms: list of the term names, in the climatology's order.
+
+    Returns:
+        float32 tensor `seconds.shape + (len(terms),)`.
+    """
+    import tensorflow as tf
+
+    years = np.arange(_FIRST_YEAR, _LAST_YEAR + 1)
+    new_years = tf.constant(np.array([f"{y:04d}-01-01" for y in years], "datetime64[D]")
+                            .astype("int64"))  # days since 1970-01-01; the last one ends the range
+    days = tf.math.floordiv(seconds, 86400)
+    second_of_day = seconds - days * 86400
+    flat = tf.reshape(days, (1, -1))
+    tf.debugging.assert_greater_equal(flat, new_years[0], message=(
+        f"{START_TIME_NAME} before {_FIRST_YEAR}-01-01"))
+    tf.debugging.assert_less(flat, new_years[-1], message=(
+        f"{START_TIME_NAME} after {_LAST_YEAR - 1}-12-31"))
+    year = tf.searchsorted(new_years[None, :], flat, side="right") - 1
+    day_of_year = days - tf.reshape(tf.gather(new_years, year), tf.shape(days))
+    day = tf.cast(day_of_year, tf.float64) + tf.cast(second_of_day, tf.float64) / 86400.0
+    angle = 2.0 * np.pi * day / YEAR_DAYS
+    hour = tf.math.floordiv(second_of_day, 3600)
+    columns = {"mean": tf.ones_like(angle), "sin1": tf.sin(angle), "cos1": tf.cos(angle),
+               "sin2": tf.sin(2.0 * angle), "cos2": tf.cos(2.0 * angle)}
+    for h, name in enumerate(HOURS):
+        columns[name] = tf.cast(tf.equal(hour, h), tf.float64)
+    return tf.cast(tf.stack([columns[t] for t in terms], axis=-1), tf.float32)
 
 
 def _check_name(name):

@@ -14,8 +14,8 @@ import pandas as pd
 
 from keras_dsc import era5
 from keras_dsc.errors import DataError
-from keras_dsc.export import (INPUT_NAME, MODEL_FILE, SIGNATURE, load_run_model, read_metadata,
-                              read_run, serving_metadata)
+from keras_dsc.export import (INPUT_NAME, MODEL_FILE, SIGNATURE, START_TIME_NAME, load_run_model,
+                              read_metadata, read_run, serving_metadata)
 from keras_dsc.windows import WindowedCube
 
 _GRID_TOLERANCE = 1e-6
@@ -51,17 +51,20 @@ def predict(model, data, out=None, batch_size=64):
         raise DataError(f"--batch-size must be a positive integer, got {batch_size!r}")
     assigner = load_assigner(model)
     cube, where = open_for_model(data, assigner.metadata)
-    windows = assigner.windows(cube)
-    labels, probabilities = [], []
-    for start in range(0, len(windows), batch_size):
-        stop = min(start + batch_size, len(windows))
-        cluster, probability = assigner.assign(windows[start:stop])
-        labels.append(cluster)
-        probabilities.append(probability)
+    # The files are closed when done, not left open until the garbage collector finds them.
+    with cube:
+        windows = assigner.windows(cube)
+        start_times = windows.start_times
+        labels, probabilities = [], []
+        for start in range(0, len(windows), batch_size):
+            stop = min(start + batch_size, len(windows))
+            cluster, probability = assigner.assign(windows[start:stop], start_times[start:stop])
+            labels.append(cluster)
+            probabilities.append(probability)
     labels = np.concatenate(labels).astype("int64")
     probabilities = np.concatenate(probabilities)
     table = pd.DataFrame({
-        "time": pd.to_datetime(windows.start_times).strftime("%Y-%m-%dT%H:%M:%S"),
+        "time": pd.to_datetime(start_times).strftime("%Y-%m-%dT%H:%M:%S"),
         "cluster": labels,
         "probability": probabilities[np.arange(len(labels)), labels].round(6),
     })
@@ -83,8 +86,8 @@ def load_assigner(path):
 
     Returns:
         An object with `metadata` (the dict of `keras_dsc.export.serving_metadata`),
-        `windows(cube)` (a `WindowedCube` of the model's inputs) and `assign(batch)`
-        (`(clusters, probabilities)` numpy arrays).
+        `windows(cube)` (a `WindowedCube` of the model's inputs) and
+        `assign(batch, start_times)` (`(clusters, probabilities)` numpy arrays).
     """
     path = pathlib.Path(path)
     if (path / "saved_model.pb").is_file():
@@ -112,7 +115,8 @@ class RunAssigner:
         return WindowedCube(self.preprocessor.transform(cube), self.metadata["window"],
                             self.metadata["stride"])
 
-    def assign(self, batch):
+    def assign(self, batch, start_times=None):
+        # The windows are already anomalies (the preprocessor knew their times).
         outputs = self.model.assignment_model(batch, training=False)
         probabilities = np.asarray(outputs["probabilities"])
         return probabilities.argmax(axis=-1), probabilities
@@ -138,8 +142,12 @@ class SavedModelAssigner:
         array = array.transpose("time", "latitude", "longitude", "variable").astype("float32")
         return WindowedCube(array, self.metadata["window"], self.metadata["stride"])
 
-    def assign(self, batch):
-        outputs = self._serve(**{INPUT_NAME: self._tf.constant(batch, self._tf.float32)})
+    def assign(self, batch, start_times):
+        inputs = {INPUT_NAME: self._tf.constant(batch, self._tf.float32)}
+        if START_TIME_NAME in self.metadata["inputs"]:
+            seconds = np.asarray(start_times, "datetime64[s]").astype("int64")
+            inputs[START_TIME_NAME] = self._tf.constant(seconds, self._tf.int64)
+        outputs = self._serve(**inputs)
         return outputs["cluster"].numpy(), outputs["probabilities"].numpy()
 
 

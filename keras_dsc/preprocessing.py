@@ -22,7 +22,7 @@ CONFIG_FILE = "preprocessing.json"
 CLIMATOLOGY_FILE = "climatology.nc"
 HARMONICS = ("mean", "sin1", "cos1", "sin2", "cos2")
 HOURS = tuple(f"hour{h:02d}" for h in range(24))
-_YEAR_DAYS = 365.25
+YEAR_DAYS = 365.25
 _GRID_TOLERANCE = 1e-6
 
 
@@ -396,7 +396,7 @@ def _design(times, terms):
     times = pd.DatetimeIndex(times)
     day = (np.asarray(times.day_of_year, "float64") - 1.0
            + (times - times.normalize()) / pd.Timedelta("1D"))
-    angle = 2.0 * np.pi * np.asarray(day, "float64") / _YEAR_DAYS
+    angle = 2.0 * np.pi * np.asarray(day, "float64") / YEAR_DAYS
     columns = {
         "mean": np.ones(len(times)),
         "sin1": np.sin(angle), "cos1": np.cos(angle),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -41,7 +42,8 @@ def physical_windows(version_dir, data_path):
     """The test data's windows in physical units, as keras_dsc cuts them."""
     assigner = SavedModelAssigner(version_dir)
     cube, _ = open_for_model(data_path, assigner.metadata)
-    return assigner.windows(cube)[:]
+    with cube:
+        return assigner.windows(cube)[:]
 
 
 def test_layout_and_assets(exported):
@@ -185,17 +187,82 @@ def test_interrupted_export_leaves_no_version(exported, tmp_path):
     assert (version_dir / "assets" / METADATA_FILE).is_file()
 
 
+def test_design_matrix_follows_the_calendar():
+    """The graph's calendar gives the preprocessor's design: leap years, year ends, centuries."""
+    import pandas as pd
+    import tensorflow as tf
+
+    from keras_dsc.export import design_matrix
+    from keras_dsc.preprocessing import HARMONICS, HOURS, _design
+
+    times = pd.DatetimeIndex([
+        "1800-01-01T00:00", "1899-12-31T23:00", "1900-03-01T06:00", "1969-12-31T21:00",
+        "1970-01-01T00:00", "2000-02-29T12:00", "2000-12-31T23:00", "2021-01-01T03:00",
+        "2024-12-31T15:00", "2100-03-01T09:00", "2399-12-31T18:00"])
+    seconds = np.asarray(times.values, "datetime64[s]").astype("int64")
+    terms = list(HARMONICS + HOURS)
+    graph = design_matrix(tf.constant(seconds.reshape(11, 1)), terms).numpy()
+    assert graph.shape == (11, 1, len(terms))
+    np.testing.assert_allclose(graph[:, 0], _design(times, terms), atol=2e-6, rtol=0)
+    assert graph[:, 0, len(HARMONICS):].sum(axis=1).tolist() == [1.0] * 11  # one hour each
+    with pytest.raises(tf.errors.InvalidArgumentError, match="start_time before 1800"):
+        design_matrix(tf.constant([[-5364662401]], tf.int64), terms)  # 1799-12-31T23:59:59
+
+
+@pytest.fixture(scope="module")
+def exported_anomalies(tmp_path_factory):
+    """A tiny run trained on anomalies and its export: (run_dir, version_dir, data_path)."""
+    folder = tmp_path_factory.mktemp("export_anomalies")
+    data_path = write_data(folder / "era5.nc")
+    with warnings.catch_warnings():  # six days: "the annual harmonics need a year of data"
+        warnings.filterwarnings("ignore", "anomalies. the training data spans")
+        run_dir, _, _ = make_run(folder / "run", data_path, anomalies=True)
+    return run_dir, export_run(run_dir, out=folder / "saved_models"), data_path
+
+
 @pytest.mark.filterwarnings("ignore:anomalies. the training data spans")
-def test_anomalies_run_is_refused(exported, tmp_path):
-    run_dir, _, _, cube = exported
-    anomalies_run = tmp_path / "anomalies"
-    anomalies_run.mkdir()
-    shutil.copy(run_dir / "model.keras", anomalies_run)
-    CubePreprocessor("zscore", anomalies=True).fit(cube).save(anomalies_run)
-    with pytest.raises(DataError, match=r"anomalies .*--no-anomalies") as error:
-        export_run(anomalies_run, out=tmp_path / "models")
-    assert "\n" not in str(error.value)
-    assert not (tmp_path / "models").exists()
+def test_anomalies_run_is_served_with_its_start_times(exported_anomalies, tmp_path):
+    """The export subtracts the climatology in its graph: the same clusters as the run folder."""
+    import tensorflow as tf
+
+    from keras_dsc.predict import RunAssigner, predict
+
+    run_dir, version_dir, data_path = exported_anomalies
+    metadata = json.loads((version_dir / "assets" / METADATA_FILE).read_text())
+    assert metadata["anomalies"] is True
+    assert metadata["inputs"]["start_time"] == {
+        "dtype": "int64", "shape": [None], "dims": ["batch"],
+        "units": "seconds since 1970-01-01T00:00:00 UTC"}
+
+    assigner = RunAssigner(run_dir)
+    cube, _ = open_for_model(data_path, metadata)
+    with cube:  # nothing lazy outlives the file
+        windows = assigner.windows(cube)
+        normalised = windows[:]
+        starts = np.asarray(windows.start_times, "datetime64[s]").astype("int64")
+    local = assigner.model.assignment_model(normalised, training=False)
+    raw = physical_windows(version_dir, data_path)
+    assert raw.shape == normalised.shape and np.nanmax(np.abs(raw)) > 1e4  # Pa, not anomalies
+
+    signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    served = signature(windows=tf.constant(raw), start_time=tf.constant(starts))
+    np.testing.assert_allclose(served["probabilities"].numpy(),
+                               np.asarray(local["probabilities"]), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(served["embedding"].numpy(), np.asarray(local["embedding"]),
+                               atol=1e-3, rtol=1e-4)
+    # The climatology matters: the same windows dated half a year later are other anomalies.
+    shifted = signature(windows=tf.constant(raw),
+                        start_time=tf.constant(starts + 182 * 86400 + 3 * 3600))
+    assert np.abs(shifted["embedding"].numpy() - served["embedding"].numpy()).max() > 1e-2
+    with pytest.raises(tf.errors.InvalidArgumentError, match="start_time after 2399"):
+        signature(windows=tf.constant(raw[:1]), start_time=tf.constant([13569465600]))  # 2400
+
+    through_export = predict(version_dir, data_path)
+    through_run = predict(run_dir, data_path)
+    assert through_export["time"].tolist() == through_run["time"].tolist()
+    assert through_export["cluster"].tolist() == through_run["cluster"].tolist()
+    np.testing.assert_allclose(through_export["probability"], through_run["probability"],
+                               atol=1e-4)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -239,7 +306,8 @@ def test_readme_shows_the_client_and_the_docker_command():
     client = (REPO / "examples" / "serving_client.py").read_text()
     assert any(block.strip() in client and len(block) > 1000 for block in blocks)
     body = json.loads(re.findall(r"```json\n(.*?)```", section, re.S)[0])
-    assert body["signature_name"] == "serving_default" and list(body["inputs"]) == ["windows"]
+    assert body["signature_name"] == "serving_default"
+    assert list(body["inputs"]) == ["windows", "start_time"]
 
 
 class _FakeServing(BaseHTTPRequestHandler):
@@ -251,7 +319,8 @@ class _FakeServing(BaseHTTPRequestHandler):
         import tensorflow as tf
 
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        inputs = {k: tf.constant(v, tf.float32) for k, v in request["inputs"].items()}
+        specs = self.signature.structured_input_signature[1]
+        inputs = {k: tf.constant(v, specs[k].dtype) for k, v in request["inputs"].items()}
         outputs = self.signature(**inputs)
         answer = json.dumps({"outputs": {k: v.numpy().tolist() for k, v in outputs.items()}})
         self.send_response(200)
@@ -263,19 +332,27 @@ class _FakeServing(BaseHTTPRequestHandler):
         pass
 
 
-def test_client_request_matches_the_signature(exported):
+@pytest.mark.parametrize("kind, inputs", [("exported", {"windows"}),
+                                           ("exported_anomalies", {"windows", "start_time"})])
+def test_client_request_matches_the_signature(kind, inputs, request, tmp_path):
     import tensorflow as tf
 
-    _, version_dir, data_path, _ = exported
+    version_dir, data_path = request.getfixturevalue(kind)[1:3]
+    # The client opens its own copy: reopening the very file that earlier tests in this process
+    # opened through keras_dsc crashed HDF5 (netCDF4) here, as a client never does.
+    data_path = shutil.copy(data_path, tmp_path / "client.nc")
     client = load_client()
     metadata = json.loads((version_dir / "assets" / METADATA_FILE).read_text())
     windows, times = client.load_windows(data_path, metadata)
-    body = json.loads(client.request_body(windows, metadata))
+    body = json.loads(client.request_body(windows, times, metadata))
 
     signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
     specs = signature.structured_input_signature[1]
     assert body["signature_name"] == "serving_default"
-    assert set(body["inputs"]) == set(specs) == {"windows"}
+    assert set(body["inputs"]) == set(specs) == inputs
+    if "start_time" in inputs:  # the windows' first steps, 3-hourly data cut into days
+        assert body["inputs"]["start_time"] == [1609459200 + 86400 * i for i in range(6)]
+        assert specs["start_time"].dtype == tf.int64
     spec = specs["windows"]
     values = np.asarray(body["inputs"]["windows"], dtype=spec.dtype.as_numpy_dtype)
     assert spec.dtype == tf.float32 and values.dtype == np.float32
@@ -292,10 +369,11 @@ def test_client_request_matches_the_signature(exported):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v1/models/dsc:predict"
-        clusters, probabilities = client.predict(client.request_body(windows, metadata), url)
+        clusters, probabilities = client.predict(client.request_body(windows, times, metadata),
+                                                 url)
     finally:
         server.shutdown()
         server.server_close()
-    direct = signature(windows=tf.constant(windows))
+    direct = signature(**{k: tf.constant(v, specs[k].dtype) for k, v in body["inputs"].items()})
     assert clusters == direct["cluster"].numpy().tolist()
     np.testing.assert_allclose(probabilities, direct["probabilities"].numpy(), atol=1e-6)
