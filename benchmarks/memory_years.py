@@ -11,8 +11,8 @@ stay within 1.3 times that on one year. The script
    `window=24`: 365 and 1461 windows of shape (24, 41, 41, 7)), streaming from the file
    (`DataOptions.stream=True`), one epoch of pre-training and one of joint training, a small
    model: the child runs `keras_dsc.runs.fit_run`, what `python cli.py fit` runs, except that
-   by default it leaves out the final clustering scores (`--scores` keeps them): they flatten
-   every window into one in-memory matrix (`score_run`), which grows with the record;
+   by default it leaves out the final clustering scores (`--scores` keeps them: `score_run`
+   flattens at most `keras_dsc.runs.SCORE_BYTES` of windows, a random subset on long records);
 3. prints every child's peak resident set size (`ru_maxrss` of exactly that child, read with
    `os.wait4`), its wall time, and the ratio; the exit status is 1 when the ratio exceeds
    `--max-ratio`.

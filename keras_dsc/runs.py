@@ -15,6 +15,9 @@ from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.errors import DataError
 
 MODEL_FILE = "model.keras"
+SCORE_BYTES = 256 * 1024**2
+"""The flattened windows (float32) `score_run` holds at most; longer records are scored on a
+subset. The scores work on a float64 copy: about three times this at the peak."""
 
 
 @dataclasses.dataclass
@@ -143,11 +146,54 @@ def write_assignments(path, start_times, labels, probabilities):
     frame.to_csv(path, index=False)
 
 
-def score_run(windows, labels, features="normalised input windows"):
-    """Clustering scores of `labels` on the flattened normalised windows (NaN as 0)."""
+def score_run(windows, labels, features="normalised input windows", max_bytes=SCORE_BYTES,
+              seed=0):
+    """Clustering scores of `labels` on the flattened normalised windows (NaN as 0).
+
+    The scores in feature space (silhouettes, Davies-Bouldin, Calinski-Harabasz, the paper's
+    three) need the windows flattened in memory, so a record whose flattened windows would
+    exceed `max_bytes` (float32) is scored on a seeded random subset of windows of that size
+    (at least 100 windows); `n_clusters`, `cluster_sizes` and ARI/NMI against the data's labels
+    always count every window. `scored_windows` says how many windows the feature-space scores
+    saw.
+
+    Args:
+        windows: a `WindowedCube` (its `labels`, when present, are the reference partition).
+        labels: int array `(len(windows),)`, the clusters to score.
+        features: the description stored under `"features"`.
+        max_bytes: int, the memory the flattened windows may take. Defaults to 256 MiB.
+        seed: int, seed of the subset. Defaults to `0`.
+
+    Returns:
+        The dict of `keras_dsc.metrics.cluster_scores`, plus `scored_windows`.
+    """
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
     from keras_dsc.metrics import cluster_scores
 
-    return cluster_scores(windows.flatten_features(), labels, windows.labels, features=features)
+    labels = np.asarray(labels)
+    n = len(windows)
+    per_window = 4 * int(np.prod(windows.sample_shape))
+    size = min(n, max(int(max_bytes) // per_window, 100))
+    subset = None
+    if size < n:
+        subset = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+        features = f"{features} (a random {size} of {n} windows)"
+    reference = windows.labels
+    scores = cluster_scores(
+        windows.flatten_features(indices=subset),
+        labels if subset is None else labels[subset],
+        None if reference is None else (reference if subset is None else reference[subset]),
+        features=features)
+    if subset is not None:  # the counts and the label agreement over every window
+        ids, counts = np.unique(labels, return_counts=True)
+        scores["n_clusters"] = int(ids.size)
+        scores["cluster_sizes"] = {int(i): int(c) for i, c in zip(ids, counts)}
+        if reference is not None:
+            scores["ari"] = float(adjusted_rand_score(reference, labels))
+            scores["nmi"] = float(normalized_mutual_info_score(reference, labels))
+    scores["scored_windows"] = int(size)
+    return scores
 
 
 def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):

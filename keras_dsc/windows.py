@@ -119,17 +119,23 @@ class WindowedCube:
     def longitudes(self):
         return self.array["longitude"].values
 
-    def flatten_features(self, batch=64):
-        """All windows flattened to (n, window*lat*lon*variable) float32, NaN replaced by 0.
+    def flatten_features(self, batch=64, indices=None):
+        """Windows flattened to (n, window*lat*lon*variable) float32, NaN replaced by 0.
 
         The input of k-means baselines and of the clustering scores. Computed `batch` windows at
         a time; the result itself is held in memory.
+
+        Args:
+            batch: int, windows read at a time. Defaults to `64`.
+            indices: optional 1-D integer array, the windows to flatten, in that order.
+                Defaults to `None` (every window).
         """
         batch = _positive_int(batch, "batch")
-        out = np.empty((len(self), int(np.prod(self.sample_shape))), dtype="float32")
-        for start in range(0, len(self), batch):
-            stop = min(start + batch, len(self))
-            block = self[start:stop]
+        positions = np.arange(len(self)) if indices is None else self._positions(indices)
+        out = np.empty((len(positions), int(np.prod(self.sample_shape))), dtype="float32")
+        for start in range(0, len(positions), batch):
+            stop = min(start + batch, len(positions))
+            block = self[positions[start:stop]]
             out[start:stop] = np.nan_to_num(block.reshape(stop - start, -1), nan=0.0)
         return out
 

@@ -126,3 +126,5 @@ def test_flatten_features_replaces_nan():
     np.testing.assert_array_equal(features, expected)
     assert (features == 0).sum() >= 9 * 4
     np.testing.assert_array_equal(cube.flatten_features(batch=100), features)
+    some = cube.flatten_features(batch=2, indices=[7, 0, 3])  # only these, in this order
+    np.testing.assert_array_equal(some, features[[7, 0, 3]])
