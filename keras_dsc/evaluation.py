@@ -175,6 +175,7 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     from keras_dsc.data import prepare_data
     from keras_dsc.metrics import cluster_scores
     from keras_dsc.preprocessing import CubePreprocessor
+    from keras_dsc.runs import score_run
 
     if features not in FEATURES:
         raise DataError(f"--features: expected one of {', '.join(FEATURES)}, got {features!r}")
@@ -207,11 +208,6 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     outputs = model.assignment_model.predict(window_batches(windows, batch_size),
                                              verbose=0)
     labels = np.asarray(outputs["probabilities"]).argmax(axis=1)
-    if features == "input":
-        X = windows.flatten_features()
-    else:
-        X = np.asarray(outputs["embedding"], dtype=np.float64)
-    description = f"{FEATURES[features]} ({X.shape[0]} x {X.shape[1]})"
 
     if labels_csv is not None:
         reference = read_reference_labels(labels_csv, windows.start_times)
@@ -221,7 +217,13 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     else:
         reference, reference_name = None, None
 
-    scores = cluster_scores(X, labels, reference, features=description)
+    if features == "input":  # bounded in memory: a seeded subset of a long record
+        description = f"{FEATURES[features]} ({len(windows)} x {np.prod(windows.sample_shape)})"
+        scores = score_run(windows, labels, description, reference)
+    else:
+        X = np.asarray(outputs["embedding"], dtype=np.float64)
+        description = f"{FEATURES[features]} ({X.shape[0]} x {X.shape[1]})"
+        scores = cluster_scores(X, labels, reference, features=description)
     starts = pd.DatetimeIndex(windows.start_times)
     return {
         "run_dir": str(run_dir),

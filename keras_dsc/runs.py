@@ -146,8 +146,8 @@ def write_assignments(path, start_times, labels, probabilities):
     frame.to_csv(path, index=False)
 
 
-def score_run(windows, labels, features="normalised input windows", max_bytes=SCORE_BYTES,
-              seed=0):
+def score_run(windows, labels, features="normalised input windows", reference=None,
+              max_bytes=SCORE_BYTES, seed=0):
     """Clustering scores of `labels` on the flattened normalised windows (NaN as 0).
 
     The scores in feature space (silhouettes, Davies-Bouldin, Calinski-Harabasz, the paper's
@@ -158,9 +158,11 @@ def score_run(windows, labels, features="normalised input windows", max_bytes=SC
     saw.
 
     Args:
-        windows: a `WindowedCube` (its `labels`, when present, are the reference partition).
+        windows: a `WindowedCube`.
         labels: int array `(len(windows),)`, the clusters to score.
         features: the description stored under `"features"`.
+        reference: int array `(len(windows),)`, the partition ARI and NMI compare with;
+            `None` for the windows' own `labels` (none when the data has none).
         max_bytes: int, the memory the flattened windows may take. Defaults to 256 MiB.
         seed: int, seed of the subset. Defaults to `0`.
 
@@ -179,7 +181,7 @@ def score_run(windows, labels, features="normalised input windows", max_bytes=SC
     if size < n:
         subset = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
         features = f"{features} (a random {size} of {n} windows)"
-    reference = windows.labels
+    reference = windows.labels if reference is None else np.asarray(reference)
     scores = cluster_scores(
         windows.flatten_features(indices=subset),
         labels if subset is None else labels[subset],

@@ -59,3 +59,12 @@ def test_long_records_are_scored_on_a_seeded_subset_but_counted_whole():
     assert again == scores  # the same seed, the same subset
     # Never fewer than 100 windows, however small the budget.
     assert score_run(windows, labels, max_bytes=1)["scored_windows"] == 100
+
+
+def test_an_explicit_reference_replaces_the_data_labels():
+    windows, truth = labelled_windows(n_windows=300)
+    other = (truth + np.arange(300) % 2) % 3
+    per_window = 4 * int(np.prod(windows.sample_shape))
+    for max_bytes in (per_window * 300, per_window * 120):  # whole, then a subset
+        scores = score_run(windows, truth, reference=other, max_bytes=max_bytes)
+        assert scores["ari"] == adjusted_rand_score(other, truth) < 0.9
