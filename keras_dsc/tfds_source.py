@@ -288,12 +288,23 @@ class TfdsWindows:
             out[:] = block[positions - first]
         return out[0] if single else out
 
-    def flatten_features(self, batch=64):
-        """All windows flattened to (n, window*lat*lon*variable) float32, NaN replaced by 0."""
-        out = np.empty((len(self), int(np.prod(self.sample_shape))), dtype="float32")
+    def flatten_features(self, batch=64, indices=None):
+        """Windows flattened to (n, window*lat*lon*variable) float32, NaN replaced by 0.
+
+        One ordered pass over the dataset; `indices` (a 1-D integer array) keeps only those
+        windows, in that order. Defaults to every window.
+        """
+        n = len(self)
+        positions = np.arange(n) if indices is None else np.asarray(indices, "int64")
+        if positions.size and (positions.max() >= n or positions.min() < -n):
+            raise IndexError(f"window index out of range for {n} windows")
+        positions = positions % max(n, 1)
+        out = np.empty((positions.size, int(np.prod(self.sample_shape))), dtype="float32")
         start = 0
         for x in self.batches(batch).as_numpy_iterator():
-            out[start:start + len(x)] = np.nan_to_num(x.reshape(len(x), -1), nan=0.0)
+            rows = np.flatnonzero((positions >= start) & (positions < start + len(x)))
+            block = x[positions[rows] - start]
+            out[rows] = np.nan_to_num(block.reshape(len(rows), -1), nan=0.0)
             start += len(x)
         return out
 

@@ -123,6 +123,8 @@ def test_windows_equal_those_of_the_netcdf_loader(prepared, config, resample, wi
     np.testing.assert_allclose(windows[np.array([2, 0])], expected[[2, 0]], atol=1e-4)
     flat = windows.flatten_features()
     assert flat.shape == (DAYS, int(np.prod(windows.sample_shape))) and np.isfinite(flat).all()
+    some = windows.flatten_features(batch=2, indices=[DAYS - 1, 0])  # those, in that order
+    np.testing.assert_array_equal(some, flat[[DAYS - 1, 0]])
 
 
 def test_shuffled_batches_carry_the_live_target_rows(prepared):
