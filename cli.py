@@ -10,8 +10,11 @@ import click
 
 from keras_dsc.data import DataOptions
 from keras_dsc.errors import DataError
+from keras_dsc.runs import FitOptions
 
 DEFAULT_DATA = DataOptions()
+DEFAULT_FIT = FitOptions()
+DEFAULT_FILTERS = ",".join(str(f) for f in DEFAULT_FIT.filters)
 
 
 class OneLineErrors(click.Group):
@@ -105,31 +108,34 @@ def cli():
 
 @cli.command()
 @data_options
-@click.option("--n-clusters", default=6, show_default=True, type=int, help="Number of clusters k.")
-@click.option("--epochs", default=20, show_default=True, type=int,
+@click.option("--n-clusters", default=DEFAULT_FIT.n_clusters, show_default=True, type=int,
+              help="Number of clusters k.")
+@click.option("--epochs", default=DEFAULT_FIT.epochs, show_default=True, type=int,
               help="Epoch limit of joint (reconstruction + clustering) training.")
-@click.option("--pretrain-epochs", default=15, show_default=True, type=int,
+@click.option("--pretrain-epochs", default=DEFAULT_FIT.pretrain_epochs, show_default=True,
+              type=int,
               help="Epochs of autoencoder pre-training (0: none, as the paper).")
-@click.option("--batch-size", default=16, show_default=True, type=int)
-@click.option("--gamma", default=0.1, show_default=True, type=float,
+@click.option("--batch-size", default=DEFAULT_FIT.batch_size, show_default=True, type=int)
+@click.option("--gamma", default=DEFAULT_FIT.gamma, show_default=True, type=float,
               help="Weight of the KL clustering loss.")
-@click.option("--update-interval", default=20, show_default=True, type=int,
+@click.option("--update-interval", default=DEFAULT_FIT.update_interval, show_default=True,
+              type=int,
               help="Training steps between recomputations of the target distribution P.")
-@click.option("--tol", default=0.001, show_default=True, type=float,
+@click.option("--tol", default=DEFAULT_FIT.tol, show_default=True, type=float,
               help="Stop when the fraction of samples changing cluster falls below this.")
-@click.option("--latent-dim", default=16, show_default=True, type=int)
-@click.option("--filters", default="8,16", show_default=True,
+@click.option("--latent-dim", default=DEFAULT_FIT.latent_dim, show_default=True, type=int)
+@click.option("--filters", default=DEFAULT_FILTERS, show_default=True,
               help="ConvLSTM2D filters, one per depth level.")
-@click.option("--skip/--no-skip", default=False, show_default=True,
+@click.option("--skip/--no-skip", default=DEFAULT_FIT.skip, show_default=True,
               help="U-net skip connections (off: the bottleneck must carry the information).")
-@click.option("--learning-rate", default=2e-3, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--learning-rate", default=DEFAULT_FIT.learning_rate, show_default=True, type=float)
+@click.option("--seed", default=DEFAULT_FIT.seed, show_default=True, type=int)
 @click.option("--out", default="saved_models", show_default=True, help="Parent output folder.")
 @click.option("--run-name", default=None, help="Run folder name. Default: dsc-<timestamp>.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG figures.")
 def fit(data, filters, **options):
     """Train DSC and write a run folder (model, assignments, scores, history)."""
-    from keras_dsc.runs import FitOptions, fit_run
+    from keras_dsc.runs import fit_run
 
     fit_options = FitOptions(filters=_csv(filters, int, "--filters"), **options)
     fit_run(data, fit_options, echo=click.echo)
@@ -264,22 +270,22 @@ def evaluate(run_dir, data, labels_csv, features, out):
 @click.option("--full-runs", is_flag=True, help="Train DSC fully for every k and score each "
               "clustering on the normalised input windows (slow). Default: k-means on the "
               "latent space of one pre-trained autoencoder.")
-@click.option("--pretrain-epochs", default=15, show_default=True, type=int,
+@click.option("--pretrain-epochs", default=DEFAULT_FIT.pretrain_epochs, show_default=True,
+              type=int,
               help="Epochs of autoencoder pre-training.")
-@click.option("--epochs", default=20, show_default=True, type=int,
+@click.option("--epochs", default=DEFAULT_FIT.epochs, show_default=True, type=int,
               help="Joint training epochs of each full run.")
-@click.option("--batch-size", default=16, show_default=True, type=int)
-@click.option("--latent-dim", default=16, show_default=True, type=int)
-@click.option("--filters", default="8,16", show_default=True,
+@click.option("--batch-size", default=DEFAULT_FIT.batch_size, show_default=True, type=int)
+@click.option("--latent-dim", default=DEFAULT_FIT.latent_dim, show_default=True, type=int)
+@click.option("--filters", default=DEFAULT_FILTERS, show_default=True,
               help="ConvLSTM2D filters, one per depth level.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=DEFAULT_FIT.seed, show_default=True, type=int)
 @click.option("--out", default="saved_models", show_default=True, help="Parent output folder.")
 @click.option("--run-name", default=None, help="Output folder name. Default: "
               "select-k-<timestamp>.")
 def select_k_command(data, k_min, k_max, full_runs, filters, **options):
     """Score k = K_MIN..K_MAX, write k_selection.csv/.png and recommend a k."""
     from keras_dsc.k_selection import select_k
-    from keras_dsc.runs import FitOptions
 
     fit_options = FitOptions(filters=_csv(filters, int, "--filters"), **options)
     select_k(data, fit_options, k_min, k_max, full_runs=full_runs, echo=click.echo,
