@@ -37,6 +37,7 @@ import pandas as pd
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.errors import DataError
+from keras_dsc.runs import FitOptions
 
 REFERENCE = "dsc"
 
@@ -70,14 +71,14 @@ class BenchmarkSize:
     """
 
     days: int = None
-    epochs: int = 20
-    pretrain_epochs: int = 15
-    batch_size: int = 16
-    update_interval: int = 20
-    tol: float = 0.001
-    learning_rate: float = 2e-3
-    filters: tuple = (8, 16)
-    latent_dim: int = 16
+    epochs: int = FitOptions.epochs
+    pretrain_epochs: int = FitOptions.pretrain_epochs
+    batch_size: int = FitOptions.batch_size
+    update_interval: int = FitOptions.update_interval
+    tol: float = FitOptions.tol
+    learning_rate: float = FitOptions.learning_rate
+    filters: tuple = FitOptions.filters
+    latent_dim: int = FitOptions.latent_dim
     baseline_filters: tuple = (16, 32)
     lstm_units: int = 64
     dec_hidden: tuple = (500, 500, 2000)
