@@ -21,6 +21,7 @@ import numpy as np
 
 from keras_dsc.errors import DataError
 from keras_dsc.preprocessing import CubePreprocessor
+from keras_dsc.windows import window_positions
 
 PREFIX = "tfds:"
 DEFAULT_CONFIG = "paper"
@@ -266,20 +267,8 @@ class TfdsWindows:
 
         Meant for a few windows (figures, checks); training uses `batches`.
         """
-        n = len(self)
         single = isinstance(index, (int, np.integer))
-        if single:
-            positions = np.array([index])
-        elif isinstance(index, slice):
-            positions = np.arange(n)[index]
-        else:
-            positions = np.asarray(index)
-            if positions.dtype == bool:
-                positions = np.flatnonzero(positions)
-        positions = positions.astype("int64")
-        if positions.size and (positions.max() >= n or positions.min() < -n):
-            raise IndexError(f"window index out of range for {n} windows")
-        positions = positions % max(n, 1)
+        positions = window_positions(index, len(self))
         out = np.empty((positions.size,) + self.sample_shape, dtype="float32")
         if positions.size:
             first, last = int(positions.min()), int(positions.max())
@@ -294,11 +283,8 @@ class TfdsWindows:
         One ordered pass over the dataset; `indices` (a 1-D integer array) keeps only those
         windows, in that order. Defaults to every window.
         """
-        n = len(self)
-        positions = np.arange(n) if indices is None else np.asarray(indices, "int64")
-        if positions.size and (positions.max() >= n or positions.min() < -n):
-            raise IndexError(f"window index out of range for {n} windows")
-        positions = positions % max(n, 1)
+        positions = (np.arange(len(self)) if indices is None
+                     else window_positions(indices, len(self)))
         out = np.empty((positions.size, int(np.prod(self.sample_shape))), dtype="float32")
         start = 0
         for x in self.batches(batch).as_numpy_iterator():

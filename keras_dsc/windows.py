@@ -73,7 +73,7 @@ class WindowedCube:
                 or an integer array/list (returns shape `(n,) + sample_shape`).
         """
         single = isinstance(index, (int, np.integer))
-        positions = self._positions(index)
+        positions = window_positions(index, len(self))
         steps = self._starts[positions][:, None] + np.arange(self.window)
         needed, inverse = np.unique(steps, return_inverse=True)
         if needed.size and needed[-1] - needed[0] + 1 == needed.size:
@@ -131,36 +131,13 @@ class WindowedCube:
                 Defaults to `None` (every window).
         """
         batch = _positive_int(batch, "batch")
-        positions = np.arange(len(self)) if indices is None else self._positions(indices)
+        positions = np.arange(len(self)) if indices is None else window_positions(indices, len(self))
         out = np.empty((len(positions), int(np.prod(self.sample_shape))), dtype="float32")
         for start in range(0, len(positions), batch):
             stop = min(start + batch, len(positions))
             block = self[positions[start:stop]]
             out[start:stop] = np.nan_to_num(block.reshape(stop - start, -1), nan=0.0)
         return out
-
-    def _positions(self, index):
-        n = len(self)
-        if isinstance(index, (int, np.integer)):
-            i = int(index)
-            if not -n <= i < n:
-                raise IndexError(f"window {i} out of range for {n} windows")
-            return np.array([i % n])
-        if isinstance(index, slice):
-            return np.arange(n)[index]
-        positions = np.asarray(index)
-        if positions.dtype == bool:
-            if positions.shape != (n,):
-                raise IndexError(f"boolean mask of shape {positions.shape} for {n} windows")
-            return np.flatnonzero(positions)
-        if positions.ndim != 1 or not (positions.size == 0
-                                       or np.issubdtype(positions.dtype, np.integer)):
-            raise IndexError(f"windows are indexed by an int, a slice or a 1-D integer array, "
-                             f"got {index!r}")
-        positions = positions.astype("int64")
-        if positions.size and (positions.max() >= n or positions.min() < -n):
-            raise IndexError(f"window index out of range for {n} windows")
-        return positions % n if positions.size else positions
 
     def _window_labels(self, labels, n_times):
         if labels is None:
@@ -177,6 +154,39 @@ class WindowedCube:
                 raise DataError(f"labels: expected one label per time step ({n_times}), "
                                 f"got shape {per_step.shape}")
         return per_step[self._starts].astype("int64")
+
+
+def window_positions(index, n):
+    """The window numbers (int64, in [0, n)) an index of `n` windows selects.
+
+    Args:
+        index: an int, a slice, a boolean mask of shape `(n,)` or a 1-D integer array
+            (negative numbers count from the end).
+        n: int, the number of windows.
+
+    Returns:
+        A 1-D int64 array; `IndexError` for an index out of range or of another kind.
+    """
+    if isinstance(index, (int, np.integer)):
+        i = int(index)
+        if not -n <= i < n:
+            raise IndexError(f"window {i} out of range for {n} windows")
+        return np.array([i % n])
+    if isinstance(index, slice):
+        return np.arange(n)[index]
+    positions = np.asarray(index)
+    if positions.dtype == bool:
+        if positions.shape != (n,):
+            raise IndexError(f"boolean mask of shape {positions.shape} for {n} windows")
+        return np.flatnonzero(positions)
+    if positions.ndim != 1 or not (positions.size == 0
+                                   or np.issubdtype(positions.dtype, np.integer)):
+        raise IndexError(f"windows are indexed by an int, a slice or a 1-D integer array, "
+                         f"got {index!r}")
+    positions = positions.astype("int64")
+    if positions.size and (positions.max() >= n or positions.min() < -n):
+        raise IndexError(f"window index out of range for {n} windows")
+    return positions % n if positions.size else positions
 
 
 def flatten_features(cube, batch=64):
