@@ -311,11 +311,14 @@ def design_matrix(seconds, terms):
     days = tf.math.floordiv(seconds, 86400)
     second_of_day = seconds - days * 86400
     flat = tf.reshape(days, (1, -1))
-    tf.debugging.assert_greater_equal(flat, new_years[0], message=(
-        f"{START_TIME_NAME} before {_FIRST_YEAR}-01-01"))
-    tf.debugging.assert_less(flat, new_years[-1], message=(
-        f"{START_TIME_NAME} after {_LAST_YEAR - 1}-12-31"))
-    year = tf.searchsorted(new_years[None, :], flat, side="right") - 1
+    in_range = [
+        tf.debugging.assert_greater_equal(flat, new_years[0], message=(
+            f"{START_TIME_NAME} before {_FIRST_YEAR}-01-01")),
+        tf.debugging.assert_less(flat, new_years[-1], message=(
+            f"{START_TIME_NAME} after {_LAST_YEAR - 1}-12-31")),
+    ]
+    with tf.control_dependencies(in_range):  # checked before the table is read
+        year = tf.searchsorted(new_years[None, :], flat, side="right") - 1
     day_of_year = days - tf.reshape(tf.gather(new_years, year), tf.shape(days))
     day = tf.cast(day_of_year, tf.float64) + tf.cast(second_of_day, tf.float64) / 86400.0
     angle = 2.0 * np.pi * day / YEAR_DAYS

@@ -8,6 +8,7 @@ same data gives the same clusters through both.
 """
 
 import pathlib
+import re
 
 import numpy as np
 import pandas as pd
@@ -147,7 +148,12 @@ class SavedModelAssigner:
         if START_TIME_NAME in self.metadata["inputs"]:
             seconds = np.asarray(start_times, "datetime64[s]").astype("int64")
             inputs[START_TIME_NAME] = self._tf.constant(seconds, self._tf.int64)
-        outputs = self._serve(**inputs)
+        try:
+            outputs = self._serve(**inputs)
+        except self._tf.errors.InvalidArgumentError as error:  # the graph's own checks
+            failed = re.search(r"assertion failed: \[([^\]]*)\]", str(error.message))
+            message = failed.group(1) if failed else str(error.message).strip().splitlines()[-1]
+            raise DataError(f"--data: the model refused the windows: {message}") from None
         return outputs["cluster"].numpy(), outputs["probabilities"].numpy()
 
 

@@ -257,6 +257,12 @@ def test_anomalies_run_is_served_with_its_start_times(exported_anomalies, tmp_pa
     with pytest.raises(tf.errors.InvalidArgumentError, match="start_time after 2399"):
         signature(windows=tf.constant(raw[:1]), start_time=tf.constant([13569465600]))  # 2400
 
+    early = write_data(tmp_path / "era5_1799.nc", start="1799-12-26")  # before the calendar
+    with pytest.raises(DataError, match=r"^--data: the model refused the windows: start_time "
+                                        r"before 1800-01-01$") as error:
+        predict(version_dir, early)
+    assert "\n" not in str(error.value)
+
     through_export = predict(version_dir, data_path)
     through_run = predict(run_dir, data_path)
     assert through_export["time"].tolist() == through_run["time"].tolist()
