@@ -10,9 +10,9 @@ stay within 1.3 times that on one year. The script
 2. trains on each file in its own process, with hourly windows of one day (`resample=None`,
    `window=24`: 365 and 1461 windows of shape (24, 41, 41, 7)), streaming from the file
    (`DataOptions.stream=True`), one epoch of pre-training and one of joint training, a small
-   model: the child runs `keras_dsc.runs.fit_run`, what `python cli.py fit` runs, except that
+   model: the child runs `keras_dsc.runs.fit.fit_run`, what `python cli.py fit` runs, except that
    by default it leaves out the final clustering scores (`--scores` keeps them: `score_run`
-   flattens at most `keras_dsc.runs.SCORE_BYTES` of windows, a random subset on long records);
+   flattens at most `keras_dsc.runs.fit.SCORE_BYTES` of windows, a random subset on long records);
 3. prints every child's peak resident set size (`ru_maxrss` of exactly that child, read with
    `os.wait4`), its wall time, and the ratio; the exit status is 1 when the ratio exceeds
    `--max-ratio`.
@@ -44,7 +44,7 @@ def write_years(folder, years):
     import pandas as pd
     import xarray as xr
 
-    from keras_dsc.synthetic import write_cube
+    from keras_dsc.data.synthetic import write_cube
 
     path = folder / f"years_{years}.nc"
     if path.exists():
@@ -76,7 +76,7 @@ def train(path, out, run_name, scores):
     """The child: `fit_run` on `path`, streaming; without `scores`, no final scores."""
     import numpy as np
 
-    from keras_dsc import runs
+    from keras_dsc.runs import fit as runs
     from keras_dsc.data import DataOptions
 
     if not scores:  # only the cluster sizes, which the summary prints

@@ -1,4 +1,4 @@
-"""Times `keras_dsc.metrics.cluster_scores` on random data the size of the DSC paper's.
+"""Times `keras_dsc.scoring.metrics.cluster_scores` on random data the size of the DSC paper's.
 
 The paper scores 365 daily samples of 48 * 48 * 7 = 16128 MinMax-scaled values. This script
 prints the seconds taken by `cluster_scores` (all scores, with a reference partition) and, for
@@ -15,7 +15,7 @@ import time
 import numpy as np
 from sklearn.metrics import silhouette_samples
 
-from keras_dsc.metrics import cluster_scores
+from keras_dsc.scoring.metrics import cluster_scores
 
 
 def main():

@@ -1,6 +1,6 @@
 """How hard is keras_dsc's synthetic cube for clustering methods that ignore its structure?
 
-Builds daily windows (24 hourly steps from 00:00) from `keras_dsc.synthetic.make_cube`, z-scores
+Builds daily windows (24 hourly steps from 00:00) from `keras_dsc.data.synthetic.make_cube`, z-scores
 each variable (NaN -> 0 after scaling), flattens each window and prints the adjusted Rand index
 (ARI) against the planted `regime` of:
 
@@ -33,7 +33,7 @@ from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from keras_dsc.synthetic import MOTION_REGIMES, VARIABLES, make_cube
+from keras_dsc.data.synthetic import MOTION_REGIMES, VARIABLES, make_cube
 
 
 def daily_windows(cube):

@@ -1,6 +1,6 @@
 """keras_dsc: Deep Spatiotemporal Clustering of multivariate climate data cubes with Keras 3.
 
-The Keras pieces are imported on first use, so `import keras_dsc.metrics` (say) does not pay
+The Keras pieces are imported on first use, so `import keras_dsc.scoring.metrics` (say) does not pay
 for importing TensorFlow.
 """
 
@@ -15,10 +15,10 @@ _LAZY = {
     "ConvLSTMEncoderBlock": "keras_dsc.layers.convlstm_blocks",
     "ConvLSTMDecoderBlock": "keras_dsc.layers.convlstm_blocks",
     "DSC": "keras_dsc.models.dsc",
-    "TargetDistributionUpdate": "keras_dsc.callbacks",
-    "WindowBatches": "keras_dsc.batches",
-    "train_dsc": "keras_dsc.training",
-    "target_distribution": "keras_dsc.target",
+    "TargetDistributionUpdate": "keras_dsc.training.callbacks",
+    "WindowBatches": "keras_dsc.data.batches",
+    "train_dsc": "keras_dsc.training.procedure",
+    "target_distribution": "keras_dsc.training.target",
 }
 
 __all__ = ["DataError", *_LAZY]

@@ -419,10 +419,10 @@ def plot_training_curves(history, path, figsize=None, dpi=100):
 
 
 def plot_k_selection(table, path, figsize=(9.0, 6.5), dpi=100):
-    """Draws the scores of `keras_dsc.selection.score_k` against k, with the recommended k marked.
+    """Draws the scores of `keras_dsc.scoring.k_scores.score_k` against k, with the recommended k marked.
 
     One panel per column found among `silhouette`, `davies_bouldin`, `calinski_harabasz` and
-    `inertia`; a dashed line marks `keras_dsc.selection.recommend_k`'s choice when the table has
+    `inertia`; a dashed line marks `keras_dsc.scoring.k_scores.recommend_k`'s choice when the table has
     the three ranked scores.
 
     Args:
@@ -438,7 +438,7 @@ def plot_k_selection(table, path, figsize=(9.0, 6.5), dpi=100):
 
     >>> plot_k_selection(score_k(latent, range(2, 13)), "k_selection.png")
     """
-    from keras_dsc.selection import RANKED_SCORES, recommend_k
+    from keras_dsc.scoring.k_scores import RANKED_SCORES, recommend_k
 
     path = _png_path(path)
     if "k" not in table.columns or len(table) == 0:

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
-from keras_dsc.benchmark import (
+from keras_dsc.cli import cli
+from keras_dsc.runs.benchmark import (
     METHOD_NAMES,
     BenchmarkSize,
     check_methods,

@@ -7,7 +7,7 @@ import sys
 
 from click.testing import CliRunner
 
-from cli import cli
+from keras_dsc.cli import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER = ["--variables", "u10,v10,t2m,sst,sp,slhf,sshf", "--region", "43,-33,33,-23"]

@@ -8,7 +8,7 @@ import pandas as pd
 import xarray as xr
 from click.testing import CliRunner
 
-from cli import cli
+from keras_dsc.cli import cli
 from keras_dsc.data import builtin_cube_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from keras_dsc.cli import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--days", "4", "--filters", "2", "--latent-dim", "4", "--epochs", "1",
@@ -98,7 +98,7 @@ def test_fit_defaults_are_the_library_defaults():
     import dataclasses
 
     from keras_dsc.data import DataOptions
-    from keras_dsc.runs import FitOptions
+    from keras_dsc.runs.fit import FitOptions
 
     defaults = {param.name: param.default for param in cli.commands["fit"].params}
     for options in (FitOptions(), DataOptions()):
@@ -116,7 +116,7 @@ def test_library_defaults_are_the_fit_defaults():
     import inspect
 
     from keras_dsc.models.dsc import DSC
-    from keras_dsc.runs import FitOptions
+    from keras_dsc.runs.fit import FitOptions
     from keras_dsc.training import train_dsc
 
     options = FitOptions()

@@ -1,11 +1,11 @@
-"""Tests of keras_dsc.download: the CDS request and the errors before any network use."""
+"""Tests of keras_dsc.data.download: the CDS request and the errors before any network use."""
 
 import importlib.util
 import sys
 
 import pytest
 
-from keras_dsc.download import build_cds_request, cds_credentials, submit
+from keras_dsc.data.download import build_cds_request, cds_credentials, submit
 from keras_dsc.errors import DataError
 
 PAPER_VARIABLES = ["u10", "v10", "t2m", "sst", "sp", "slhf", "sshf"]

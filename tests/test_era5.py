@@ -1,4 +1,4 @@
-"""Tests of keras_dsc.era5: every accepted file form opens to the canonical cube."""
+"""Tests of keras_dsc.data.era5: every accepted file form opens to the canonical cube."""
 
 import os
 
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from keras_dsc.era5 import open_cube, resample_time
+from keras_dsc.data.era5 import open_cube, resample_time
 from keras_dsc.errors import DataError
-from tests.era5_files import (
+from tests.helpers.era5_files import (
     ERA5_VARIABLES,
     PACKED,
     fields,

@@ -5,14 +5,14 @@ import xarray as xr
 
 from keras_dsc.data import builtin_cube_path
 from keras_dsc.errors import DataError
-from keras_dsc.evaluation import (
+from keras_dsc.runs.evaluate import (
     evaluate_run,
     evaluation_data_options,
     format_scores,
     read_reference_labels,
     write_evaluation,
 )
-from keras_dsc.figures import read_assignments
+from keras_dsc.runs.figures import read_assignments
 
 SCORES = {"silhouette_euclidean", "silhouette_cosine", "davies_bouldin", "calinski_harabasz",
           "total_rmse", "variance", "inter_cluster_distance", "n_clusters", "cluster_sizes",

@@ -1,4 +1,4 @@
-"""Tests for keras_dsc.export: the SavedModel for TF Serving, its layout, assets and signature."""
+"""Tests for keras_dsc.runs.export: the SavedModel for TF Serving, its layout, assets and signature."""
 
 import importlib.util
 import json
@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from keras_dsc.errors import DataError
-from keras_dsc.export import METADATA_FILE, export_run, next_version
-from keras_dsc.predict import SavedModelAssigner, open_for_model
-from keras_dsc.preprocessing import CubePreprocessor
-from tests.serving_run import VARIABLES, make_run, write_data
+from keras_dsc.runs.export import METADATA_FILE, export_run, next_version
+from keras_dsc.runs.predict import SavedModelAssigner, open_for_model
+from keras_dsc.data.preprocessing import CubePreprocessor
+from tests.helpers.serving_run import VARIABLES, make_run, write_data
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -161,7 +161,7 @@ def test_versions_are_never_overwritten_unless_asked(exported, tmp_path):
 def test_interrupted_export_leaves_no_version(exported, tmp_path):
     run_dir, _, _, _ = exported
     out = tmp_path / "models"
-    script = ("import sys\nfrom keras_dsc.export import export_run\n"
+    script = ("import sys\nfrom keras_dsc.runs.export import export_run\n"
               "export_run(sys.argv[1], out=sys.argv[2])\n")
     process = subprocess.Popen([sys.executable, "-c", script, str(run_dir), str(out)],
                                cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
@@ -192,8 +192,8 @@ def test_design_matrix_follows_the_calendar():
     import pandas as pd
     import tensorflow as tf
 
-    from keras_dsc.export import design_matrix
-    from keras_dsc.preprocessing import HARMONICS, HOURS, _design
+    from keras_dsc.runs.export import design_matrix
+    from keras_dsc.data.preprocessing import HARMONICS, HOURS, _design
 
     times = pd.DatetimeIndex([
         "1800-01-01T00:00", "1899-12-31T23:00", "1900-03-01T06:00", "1969-12-31T21:00",
@@ -225,7 +225,7 @@ def test_anomalies_run_is_served_with_its_start_times(exported_anomalies, tmp_pa
     """The export subtracts the climatology in its graph: the same clusters as the run folder."""
     import tensorflow as tf
 
-    from keras_dsc.predict import RunAssigner, predict
+    from keras_dsc.runs.predict import RunAssigner, predict
 
     run_dir, version_dir, data_path = exported_anomalies
     metadata = json.loads((version_dir / "assets" / METADATA_FILE).read_text())

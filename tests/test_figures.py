@@ -8,17 +8,17 @@ import xarray as xr
 from click.testing import CliRunner
 from matplotlib.image import imread
 
-from cli import cli
+from keras_dsc.cli import cli
 from keras_dsc.data import prepare_data
 from keras_dsc.errors import DataError
-from keras_dsc.figures import (
+from keras_dsc.runs.figures import (
     cluster_composites,
     plot_run,
     read_assignments,
     run_data_options,
     step_labels,
 )
-from keras_dsc.preprocessing import CubePreprocessor
+from keras_dsc.data.preprocessing import CubePreprocessor
 
 DPI = 40
 

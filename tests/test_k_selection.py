@@ -6,11 +6,11 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.image import imread
 
-from cli import cli
+from keras_dsc.cli import cli
 from keras_dsc.data import DataOptions
 from keras_dsc.errors import DataError
-from keras_dsc.k_selection import k_values, pretrain_autoencoder, select_k
-from keras_dsc.runs import FitOptions
+from keras_dsc.runs.select_k import k_values, pretrain_autoencoder, select_k
+from keras_dsc.runs.fit import FitOptions
 
 TINY = dict(filters=(2,), latent_dim=4, epochs=1, pretrain_epochs=1, batch_size=4)
 

@@ -10,7 +10,7 @@ from sklearn.metrics import (
 )
 
 from keras_dsc.errors import DataError
-from keras_dsc.metrics import (
+from keras_dsc.scoring.metrics import (
     cluster_scores,
     match_labels,
     paper_inter_cluster_distance,

@@ -13,7 +13,7 @@ from keras_dsc.plots import (
     plot_latent,
     plot_training_curves,
 )
-from keras_dsc.selection import score_k
+from keras_dsc.scoring.k_scores import score_k
 
 
 def assert_png(path, width_in, height_in, dpi):

@@ -1,4 +1,4 @@
-"""Tests for keras_dsc.predict and `cli.py predict`: run folders and exports, checks of the data."""
+"""Tests for keras_dsc.runs.predict and `cli.py predict`: run folders and exports, checks of the data."""
 
 import pathlib
 import subprocess
@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from keras_dsc.cli import cli
 from keras_dsc.errors import DataError
-from keras_dsc.export import export_run
-from keras_dsc.predict import predict
-from tests.serving_run import VARIABLES, make_run, write_data
+from keras_dsc.runs.export import export_run
+from keras_dsc.runs.predict import predict
+from tests.helpers.serving_run import VARIABLES, make_run, write_data
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_cli_predict_mismatch_is_one_line(models, tmp_path):
     ({"n_times": 10, "freq": "1D"}, r"the data's time step 1D is coarser than the model's 3h"),
 ])
 def test_mismatched_data_is_refused(models, tmp_path, kind, file_kwargs, message):
-    from tests.era5_files import write_era5
+    from tests.helpers.era5_files import write_era5
 
     kwargs = {"n_times": 24 * 2, "nlat": 5, "nlon": 6, "variables": VARIABLES, **file_kwargs}
     path = write_era5(tmp_path / "bad.nc", **kwargs)
@@ -87,7 +87,7 @@ def test_mismatched_data_is_refused(models, tmp_path, kind, file_kwargs, message
 
 
 def test_finer_data_is_averaged_to_the_model_step_and_extra_variables_ignored(models, tmp_path):
-    from tests.era5_files import ERA5_VARIABLES, write_era5
+    from tests.helpers.era5_files import ERA5_VARIABLES, write_era5
 
     # 30-minute data holding every ERA5 variable, in another order of files: still the model's
     # five variables in 3-hourly means.

@@ -1,4 +1,4 @@
-"""Tests of keras_dsc.preprocessing.CubePreprocessor."""
+"""Tests of keras_dsc.data.preprocessing.CubePreprocessor."""
 
 import json
 import warnings
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from keras_dsc.era5 import open_cube
+from keras_dsc.data.era5 import open_cube
 from keras_dsc.errors import DataError
-from keras_dsc.preprocessing import CubePreprocessor
-from tests.era5_files import land_mask, write_era5
+from keras_dsc.data.preprocessing import CubePreprocessor
+from tests.helpers.era5_files import land_mask, write_era5
 
 
 def as_array(ds, variables):

@@ -1,13 +1,13 @@
-"""Tests of keras_dsc.runs.score_run: the scores of a run, bounded in memory."""
+"""Tests of keras_dsc.runs.fit.score_run: the scores of a run, bounded in memory."""
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from keras_dsc.metrics import cluster_scores
-from keras_dsc.runs import score_run
-from keras_dsc.windows import WindowedCube
+from keras_dsc.scoring.metrics import cluster_scores
+from keras_dsc.runs.fit import score_run
+from keras_dsc.data.windows import WindowedCube
 
 
 def labelled_windows(n_windows=150, window=2, nlat=3, nlon=4, nvar=2, seed=0):

@@ -4,7 +4,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from keras_dsc.errors import DataError
-from keras_dsc.selection import recommend_k, score_k
+from keras_dsc.scoring.k_scores import recommend_k, score_k
 
 
 @pytest.fixture(scope="module")

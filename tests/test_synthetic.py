@@ -1,4 +1,4 @@
-"""Tests for keras_dsc.synthetic: the built-in ERA5-shaped cube with planted regimes."""
+"""Tests for keras_dsc.data.synthetic: the built-in ERA5-shaped cube with planted regimes."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from keras_dsc.errors import DataError
-from keras_dsc.synthetic import LAND_POINTS, MOTION_REGIMES, REGIMES, VARIABLES, make_cube, write_cube
+from keras_dsc.data.synthetic import LAND_POINTS, MOTION_REGIMES, REGIMES, VARIABLES, make_cube, write_cube
 
 UNITS = {"u10": "m s**-1", "v10": "m s**-1", "t2m": "K", "sst": "K", "sp": "Pa",
          "slhf": "J m**-2", "sshf": "J m**-2"}

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from keras_dsc.cli import cli
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.errors import DataError
-from keras_dsc.preprocessing import CubePreprocessor
-from keras_dsc.tfds_source import dataset_dir, open_tfds, parse_spec, prepare_tfds
-from tests.era5_files import write_era5
+from keras_dsc.data.preprocessing import CubePreprocessor
+from keras_dsc.data.tfds import dataset_dir, open_tfds, parse_spec, prepare_tfds
+from tests.helpers.era5_files import write_era5
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "datasets"))  # the module name `tfds build` also uses

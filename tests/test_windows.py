@@ -1,4 +1,4 @@
-"""Tests of keras_dsc.windows.WindowedCube."""
+"""Tests of keras_dsc.data.windows.WindowedCube."""
 
 import dask.array
 import numpy as np
@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from keras_dsc.era5 import open_cube
+from keras_dsc.data.era5 import open_cube
 from keras_dsc.errors import DataError
-from keras_dsc.preprocessing import CubePreprocessor
-from keras_dsc.windows import WindowedCube, flatten_features
-from tests.era5_files import land_mask, regimes, write_era5
+from keras_dsc.data.preprocessing import CubePreprocessor
+from keras_dsc.data.windows import WindowedCube, flatten_features
+from tests.helpers.era5_files import land_mask, regimes, write_era5
 
 
 def numbered(n_times=60, nlat=3, nlon=4, nvar=2):

@@ -1,7 +1,7 @@
 """era5_cube: ERA5 single-level NetCDF files cut into windows of (time, lat, lon, variable).
 
 The builder reads the NetCDF files a user downloaded from the Copernicus Climate Data Store
-(manual download) with `keras_dsc.era5.open_cube`, selects the config's variables and region,
+(manual download) with `keras_dsc.data.era5.open_cube`, selects the config's variables and region,
 optionally averages in time, and writes one example per window of consecutive time steps:
 
 - `cube`: float32 `(window, latitude, longitude, variable)` in physical units (ERA5 units, as
@@ -17,7 +17,7 @@ optionally averages in time, and writes one example per window of consecutive ti
 Normalisation is not applied here: the dataset stays in physical units, and the per-variable
 statistics of the whole cube (mean, std, min, max over all time steps and grid points, NaN
 skipped) are stored in the dataset metadata (`metadata.json`) with the variable names, units,
-grid and time step. `keras_dsc.tfds_source` builds the model's normaliser from them, so training
+grid and time step. `keras_dsc.data.tfds` builds the model's normaliser from them, so training
 needs no extra pass over the data.
 """
 
@@ -138,8 +138,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _open(self, files):
     """The config's lazy cube from `files`, and its `WindowedCube` (physical units)."""
-    from keras_dsc import era5  # pylint: disable=g-import-not-at-top
-    from keras_dsc.windows import WindowedCube  # pylint: disable=g-import-not-at-top
+    from keras_dsc.data import era5  # pylint: disable=g-import-not-at-top
+    from keras_dsc.data.windows import WindowedCube  # pylint: disable=g-import-not-at-top
 
     config = self.builder_config
     cube = era5.open_cube(
@@ -193,7 +193,7 @@ def _netcdf_files(manual_dir):
 def _describe(cube, windows, files, config):
   """The metadata stored with the dataset: grid, units, time step and statistics."""
   import dask  # pylint: disable=g-import-not-at-top
-  from keras_dsc.preprocessing import _time_step  # pylint: disable=g-import-not-at-top
+  from keras_dsc.data.preprocessing import _time_step  # pylint: disable=g-import-not-at-top
 
   variables = list(config.variables)
   reductions = []

@@ -19,7 +19,7 @@ class DSC(DeepClusteringModel):
 
     Training minimises, under one gradient tape, the masked reconstruction error plus
     `gamma * KL(P || Q)`, where the target distribution `P` is passed as `y` (computed over the
-    whole data set by `keras_dsc.callbacks.TargetDistributionUpdate`). Without `y` (autoencoder
+    whole data set by `keras_dsc.training.callbacks.TargetDistributionUpdate`). Without `y` (autoencoder
     pre-training) only the reconstruction error is minimised. Points that are NaN in the input
     (for example sea surface temperature over land) are filled with 0 before the network sees
     them and never count in the reconstruction error. The grid is zero-padded inside the model

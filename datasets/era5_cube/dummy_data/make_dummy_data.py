@@ -18,7 +18,7 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))  # the repository root, for tests/era5_files.py
 
-from tests.era5_files import write_era5  # noqa: E402
+from tests.helpers.era5_files import write_era5  # noqa: E402
 
 GRID = {"n_times": 48, "nlat": 4, "nlon": 4, "start": "2021-01-01", "freq": "1h", "seed": 0,
         "north": 43.0, "west": -33.0, "resolution": 0.25}

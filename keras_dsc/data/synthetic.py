@@ -400,7 +400,7 @@ def _dataset(fields, regime, times, n_regimes, seed, variability):
         "Conventions": "CF-1.7",
         "institution": "keras_dsc",
         "title": "Synthetic ERA5-like hourly cube over the Azores with planted weather regimes",
-        "source": (f"keras_dsc synthetic climate cube (keras_dsc.synthetic.make_cube, seed={seed}, "
+        "source": (f"keras_dsc synthetic climate cube (keras_dsc.data.synthetic.make_cube, seed={seed}, "
                    f"n_regimes={n_regimes}, variability={variability:g}); not ERA5 data"),
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)

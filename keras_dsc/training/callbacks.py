@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 
-from keras_dsc.batches import window_batches
-from keras_dsc.target import target_distribution
+from keras_dsc.data.batches import window_batches
+from keras_dsc.training.target import target_distribution
 
 
 def soft_assignments(model, windows, batch_size):

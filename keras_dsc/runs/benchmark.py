@@ -1,7 +1,7 @@
 """The DSC paper's comparison, reproducible: every method on the same data, seeds and metrics.
 
 `run_benchmark` prepares the data once, runs every method for every seed, scores each partition
-with `keras_dsc.metrics.cluster_scores` on the flattened normalised windows (with ARI and NMI
+with `keras_dsc.scoring.metrics.cluster_scores` on the flattened normalised windows (with ARI and NMI
 against the planted regimes when the data has them), and writes a CSV and a Markdown table of
 the mean and standard deviation over seeds, the wall time per method, and a paired test over
 seeds of keras_dsc DSC against every other method.
@@ -14,7 +14,7 @@ Methods (`METHODS`, in table order):
 - `dsc_published`: `PublishedDSC` with the authors' protocol: sequence length 1, no
   pre-training, SGD(1e-7, momentum 0.9), batch 8, k-means (30 restarts) on the untrained
   encoder, P every 50 iterations, tol 1e-7, an iteration cap.
-- `dsc`: `keras_dsc.DSC` with our defaults (`keras_dsc.runs.FitOptions`), and its ablations
+- `dsc`: `keras_dsc.DSC` with our defaults (`keras_dsc.runs.fit.FitOptions`), and its ablations
   `dsc_no_pretrain`, `dsc_skip` (U-net skips on; our default is off), `dsc_gamma0` (no
   clustering loss) and `dsc_window1`.
 
@@ -37,7 +37,7 @@ import pandas as pd
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.errors import DataError
-from keras_dsc.runs import FitOptions
+from keras_dsc.runs.fit import FitOptions
 
 REFERENCE = "dsc"
 
@@ -61,7 +61,7 @@ class BenchmarkSize:
     Attributes:
         days: the built-in cube's length under the CLI's `--quick` when `--days` is not given.
         epochs, pretrain_epochs, batch_size, update_interval, tol, learning_rate: the training
-            of every Adam-trained deep model (`keras_dsc.runs.FitOptions`' defaults).
+            of every Adam-trained deep model (`keras_dsc.runs.fit.FitOptions`' defaults).
         filters, latent_dim: our DSC's ConvLSTM2D filters and latent size.
         baseline_filters: Conv2D filters of the CNN baselines; `lstm_units` their LSTMs'.
         dec_hidden: DEC's dense layers.
@@ -478,7 +478,7 @@ def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", m
          f"{seeds} seeds; {len(chosen)} methods; prepared in {time.time() - started:.0f} s")
     folder = _new_folder(out)
 
-    from keras_dsc.metrics import cluster_scores
+    from keras_dsc.scoring.metrics import cluster_scores
 
     records = []
     for method in chosen:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from keras_dsc.errors import DataError
-from keras_dsc.preprocessing import HOURS, YEAR_DAYS, CubePreprocessor
+from keras_dsc.data.preprocessing import HOURS, YEAR_DAYS, CubePreprocessor
 
 SIGNATURE = "serving_default"
 """The signature TF Serving calls when a request names none."""
@@ -66,7 +66,7 @@ def export_run(run_dir, out="saved_models", name="dsc", version=None, overwrite=
     times outside the years 1800-2399 are rejected by the graph.
 
     Args:
-        run_dir: a run folder written by `keras_dsc.runs.fit_run` (`model.keras`,
+        run_dir: a run folder written by `keras_dsc.runs.fit.fit_run` (`model.keras`,
             `preprocessing.json`, `config.json`).
         out: parent folder of the exported models. Defaults to `"saved_models"`.
         name: the model's name, the folder under `out` (TF Serving's `MODEL_NAME`).
@@ -121,7 +121,7 @@ def read_run(run_dir):
     """Reads a run folder's preprocessor and `config.json` (an empty dict when absent).
 
     Args:
-        run_dir: a run folder written by `keras_dsc.runs.fit_run`.
+        run_dir: a run folder written by `keras_dsc.runs.fit.fit_run`.
 
     Returns:
         `(preprocessor, config)`: a `CubePreprocessor` and the run's config dict.
@@ -290,7 +290,7 @@ def _climatology_coefficients(preprocessor):
 def design_matrix(seconds, terms):
     """The climatology's design matrix at the given times, in TensorFlow ops.
 
-    The graph version of `keras_dsc.preprocessing`'s design: `mean`, the annual and semi-annual
+    The graph version of `keras_dsc.data.preprocessing`'s design: `mean`, the annual and semi-annual
     harmonics of the fractional day of the year (`sin1 cos1 sin2 cos2`, period 365.25 days) and
     the one-hot hour of day (`hour00`..`hour23`). The calendar comes from a table of the days
     on which each year from 1800 to 2399 starts (proleptic Gregorian), so no date library is

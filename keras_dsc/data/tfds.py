@@ -20,8 +20,8 @@ import pathlib
 import numpy as np
 
 from keras_dsc.errors import DataError
-from keras_dsc.preprocessing import CubePreprocessor
-from keras_dsc.windows import window_positions
+from keras_dsc.data.preprocessing import CubePreprocessor
+from keras_dsc.data.windows import window_positions
 
 PREFIX = "tfds:"
 DEFAULT_CONFIG = "paper"
@@ -137,8 +137,8 @@ class TfdsWindows:
     """Normalised windows of a prepared era5_cube dataset, streamed through `tf.data`.
 
     A window source for `keras_dsc.train_dsc`: it has `len()`, `sample_shape`, `variables`,
-    `latitudes`, `longitudes`, `start_times` and `labels` like `keras_dsc.windows.WindowedCube`,
-    and a `batches(...)` method that `keras_dsc.batches.window_batches` calls instead of
+    `latitudes`, `longitudes`, `start_times` and `labels` like `keras_dsc.data.windows.WindowedCube`,
+    and a `batches(...)` method that `keras_dsc.data.batches.window_batches` calls instead of
     building a `WindowBatches`: training and prediction read the TFRecord files in order and
     normalise each window in the pipeline, so memory stays bounded by the shuffle buffer
     (about 64 MB of windows; training shuffles within it, not globally) and a few batches.

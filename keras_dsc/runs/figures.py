@@ -178,7 +178,7 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
 
     from keras_dsc import plots
     from keras_dsc.data import prepare_data
-    from keras_dsc.preprocessing import CubePreprocessor
+    from keras_dsc.data.preprocessing import CubePreprocessor
     from keras_dsc.training import embed
 
     run_dir = check_run_dir(run_dir, ("config.json", MODEL_FILE))

@@ -6,10 +6,10 @@ import os
 import pathlib
 import tempfile
 
-from keras_dsc import era5
+from keras_dsc.data import era5
 from keras_dsc.errors import DataError
-from keras_dsc.preprocessing import CubePreprocessor
-from keras_dsc.windows import WindowedCube
+from keras_dsc.data.preprocessing import CubePreprocessor
+from keras_dsc.data.windows import WindowedCube
 
 BUILTIN = "builtin"
 IN_MEMORY_LIMIT = 2 * 1024**3
@@ -21,7 +21,7 @@ class DataOptions:
 
     Attributes:
         data: NetCDF path, glob or list of paths; `None` or `"builtin"` for the built-in cube;
-            `"tfds:era5_cube/<config>"` for a prepared TFDS dataset (`keras_dsc.tfds_source`).
+            `"tfds:era5_cube/<config>"` for a prepared TFDS dataset (`keras_dsc.data.tfds`).
         days: length of the built-in cube in days.
         n_regimes: regimes planted in the built-in cube.
         variables: variable names in order, or `None` for all.
@@ -61,7 +61,7 @@ class DataOptions:
     @property
     def tfds(self):
         """Whether `data` names a prepared TFDS dataset (`"tfds:era5_cube/paper"`)."""
-        from keras_dsc.tfds_source import is_tfds_spec
+        from keras_dsc.data.tfds import is_tfds_spec
 
         return is_tfds_spec(self.data)
 
@@ -95,7 +95,7 @@ def builtin_cube_path(days=365, n_regimes=6):
     The file name carries a digest of the generator's source, so a changed generator never
     serves a stale cached cube.
     """
-    from keras_dsc import synthetic
+    from keras_dsc.data import synthetic
 
     if int(days) < 1:
         raise DataError(f"--days must be a positive number of days, got {days}")
@@ -151,7 +151,7 @@ def prepare_data(options, preprocessor=None):
         A `PreparedData`.
     """
     if options.tfds:
-        from keras_dsc.tfds_source import prepare_tfds
+        from keras_dsc.data.tfds import prepare_tfds
 
         return prepare_tfds(options, preprocessor)
     cube, files = open_data(options)

@@ -1,9 +1,9 @@
 """Choosing the number of clusters for DSC: scores over a range of k, a table, a plot, a pick.
 
-Two ways, both ending in `keras_dsc.selection.recommend_k`:
+Two ways, both ending in `keras_dsc.scoring.k_scores.recommend_k`:
 
 * `latent` (fast): one autoencoder pre-training (`pretrain_autoencoder`), then k-means over k
-  on the latent vectors (`keras_dsc.selection.score_k`).
+  on the latent vectors (`keras_dsc.scoring.k_scores.score_k`).
 * `full runs`: a complete DSC training (`keras_dsc.training.train_dsc`) per k, each clustering
   scored on the flattened normalised input windows, the one space all k share.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from keras_dsc.errors import DataError
-from keras_dsc.runs import (
+from keras_dsc.runs.fit import (
     FitOptions,
     build_dsc,
     check_fit_options,
@@ -44,7 +44,7 @@ def pretrain_autoencoder(windows, fit_options=None, verbose=0):
     """
     import keras
 
-    from keras_dsc.batches import window_batches
+    from keras_dsc.data.batches import window_batches
 
     fit_options = fit_options or FitOptions()
     keras.utils.set_random_seed(fit_options.seed)
@@ -84,7 +84,7 @@ def score_full_runs(windows, ks, fit_options=None, verbose=0, echo=None):
         echo: optional function printing a line per k.
 
     Returns:
-        A `pandas.DataFrame` with the columns of `keras_dsc.selection.score_k` (`k`,
+        A `pandas.DataFrame` with the columns of `keras_dsc.scoring.k_scores.score_k` (`k`,
         `silhouette`, `davies_bouldin`, `calinski_harabasz`, `inertia` the within-cluster
         sum of squares), plus `clusters_found`, `converged`, `ari`/`nmi` against the data's
         planted regimes when it has them, and `wall_time_s`.
@@ -147,7 +147,7 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
     """
     from keras_dsc.data import DataOptions, prepare_data
     from keras_dsc.plots import plot_k_selection
-    from keras_dsc.selection import recommend_k, score_k
+    from keras_dsc.scoring.k_scores import recommend_k, score_k
 
     data_options = data_options or DataOptions()
     fit_options = fit_options or FitOptions()

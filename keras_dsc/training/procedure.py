@@ -7,8 +7,8 @@ import keras
 import numpy as np
 from sklearn.cluster import KMeans
 
-from keras_dsc.batches import window_batches
-from keras_dsc.callbacks import MissingLabelChange, TargetDistributionUpdate, soft_assignments
+from keras_dsc.data.batches import window_batches
+from keras_dsc.training.callbacks import MissingLabelChange, TargetDistributionUpdate, soft_assignments
 
 
 @dataclasses.dataclass
@@ -103,7 +103,7 @@ def train_dsc(
 
     Args:
         model: a `keras_dsc.DSC` model.
-        windows: the window source (NumPy array or `keras_dsc.windows.WindowedCube`).
+        windows: the window source (NumPy array or `keras_dsc.data.windows.WindowedCube`).
         batch_size: int. Defaults to `16`.
         pretrain_epochs: int, epochs of autoencoder pre-training (0 skips it). Defaults to `15`.
         epochs: int, the epoch limit of joint training. Defaults to `20`.

@@ -1,6 +1,6 @@
 """Normalise a canonical data cube per variable, optionally as anomalies from a climatology.
 
-`CubePreprocessor` is fitted on training data (a Dataset from `keras_dsc.era5.open_cube`), turns
+`CubePreprocessor` is fitted on training data (a Dataset from `keras_dsc.data.era5.open_cube`), turns
 any cube on the same grid into the model's input array, turns model outputs back into physical
 units, and is saved beside the model so that new data can be prepared the same way.
 """
@@ -369,7 +369,7 @@ def _check_cube(ds, what):
     for dim in ("time", "latitude", "longitude"):
         if dim not in ds.dims:
             raise DataError(f"{what}: the dataset has no {dim!r} dimension (open it with "
-                            f"keras_dsc.era5.open_cube)")
+                            f"keras_dsc.data.era5.open_cube)")
     if not ds.data_vars:
         raise DataError(f"{what}: the dataset has no data variable")
     return ds.transpose("time", "latitude", "longitude", ...)

@@ -1,7 +1,7 @@
 """Evaluating a trained run on its own data or on other data: assignments and cluster scores.
 
 `evaluate_run` loads a run's model and saved normalisation, prepares data with them, assigns
-every window to a cluster and computes `keras_dsc.metrics.cluster_scores`, on the flattened
+every window to a cluster and computes `keras_dsc.scoring.metrics.cluster_scores`, on the flattened
 normalised windows (as the DSC paper did) or on the model's latent vectors, with ARI and NMI
 against reference labels when there are any.
 """
@@ -15,7 +15,7 @@ import pandas as pd
 
 from keras_dsc.data import DataOptions
 from keras_dsc.errors import DataError
-from keras_dsc.figures import check_run_dir, load_run_model, read_run_config, run_data_options
+from keras_dsc.runs.figures import check_run_dir, load_run_model, read_run_config, run_data_options
 
 FEATURES = {
     "input": "normalised input windows, flattened",
@@ -149,7 +149,7 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     """Assigns a run's model's clusters to data and scores them.
 
     Args:
-        run_dir: the run folder written by `keras_dsc.runs.fit_run`.
+        run_dir: the run folder written by `keras_dsc.runs.fit.fit_run`.
         data_options: a `DataOptions` for the data to evaluate on; `None` for the run's own
             data (see `evaluation_data_options` to change only some options). Other data must
             have the run's variables, grid, time step and window; it is normalised with the
@@ -161,7 +161,7 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
         batch_size: windows per prediction batch; `None` for the run's batch size.
 
     Returns:
-        A JSON-ready dict: `keras_dsc.metrics.cluster_scores`' keys (with `features`), plus
+        A JSON-ready dict: `keras_dsc.scoring.metrics.cluster_scores`' keys (with `features`), plus
         `run_dir`, `data` (source, files, first and last window start, number of windows),
         `reference` (what ARI/NMI compare with, or `None`) and `assignments` (the cluster of
         every window: `{"time": [...], "cluster": [...]}`).
@@ -173,9 +173,9 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     'latent vectors of the model's encoder (365 x 16)'
     """
     from keras_dsc.data import prepare_data
-    from keras_dsc.metrics import cluster_scores
-    from keras_dsc.preprocessing import CubePreprocessor
-    from keras_dsc.runs import score_run
+    from keras_dsc.scoring.metrics import cluster_scores
+    from keras_dsc.data.preprocessing import CubePreprocessor
+    from keras_dsc.runs.fit import score_run
 
     if features not in FEATURES:
         raise DataError(f"--features: expected one of {', '.join(FEATURES)}, got {features!r}")
@@ -202,7 +202,7 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
         raise DataError(f"--data: only {len(windows)} window of {options.window} steps; the "
                         f"scores need at least 2")
 
-    from keras_dsc.batches import window_batches
+    from keras_dsc.data.batches import window_batches
 
     batch_size = batch_size or int(config.get("fit", {}).get("batch_size", 16))
     outputs = model.assignment_model.predict(window_batches(windows, batch_size),

@@ -11,7 +11,7 @@ class WindowBatches(keras.utils.PyDataset):
 
     The window source is anything with `len()` and NumPy-style integer-array indexing that
     returns `(n, time, lat, lon, variables)` float32: a NumPy array, or a
-    `keras_dsc.windows.WindowedCube` that reads only the requested windows from (lazy) NetCDF.
+    `keras_dsc.data.windows.WindowedCube` that reads only the requested windows from (lazy) NetCDF.
     So training streams, and memory does not grow with the length of the record.
 
     Args:
@@ -64,7 +64,7 @@ def window_batches(windows, batch_size, shuffle=False, seed=0, targets=None):
     """Batches of any window source for `fit` and `predict`.
 
     A source with its own `batches(batch_size, shuffle, seed, targets)` method (such as
-    `keras_dsc.tfds_source.TfdsWindows`, which streams a TFDS dataset through `tf.data`) makes
+    `keras_dsc.data.tfds.TfdsWindows`, which streams a TFDS dataset through `tf.data`) makes
     them itself; any other (a NumPy array, a `WindowedCube`) gets a `WindowBatches`. Either way,
     without shuffling the batches follow the window order.
 

@@ -167,11 +167,11 @@ def score_run(windows, labels, features="normalised input windows", reference=No
         seed: int, seed of the subset. Defaults to `0`.
 
     Returns:
-        The dict of `keras_dsc.metrics.cluster_scores`, plus `scored_windows`.
+        The dict of `keras_dsc.scoring.metrics.cluster_scores`, plus `scored_windows`.
     """
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from keras_dsc.metrics import cluster_scores
+    from keras_dsc.scoring.metrics import cluster_scores
 
     labels = np.asarray(labels)
     n = len(windows)
@@ -255,7 +255,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     if fit_options.plots and data.cube is None:
         echo("figures: skipped (a tfds: dataset has no physical-unit cube to draw maps from)")
     elif fit_options.plots:
-        from keras_dsc.figures import plot_run
+        from keras_dsc.runs.figures import plot_run
 
         plot_run(run_dir, data=data, labels=result.labels)
     summarise(echo, run_dir, result.labels, scores)

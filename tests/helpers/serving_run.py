@@ -12,7 +12,7 @@ before joint training) and writes what `fit_run` writes for a model: `model.kera
 import json
 import pathlib
 
-from tests.era5_files import write_era5
+from tests.helpers.era5_files import write_era5
 
 N_TIMES = 24 * 6  # six days of hourly data: six windows of 8 three-hourly steps
 GRID = {"nlat": 5, "nlon": 6}
@@ -34,11 +34,11 @@ def make_run(run_dir, data_path, n_clusters=2, anomalies=False, window=8):
     """
     import keras
 
-    from keras_dsc import era5
+    from keras_dsc.data import era5
     from keras_dsc.models.dsc import DSC
-    from keras_dsc.preprocessing import CubePreprocessor
+    from keras_dsc.data.preprocessing import CubePreprocessor
     from keras_dsc.training import initialise_centres
-    from keras_dsc.windows import WindowedCube
+    from keras_dsc.data.windows import WindowedCube
 
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True)

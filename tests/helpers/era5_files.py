@@ -17,7 +17,7 @@ written with the same arguments hold the same physical fields.
 
 Example:
 
->>> from tests.era5_files import write_era5
+>>> from tests.helpers.era5_files import write_era5
 >>> write_era5(tmp_path / "era5.nc", n_times=24, nlat=5, nlon=6)
 """
 

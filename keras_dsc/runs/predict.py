@@ -1,7 +1,7 @@
 """Assign new data to the clusters of a trained model: a run folder or an exported SavedModel.
 
 Both kinds describe what they expect the same way (variables, grid, time step, window; see
-`keras_dsc.export.serving_metadata`), and the data is checked against it before any window is
+`keras_dsc.runs.export.serving_metadata`), and the data is checked against it before any window is
 computed. A run folder normalises with its `CubePreprocessor` and calls the Keras model; an
 exported version folder receives the windows in physical units and normalises in its graph. The
 same data gives the same clusters through both.
@@ -13,11 +13,11 @@ import re
 import numpy as np
 import pandas as pd
 
-from keras_dsc import era5
+from keras_dsc.data import era5
 from keras_dsc.errors import DataError
-from keras_dsc.export import (INPUT_NAME, MODEL_FILE, SIGNATURE, START_TIME_NAME, load_run_model,
+from keras_dsc.runs.export import (INPUT_NAME, MODEL_FILE, SIGNATURE, START_TIME_NAME, load_run_model,
                               read_metadata, read_run, serving_metadata)
-from keras_dsc.windows import WindowedCube
+from keras_dsc.data.windows import WindowedCube
 
 _GRID_TOLERANCE = 1e-6
 
@@ -25,7 +25,7 @@ _GRID_TOLERANCE = 1e-6
 def predict(model, data, out=None, batch_size=64):
     """Assigns every window of new data to a cluster.
 
-    The data is opened with `keras_dsc.era5.open_cube` (the model's variables, in its order,
+    The data is opened with `keras_dsc.data.era5.open_cube` (the model's variables, in its order,
     and its region when the run selected one), averaged to the model's time step when finer,
     checked against the model's variables, grid and window, then cut into windows with the
     run's window and stride.
@@ -86,7 +86,7 @@ def load_assigner(path):
         path: the folder.
 
     Returns:
-        An object with `metadata` (the dict of `keras_dsc.export.serving_metadata`),
+        An object with `metadata` (the dict of `keras_dsc.runs.export.serving_metadata`),
         `windows(cube)` (a `WindowedCube` of the model's inputs) and
         `assign(batch, start_times)` (`(clusters, probabilities)` numpy arrays).
     """

@@ -1,0 +1,1 @@
+"""Scoring: cluster quality scores (scikit-learn's and the DSC paper's) and the choice of k."""
