@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from keras_dsc.data import DataOptions, prepare_data  # noqa: E402
-from keras_dsc.runs.fit import FitOptions  # noqa: E402
+from keras_dsc.runs.options import FitOptions  # noqa: E402
 
 
 def main():
@@ -37,7 +37,7 @@ def main():
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
-    from keras_dsc.runs.fit import build_dsc
+    from keras_dsc.runs.options import build_dsc
     from keras_dsc.training import embed, train_dsc
 
     fit_options = FitOptions(seed=args.seed)

@@ -1,20 +1,30 @@
-"""keras_dsc command line: `python cli.py fit`, and more. Parses options, calls the library."""
+"""The keras_dsc command line (`keras-dsc`, `python -m keras_dsc`, `python cli.py`).
 
+It only parses options and calls the library. The data and training options are built from
+the fields of `keras_dsc.data.DataOptions` and `keras_dsc.runs.options.FitOptions` (names, types,
+defaults and help), and the library's `OptionError`s, which name fields, are reported with the
+flags that set them.
+"""
+
+import dataclasses
 import functools
 import os
 import sys
+import types
+import typing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
 import click
 
 from keras_dsc.data import DataOptions
-from keras_dsc.errors import DataError
-from keras_dsc.runs.fit import FitOptions
+from keras_dsc.errors import DataError, OptionError
+from keras_dsc.runs.options import FitOptions
 
-DEFAULT_DATA = DataOptions()
-DEFAULT_FIT = FitOptions()
-DEFAULT_FILTERS = ",".join(str(f) for f in DEFAULT_FIT.filters)
+
+def flag(name):
+    """The command-line flag of an option name: `n_clusters` -> `--n-clusters`."""
+    return "--" + name.replace("_", "-")
 
 
 class OneLineErrors(click.Group):
@@ -30,75 +40,110 @@ class OneLineErrors(click.Group):
         except click.ClickException as error:
             click.echo(f"Error: {error.format_message()}", err=True)
             sys.exit(error.exit_code)
+        except OptionError as error:
+            flags = self.flags()
+            click.echo("Error: " + error.spelled(
+                lambda name: flag(name) if flag(name) in flags else name), err=True)
+            sys.exit(2)
         except DataError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(2)
         sys.exit(code or 0)
 
+    def flags(self):
+        """Every option flag of every command."""
+        return {opt for command in self.commands.values() for param in command.params
+                for opt in getattr(param, "opts", ()) + getattr(param, "secondary_opts", ())}
 
-def _csv(text, convert=str, option=""):
-    if text is None or text == "":
+
+def _base_type(annotation):
+    """`(type, optional)` of a field annotation: `int | None` -> `(int, True)`."""
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        inner = [a for a in args if a is not type(None)]
+        return inner[0], len(inner) < len(args)
+    return annotation, False
+
+
+def _parse(name, annotation, default, text):
+    """The value of field `name` from its command-line text (comma-separated for tuples)."""
+    kind, optional = _base_type(annotation)
+    if text is None:
+        return default
+    if isinstance(text, str) and text.strip().lower() == "none" and optional:
         return None
+    if typing.get_origin(kind) is not tuple:
+        return text
+    items = typing.get_args(kind)
+    convert = items[0]
+    parts = [part.strip() for part in str(text).split(",")]
     try:
-        return tuple(convert(part.strip()) for part in str(text).split(","))
+        values = tuple(convert(part) for part in parts)
     except ValueError:
-        raise DataError(f"{option}: {text!r} is not a comma-separated list of numbers") from None
+        raise OptionError(f"{{{name}}}: {text!r} is not a comma-separated list of "
+                          f"{convert.__name__} values", name) from None
+    return values  # the dataclass checks the count
 
 
-def _region(text):
-    """`--region N,W,S,E` as four floats, or None."""
-    region = _csv(text, float, "--region")
-    if region is not None and len(region) != 4:
-        raise DataError(f"--region: expected N,W,S,E (four numbers), got {text!r}")
-    return region
+def _click_option(field, annotation):
+    """The click option of one dataclass field."""
+    kind, optional = _base_type(annotation)
+    default = field.default
+    help_text = field.metadata.get("help")
+    if kind is bool:
+        return click.option(f"{flag(field.name)}/--no-{field.name.replace('_', '-')}",
+                            default=default, show_default=default is not None, help=help_text)
+    if typing.get_origin(kind) is tuple or kind is object:
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        return click.option(flag(field.name), default=None, show_default=False,
+                            help=help_text + (f"  [default: {shown}]" if shown is not None
+                                              else ""))
+    if kind is str and optional and default is not None:  # 'none' must stay expressible
+        return click.option(flag(field.name), default=default, show_default=True,
+                            help=help_text)
+    return click.option(flag(field.name), default=default, type=kind,
+                        show_default=default is not None, help=help_text)
 
 
-def data_options(function):
-    """The data options every command shares; they arrive as one `DataOptions` named `data`."""
+def dataclass_options(cls, into, names=None):
+    """Adds one option per command-line field of the dataclass `cls` to a click command.
 
-    @click.option("--data", default=None, help="NetCDF file, glob or 'tfds:era5_cube/<config>'. "
-                  "Default: the built-in synthetic ERA5-form cube.")
-    @click.option("--days", default=DEFAULT_DATA.days, show_default=True, type=int,
-                  help="Length of the built-in cube in days.")
-    @click.option("--variables", default=None, help="Comma-separated variable names, e.g. "
-                  "u10,v10,t2m,sst,sp,slhf,sshf. Default: all.")
-    @click.option("--region", default=None, help="N,W,S,E in degrees (the CDS order), "
-                  "e.g. 43,-33,33,-23. Default: the whole grid.")
-    @click.option("--time-range", default=None, help="START,END dates, e.g. 2021-01-01,2021-06-30.")
-    @click.option("--resample", default=DEFAULT_DATA.resample, show_default=True,
-                  help="Time means at this step (3h, 1D, ...); 'none' keeps the data's step.")
-    @click.option("--window", default=DEFAULT_DATA.window, show_default=True, type=int,
-                  help="Time steps per sample (8 three-hourly steps = one day; 1 = the paper).")
-    @click.option("--stride", default=None, type=int,
-                  help="Steps between window starts. Default: the window length.")
-    @click.option("--anomalies/--no-anomalies", default=None,
-                  help="Remove the fitted seasonal and diurnal cycles first.  [default: "
-                  "anomalies, except for tfds: data]")
-    @click.option("--normalization", type=click.Choice(["zscore", "minmax"]),
-                  default=DEFAULT_DATA.normalization, show_default=True)
-    @click.option("--tfds-data-dir", default=None, help="TFDS data dir of --data tfds:... "
-                  "Default: $TFDS_DATA_DIR, else ~/tensorflow_datasets.")
-    @functools.wraps(function)
-    def wrapper(data, days, variables, region, time_range, resample, window, stride, anomalies,
-                normalization, tfds_data_dir, **kwargs):
-        options = DataOptions(
-            data=data,
-            days=days,
-            variables=_csv(variables),
-            region=_region(region),
-            time_range=_csv(time_range),
-            resample=None if str(resample).lower() in ("none", "") else resample,
-            window=window,
-            stride=stride,
-            anomalies=anomalies,
-            normalization=normalization,
-            tfds_data_dir=tfds_data_dir,
-        )
-        if options.time_range is not None and len(options.time_range) != 2:
-            raise DataError(f"--time-range: expected START,END, got {time_range!r}")
-        return function(data=options, **kwargs)
+    The command receives the options as ONE instance of `cls`, keyword `into`; the values it
+    checks itself (`__post_init__`) are refused there, naming the field.
 
-    return wrapper
+    Args:
+        cls: a dataclass whose fields carry `metadata={"help": ..., "cli": ...}`.
+        into: the keyword under which the command receives the instance.
+        names: the fields to offer, in order; `None` for every field with `cli` true.
+    """
+    hints = typing.get_type_hints(cls)
+    chosen = [f for f in dataclasses.fields(cls)
+              if (f.name in names if names is not None else f.metadata.get("cli", True))]
+
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(**kwargs):
+            values = {f.name: _parse(f.name, hints[f.name], f.default, kwargs.pop(f.name))
+                      for f in chosen}
+            return function(**{into: cls(**values)}, **kwargs)
+
+        for field in reversed(chosen):
+            wrapper = _click_option(field, hints[field.name])(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def given(name):
+    """Whether the user set the option `name` of the running command on the command line."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source not in (click.core.ParameterSource.DEFAULT, None)
+
+
+def given_options(instance):
+    """The fields of the dataclass `instance` the user set on the command line, as a dict."""
+    return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)
+            if given(f.name)}
 
 
 @click.group(cls=OneLineErrors)
@@ -107,42 +152,17 @@ def cli():
 
 
 @cli.command()
-@data_options
-@click.option("--n-clusters", default=DEFAULT_FIT.n_clusters, show_default=True, type=int,
-              help="Number of clusters k.")
-@click.option("--epochs", default=DEFAULT_FIT.epochs, show_default=True, type=int,
-              help="Epoch limit of joint (reconstruction + clustering) training.")
-@click.option("--pretrain-epochs", default=DEFAULT_FIT.pretrain_epochs, show_default=True,
-              type=int,
-              help="Epochs of autoencoder pre-training (0: none, as the paper).")
-@click.option("--batch-size", default=DEFAULT_FIT.batch_size, show_default=True, type=int)
-@click.option("--gamma", default=DEFAULT_FIT.gamma, show_default=True, type=float,
-              help="Weight of the KL clustering loss.")
-@click.option("--update-interval", default=DEFAULT_FIT.update_interval, show_default=True,
-              type=int,
-              help="Training steps between recomputations of the target distribution P.")
-@click.option("--tol", default=DEFAULT_FIT.tol, show_default=True, type=float,
-              help="Stop when the fraction of samples changing cluster falls below this.")
-@click.option("--latent-dim", default=DEFAULT_FIT.latent_dim, show_default=True, type=int)
-@click.option("--filters", default=DEFAULT_FILTERS, show_default=True,
-              help="ConvLSTM2D filters, one per depth level.")
-@click.option("--skip/--no-skip", default=DEFAULT_FIT.skip, show_default=True,
-              help="U-net skip connections (off: the bottleneck must carry the information).")
-@click.option("--learning-rate", default=DEFAULT_FIT.learning_rate, show_default=True, type=float)
-@click.option("--seed", default=DEFAULT_FIT.seed, show_default=True, type=int)
-@click.option("--out", default="saved_models", show_default=True, help="Parent output folder.")
-@click.option("--run-name", default=None, help="Run folder name. Default: dsc-<timestamp>.")
-@click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG figures.")
-def fit(data, filters, **options):
+@dataclass_options(DataOptions, into="data")
+@dataclass_options(FitOptions, into="fit_options")
+def fit(data, fit_options):
     """Train DSC and write a run folder (model, assignments, scores, history)."""
     from keras_dsc.runs.fit import fit_run
 
-    fit_options = FitOptions(filters=_csv(filters, int, "--filters"), **options)
     fit_run(data, fit_options, echo=click.echo)
 
 
 @cli.command()
-@data_options
+@dataclass_options(DataOptions, into="data")
 @click.option("--seeds", default=5, show_default=True, type=int,
               help="Seeds per method (0, 1, ...); --quick: 3 unless given.")
 @click.option("--quick", is_flag=True,
@@ -155,15 +175,11 @@ def fit(data, filters, **options):
               help="Parent folder of the new benchmark-<timestamp> folder.")
 def benchmark(data, seeds, quick, methods, n_clusters, out):
     """Compare DSC with every baseline over seeds; write benchmark.csv and benchmark.md."""
-    import dataclasses
-
     from keras_dsc.runs.benchmark import QUICK, QUICK_SEEDS, run_benchmark
 
-    context = click.get_current_context()
-    default = click.core.ParameterSource.DEFAULT
-    if quick and context.get_parameter_source("seeds") == default:
+    if quick and not given("seeds"):
         seeds = QUICK_SEEDS
-    if quick and data.builtin and context.get_parameter_source("days") == default:
+    if quick and data.builtin and not given("days"):
         data = dataclasses.replace(data, days=QUICK.days)
     _, csv_path, md_path = run_benchmark(data, seeds=seeds, quick=quick, out=out,
                                          methods=methods, n_clusters=n_clusters,
@@ -190,32 +206,20 @@ def export(run_dir, name, version, out, overwrite):
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True,
+@click.option("--model", required=True,
               help="A run folder or an exported SavedModel version folder.")
 @click.option("--data", required=True, help="NetCDF file or glob, on the model's grid.")
 @click.option("--out", required=True, help="CSV to write: time,cluster,probability.")
 @click.option("--batch-size", default=64, show_default=True, type=int)
-def predict(model_path, data, out, batch_size):
+def predict(model, data, out, batch_size):
     """Assign every window of new data to a cluster of a trained model."""
     from keras_dsc.runs.predict import predict as predict_clusters
 
-    table = predict_clusters(model_path, data, out=out, batch_size=batch_size)
+    table = predict_clusters(model, data, out=out, batch_size=batch_size)
     sizes = table["cluster"].value_counts().sort_index()
     click.echo(f"{len(table)} windows; clusters: "
                + ", ".join(f"{k}:{n}" for k, n in sizes.items()))
     click.echo(f"wrote {out}")
-
-
-_DATA_OPTION_FIELDS = ("data", "days", "variables", "region", "time_range", "resample", "window",
-                       "stride", "anomalies", "normalization", "tfds_data_dir")
-
-
-def _explicit_data_options(data):
-    """The fields of `data` (a `DataOptions`) the user gave on the command line, as a dict."""
-    context = click.get_current_context()
-    default = click.core.ParameterSource.DEFAULT
-    return {name: getattr(data, name) for name in _DATA_OPTION_FIELDS
-            if context.get_parameter_source(name) not in (default, None)}
 
 
 @cli.command()
@@ -232,7 +236,7 @@ def plot(run_dir, dpi):
 
 @cli.command()
 @click.argument("run_dir")
-@data_options
+@dataclass_options(DataOptions, into="data")
 @click.option("--labels", "labels_csv", default=None,
               help="CSV of reference labels (columns time,cluster or time,label) for ARI/NMI. "
               "Default: the data's planted regimes, if any.")
@@ -255,7 +259,7 @@ def evaluate(run_dir, data, labels_csv, features, out):
         write_evaluation,
     )
 
-    given = _explicit_data_options(data)
+    given = given_options(data)
     options = evaluation_data_options(run_dir, **given) if given else None
     result = evaluate_run(run_dir, options, labels_csv=labels_csv, features=features)
     click.echo(format_scores(result))
@@ -264,32 +268,30 @@ def evaluate(run_dir, data, labels_csv, features, out):
 
 
 @cli.command("select-k")
-@data_options
+@dataclass_options(DataOptions, into="data")
 @click.option("--k-min", default=2, show_default=True, type=int)
 @click.option("--k-max", default=12, show_default=True, type=int)
 @click.option("--full-runs", is_flag=True, help="Train DSC fully for every k and score each "
               "clustering on the normalised input windows (slow). Default: k-means on the "
               "latent space of one pre-trained autoencoder.")
-@click.option("--pretrain-epochs", default=DEFAULT_FIT.pretrain_epochs, show_default=True,
-              type=int,
-              help="Epochs of autoencoder pre-training.")
-@click.option("--epochs", default=DEFAULT_FIT.epochs, show_default=True, type=int,
-              help="Joint training epochs of each full run.")
-@click.option("--batch-size", default=DEFAULT_FIT.batch_size, show_default=True, type=int)
-@click.option("--latent-dim", default=DEFAULT_FIT.latent_dim, show_default=True, type=int)
-@click.option("--filters", default=DEFAULT_FILTERS, show_default=True,
-              help="ConvLSTM2D filters, one per depth level.")
-@click.option("--seed", default=DEFAULT_FIT.seed, show_default=True, type=int)
-@click.option("--out", default="saved_models", show_default=True, help="Parent output folder.")
-@click.option("--run-name", default=None, help="Output folder name. Default: "
-              "select-k-<timestamp>.")
-def select_k_command(data, k_min, k_max, full_runs, filters, **options):
+@dataclass_options(FitOptions, into="fit_options",
+                   names=("pretrain_epochs", "epochs", "batch_size", "latent_dim", "filters",
+                          "learning_rate", "seed", "out", "run_name"))
+def select_k_command(data, k_min, k_max, full_runs, fit_options):
     """Score k = K_MIN..K_MAX, write k_selection.csv/.png and recommend a k."""
     from keras_dsc.runs.select_k import select_k
 
-    fit_options = FitOptions(filters=_csv(filters, int, "--filters"), **options)
     select_k(data, fit_options, k_min, k_max, full_runs=full_runs, echo=click.echo,
              verbose="auto")
+
+
+def _csv(text, convert=str, option=""):
+    if text is None or text == "":
+        return None
+    try:
+        return tuple(convert(part.strip()) for part in str(text).split(","))
+    except ValueError:
+        raise DataError(f"{option}: {text!r} is not a comma-separated list of numbers") from None
 
 
 @cli.command()
@@ -309,7 +311,7 @@ def download(variables, region, years, months, days, hours, target, dry_run):
 
     from keras_dsc.data.download import build_cds_request, submit
 
-    area = _region(region)
+    area = DataOptions(region=_csv(region, float, "--region")).region
     dataset, request = build_cds_request(
         _csv(variables), area, _int_ranges(years, "--years"), _int_ranges(months, "--months"),
         _int_ranges(days, "--days"), _int_ranges(hours, "--hours"))
@@ -334,7 +336,3 @@ def _int_ranges(text, option):
             raise DataError(f"{option}: {part!r} is not a whole number or a range "
                             f"like 2018-2021") from None
     return tuple(values) or None
-
-
-if __name__ == "__main__":
-    cli()

@@ -19,7 +19,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from keras_dsc.errors import DataError
+from keras_dsc.errors import DataError, OptionError
 
 _DIM_ALIASES = {
     "time": ("time", "valid_time"),
@@ -327,7 +327,8 @@ def plot_latent(latent, labels, centres, path, method="pca", seed=0, figsize=(7.
         points, projected = embedded[:n], (embedded[n:] if centres is not None else None)
         axis_labels = ["t-SNE 1", "t-SNE 2"]
     else:
-        raise DataError(f"--projection: unknown method '{method}'; use 'pca' or 'tsne'")
+        raise OptionError(f"{{projection}}: unknown method '{method}'; use 'pca' or 'tsne'",
+                          "projection")
     points = np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
     if projected is not None:
         projected = np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))
@@ -418,16 +419,17 @@ def plot_training_curves(history, path, figsize=None, dpi=100):
     return _save(figure, path)
 
 
-def plot_k_selection(table, path, figsize=(9.0, 6.5), dpi=100):
-    """Draws the scores of `keras_dsc.scoring.k_scores.score_k` against k, with the recommended k marked.
+def plot_k_selection(table, path, recommended=None, figsize=(9.0, 6.5), dpi=100):
+    """Draws the scores of `keras_dsc.scoring.k_scores.score_k` against k.
 
     One panel per column found among `silhouette`, `davies_bouldin`, `calinski_harabasz` and
-    `inertia`; a dashed line marks `keras_dsc.scoring.k_scores.recommend_k`'s choice when the table has
-    the three ranked scores.
+    `inertia`; a dashed line marks the `recommended` k (for example
+    `keras_dsc.scoring.k_scores.recommend_k`'s choice).
 
     Args:
         table: a `pandas.DataFrame` with a `k` column, as returned by `score_k`.
         path: where to write the PNG.
+        recommended: int, the k to mark, or `None`. Defaults to `None`.
         figsize: `(width, height)` in inches. Defaults to `(9, 6.5)`.
         dpi: int, pixels per inch. Defaults to 100.
 
@@ -436,10 +438,11 @@ def plot_k_selection(table, path, figsize=(9.0, 6.5), dpi=100):
 
     Example:
 
-    >>> plot_k_selection(score_k(latent, range(2, 13)), "k_selection.png")
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"k": [2, 3, 4], "inertia": [9.0, 4.0, 3.5]})
+    >>> plot_k_selection(table, "k_selection.png", recommended=3)
+    PosixPath('k_selection.png')
     """
-    from keras_dsc.scoring.k_scores import RANKED_SCORES, recommend_k
-
     path = _png_path(path)
     if "k" not in table.columns or len(table) == 0:
         raise DataError("k-selection table: expected rows with a 'k' column")
@@ -447,7 +450,7 @@ def plot_k_selection(table, path, figsize=(9.0, 6.5), dpi=100):
     if not present:
         raise DataError(f"k-selection table: none of the columns {', '.join(_K_PANELS)}")
     table = table.sort_values("k")
-    chosen = recommend_k(table)[0] if all(c in table.columns for c in RANKED_SCORES) else None
+    chosen = recommended
     figure = _figure(figsize, dpi)
     n_cols = 2 if len(present) > 1 else 1
     n_rows = -(-len(present) // n_cols)

@@ -16,7 +16,8 @@ def tiny_run(tmp_path_factory):
     8 three-hourly steps), DSC with one ConvLSTM level of 2 filters, latent 4, k=2, one epoch of
     each phase, no figures. Tests that write into a run folder should copy it first."""
     from keras_dsc.data import DataOptions
-    from keras_dsc.runs.fit import FitOptions, fit_run
+    from keras_dsc.runs.fit import fit_run
+    from keras_dsc.runs.options import FitOptions
 
     options = FitOptions(filters=(2,), latent_dim=4, epochs=1, pretrain_epochs=1, n_clusters=2,
                          plots=False, out=str(tmp_path_factory.mktemp("runs")), run_name="tiny")

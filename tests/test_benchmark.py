@@ -78,7 +78,7 @@ def test_summarise_tests_silhouette_without_reference_labels():
 def test_check_methods():
     assert [m.name for m in check_methods("dsc,kmeans")] == ["kmeans", "dsc"]
     assert len(check_methods(None)) == len(METHOD_NAMES) == 13
-    with pytest.raises(DataError, match="--methods: unknown method svm"):
+    with pytest.raises(DataError, match="methods: unknown method svm"):
         check_methods("kmeans,svm")
 
 

@@ -93,22 +93,30 @@ def test_help_shows_every_default():
     assert result.output.count("[default:") >= 14
 
 
-def test_fit_defaults_are_the_library_defaults():
-    """`cli.py fit` with no option trains exactly what `FitOptions()` and `DataOptions()` say."""
+def test_fit_defaults_are_the_library_defaults(monkeypatch):
+    """`cli.py fit` with no option trains exactly what `FitOptions()` and `DataOptions()` say,
+    and every command-line field of both reaches the library."""
     import dataclasses
 
+    import keras_dsc.runs.fit
     from keras_dsc.data import DataOptions
-    from keras_dsc.runs.fit import FitOptions
+    from keras_dsc.runs.options import FitOptions
 
-    defaults = {param.name: param.default for param in cli.commands["fit"].params}
-    for options in (FitOptions(), DataOptions()):
+    received = []
+    monkeypatch.setattr(keras_dsc.runs.fit, "fit_run",
+                        lambda data, options, echo: received.append((data, options)))
+    assert CliRunner().invoke(cli, ["fit"]).exit_code == 0
+    assert received == [(DataOptions(), FitOptions())]
+    flags = {opt for param in cli.commands["fit"].params for opt in param.opts}
+    for options in (DataOptions(), FitOptions()):
         for field in dataclasses.fields(options):
-            if field.name not in defaults:
-                continue
-            expected = getattr(options, field.name)
-            if field.name == "filters":
-                expected = ",".join(str(f) for f in expected)
-            assert defaults[field.name] == expected, field.name
+            assert (f"--{field.name.replace('_', '-')}" in flags) == field.metadata["cli"]
+    given = CliRunner().invoke(cli, ["fit", "--filters", "4,8,12", "--no-anomalies",
+                                     "--resample", "none", "--region", "43,-33,33,-23"])
+    assert given.exit_code == 0, given.output
+    data, options = received[-1]
+    assert options.filters == (4, 8, 12) and data.anomalies is False
+    assert data.resample is None and data.region == (43.0, -33.0, 33.0, -23.0)
 
 
 def test_library_defaults_are_the_fit_defaults():
@@ -116,7 +124,7 @@ def test_library_defaults_are_the_fit_defaults():
     import inspect
 
     from keras_dsc.models.dsc import DSC
-    from keras_dsc.runs.fit import FitOptions
+    from keras_dsc.runs.options import FitOptions
     from keras_dsc.training import train_dsc
 
     options = FitOptions()

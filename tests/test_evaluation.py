@@ -12,7 +12,7 @@ from keras_dsc.runs.evaluate import (
     read_reference_labels,
     write_evaluation,
 )
-from keras_dsc.runs.figures import read_assignments
+from keras_dsc.runs.run_folder import read_assignments
 
 SCORES = {"silhouette_euclidean", "silhouette_cosine", "davies_bouldin", "calinski_harabasz",
           "total_rmse", "variance", "inter_cluster_distance", "n_clusters", "cluster_sizes",
@@ -73,9 +73,9 @@ def test_evaluate_other_data_file(tiny_run, tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"window": 4}, "--window: samples of shape (4, 41, 41, 7)"),
-    ({"resample": "6h"}, "--resample: the data's time step 6h differs from the 3h"),
-    ({"variables": ("t2m", "sst")}, "--variables: t2m,sst differ from the variables of the run"),
+    ({"window": 4}, "window: samples of shape (4, 41, 41, 7)"),
+    ({"resample": "6h"}, "resample: the data's time step 6h differs from the 3h"),
+    ({"variables": ("t2m", "sst")}, "variables: t2m,sst differ from the variables of the run"),
 ])
 def test_evaluate_refuses_data_that_does_not_fit_the_model(tiny_run, overrides, message):
     with pytest.raises(DataError) as error:
@@ -92,7 +92,7 @@ def test_evaluate_refuses_a_file_without_the_models_variables(tiny_run, tmp_path
 
 
 def test_evaluation_options_refuse_another_normalisation(tiny_run):
-    with pytest.raises(DataError, match="--normalization: the model of .* leave the option out"):
+    with pytest.raises(DataError, match="normalization: the model of .* leave the option out"):
         evaluation_data_options(tiny_run, normalization="minmax")
     assert evaluation_data_options(tiny_run, normalization="zscore").days == 6
 
@@ -104,7 +104,7 @@ def test_evaluate_refuses_a_missing_run_folder_and_bad_features(tmp_path, tiny_r
         (tmp_path / "config.json").write_text("{}")
         (tmp_path / "preprocessing.json").write_text("{}")
         evaluate_run(tmp_path)
-    with pytest.raises(DataError, match="--features: expected one of input, latent"):
+    with pytest.raises(DataError, match="features: expected one of input, latent"):
         evaluate_run(tiny_run, features="pixels")
 
 

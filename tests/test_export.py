@@ -147,7 +147,7 @@ def test_versions_are_never_overwritten_unless_asked(exported, tmp_path):
     assert (first.name, second.name) == ("1", "2")
     assert next_version(out / "regimes") == 3
     (first / "marker").write_text("old")
-    with pytest.raises(DataError, match=r"--version 1: .* already exists; pass --overwrite"):
+    with pytest.raises(DataError, match=r"version 1: .* already exists; pass overwrite"):
         export_run(run_dir, out=out, name="regimes", version=1)
     assert (first / "marker").exists()
     again = export_run(run_dir, out=out, name="regimes", version=1, overwrite=True)
@@ -258,7 +258,7 @@ def test_anomalies_run_is_served_with_its_start_times(exported_anomalies, tmp_pa
         signature(windows=tf.constant(raw[:1]), start_time=tf.constant([13569465600]))  # 2400
 
     early = write_data(tmp_path / "era5_1799.nc", start="1799-12-26")  # before the calendar
-    with pytest.raises(DataError, match=r"^--data: the model refused the windows: start_time "
+    with pytest.raises(DataError, match=r"^data: the model refused the windows: start_time "
                                         r"before 1800-01-01$") as error:
         predict(version_dir, early)
     assert "\n" not in str(error.value)
@@ -272,10 +272,10 @@ def test_anomalies_run_is_served_with_its_start_times(exported_anomalies, tmp_pa
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"name": "a/b"}, r"--name: 'a/b'"),
-    ({"name": ""}, r"--name"),
-    ({"version": 0}, r"--version must be a positive integer, got 0"),
-    ({"version": "2"}, r"--version must be a positive integer"),
+    ({"name": "a/b"}, r"name: 'a/b'"),
+    ({"name": ""}, r"name"),
+    ({"version": 0}, r"version must be a positive integer, got 0"),
+    ({"version": "2"}, r"version must be a positive integer"),
 ])
 def test_bad_options(exported, tmp_path, kwargs, message):
     run_dir, _, _, _ = exported
@@ -287,9 +287,10 @@ def test_bad_run_folders(exported, tmp_path):
     _, version_dir, _, _ = exported
     with pytest.raises(DataError, match=r"run folder not found"):
         export_run(tmp_path / "nope", out=tmp_path)
-    with pytest.raises(DataError, match=r"model.keras not found \(it is an exported SavedModel"):
+    with pytest.raises(DataError,
+                       match=r"is an exported SavedModel, not a run folder \(model.keras is missing"):
         export_run(version_dir, out=tmp_path)
-    with pytest.raises(DataError, match=r"model.keras not found \(is it a run folder"):
+    with pytest.raises(DataError, match=r"not a run folder written by fit \(model.keras is missing"):
         export_run(tmp_path, out=tmp_path)
 
 

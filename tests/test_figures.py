@@ -11,14 +11,9 @@ from matplotlib.image import imread
 from keras_dsc.cli import cli
 from keras_dsc.data import prepare_data
 from keras_dsc.errors import DataError
-from keras_dsc.runs.figures import (
-    cluster_composites,
-    plot_run,
-    read_assignments,
-    run_data_options,
-    step_labels,
-)
 from keras_dsc.data.preprocessing import CubePreprocessor
+from keras_dsc.runs.figures import cluster_composites, plot_run, step_labels
+from keras_dsc.runs.run_folder import read_assignments, run_data_options
 
 DPI = 40
 

@@ -10,18 +10,18 @@ from keras_dsc.cli import cli
 from keras_dsc.data import DataOptions
 from keras_dsc.errors import DataError
 from keras_dsc.runs.select_k import k_values, pretrain_autoencoder, select_k
-from keras_dsc.runs.fit import FitOptions
+from keras_dsc.runs.options import FitOptions
 
 TINY = dict(filters=(2,), latent_dim=4, epochs=1, pretrain_epochs=1, batch_size=4)
 
 
 def test_k_values_checks_the_range():
     assert k_values(2, 5, 10) == [2, 3, 4, 5]
-    with pytest.raises(DataError, match="--k-min must be at least 2, got 1"):
+    with pytest.raises(DataError, match="k_min must be at least 2, got 1"):
         k_values(1, 5, 10)
-    with pytest.raises(DataError, match="--k-max 3 is less than --k-min 4"):
+    with pytest.raises(DataError, match="k_max 3 is less than k_min 4"):
         k_values(4, 3, 10)
-    with pytest.raises(DataError, match=r"--k-max 6 must be less than the number of samples "
+    with pytest.raises(DataError, match=r"k_max 6 must be less than the number of samples "
                        r"\(6 windows\)"):
         k_values(2, 6, 6)
 
@@ -66,12 +66,12 @@ def test_select_k_command_on_the_latent_space_writes_table_plot_and_summary(tmp_
 
 def test_select_k_refuses_bad_options(tmp_path):
     options = FitOptions(**TINY, out=str(tmp_path))
-    with pytest.raises(DataError, match="--k-max 6 must be less than the number of samples"):
+    with pytest.raises(DataError, match="k_max 6 must be less than the number of samples"):
         select_k(DataOptions(days=6), options, 2, 6, echo=lambda line: None)
-    with pytest.raises(DataError, match="--pretrain-epochs must be at least 1"):
+    with pytest.raises(DataError, match="pretrain_epochs must be at least 1"):
         select_k(DataOptions(days=6), FitOptions(**{**TINY, "pretrain_epochs": 0},
                                                  out=str(tmp_path)), 2, 3)
-    with pytest.raises(DataError, match="--latent-dim must be positive"):
+    with pytest.raises(DataError, match="latent_dim must be positive"):
         select_k(DataOptions(days=6), FitOptions(**{**TINY, "latent_dim": 0},
                                                  out=str(tmp_path)), 2, 3)
     assert not any(tmp_path.iterdir())  # nothing written for refused options

@@ -148,7 +148,7 @@ def test_plot_training_curves_bad_input(tmp_path):
 def test_plot_k_selection(tmp_path):
     features, _ = make_blobs(n_samples=60, centers=4, random_state=1)
     table = score_k(features, range(2, 7), n_init=2)
-    path = plot_k_selection(table, tmp_path / "k.png", dpi=40)
+    path = plot_k_selection(table, tmp_path / "k.png", recommended=4, dpi=40)
     assert_png(path, 9.0, 6.5, 40)
     partial = table[["k", "inertia"]]
     path = plot_k_selection(partial, tmp_path / "k_elbow.png", figsize=(4, 3), dpi=40)

@@ -98,11 +98,11 @@ def test_finer_data_is_averaged_to_the_model_step_and_extra_variables_ignored(mo
 
 
 def test_bad_model_paths(models, tmp_path):
-    with pytest.raises(DataError, match=r"--model: .* is neither a run folder"):
+    with pytest.raises(DataError, match=r"model: .* is neither a run folder"):
         predict(tmp_path, models["data"])
     with pytest.raises(DataError, match=r"holds exported versions; name one, e\.g\. .*dsc/1"):
         predict(models["export"].parent, models["data"])
-    with pytest.raises(DataError, match=r"--batch-size must be a positive integer"):
+    with pytest.raises(DataError, match=r"batch_size must be a positive integer"):
         predict(models["export"], models["data"], batch_size=0)
 
 

@@ -56,8 +56,9 @@ def test_recommend_k_ties_go_to_smaller_k():
     assert recommend_k(even)[0] == 3
 
 
-@pytest.mark.parametrize("ks, option", [([1, 2, 3], "--k-min"), ([2, 120], "--k-max"),
-                                        ([0], "--k-min"), ([], "--k-min")])
+@pytest.mark.parametrize("ks, option", [([1, 2, 3], "k_values: k must be at least 2"),
+                                        ([2, 120], "k_values: k must be less than"),
+                                        ([0], "k_values"), ([], "k_values: no value")])
 def test_k_range_enforced(blobs, ks, option):
     with pytest.raises(DataError, match=option):
         score_k(blobs, ks)

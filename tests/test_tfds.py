@@ -159,12 +159,12 @@ def test_options_the_dataset_fixes_are_refused(prepared):
     prepared_data = prepare_tfds(DataOptions(**base))
     assert prepared_data.cube is None and prepared_data.description["n_samples"] == DAYS
     assert prepared_data.description["options"]["window"] == 24
-    with pytest.raises(DataError, match="--window 12: the dataset tfds:era5_cube/hourly24 "
+    with pytest.raises(DataError, match="window 12: the dataset tfds:era5_cube/hourly24 "
                        "fixes it"):
         prepare_tfds(DataOptions(**base, window=12))
-    with pytest.raises(DataError, match="--variables"):
+    with pytest.raises(DataError, match="variables"):
         prepare_tfds(DataOptions(**base, variables=("u10",)))
-    with pytest.raises(DataError, match="--anomalies: not available with a tfds: dataset"):
+    with pytest.raises(DataError, match="anomalies: not available with a tfds: dataset"):
         prepare_data(DataOptions(**base, anomalies=True))
 
 

@@ -69,9 +69,9 @@ def test_labels_from_regime_or_given():
 
 
 @pytest.mark.parametrize("kwargs, option", [
-    ({"window": 0}, "--window"), ({"window": -3}, "--window"), ({"window": 2.5}, "--window"),
-    ({"window": 61}, "--window 61 is longer than the series (60"),
-    ({"window": 5, "stride": 0}, "--stride")])
+    ({"window": 0}, "window"), ({"window": -3}, "window"), ({"window": 2.5}, "window"),
+    ({"window": 61}, "window 61 is longer than the series (60"),
+    ({"window": 5, "stride": 0}, "stride")])
 def test_bad_window_or_stride(kwargs, option):
     with pytest.raises(DataError) as info:
         WindowedCube(numbered(60), **kwargs)

@@ -193,7 +193,7 @@ def _netcdf_files(manual_dir):
 def _describe(cube, windows, files, config):
   """The metadata stored with the dataset: grid, units, time step and statistics."""
   import dask  # pylint: disable=g-import-not-at-top
-  from keras_dsc.data.preprocessing import _time_step  # pylint: disable=g-import-not-at-top
+  from keras_dsc.data.time_axis import time_step_text  # pylint: disable=g-import-not-at-top
 
   variables = list(config.variables)
   reductions = []
@@ -218,7 +218,7 @@ def _describe(cube, windows, files, config):
       "units": [cube[name].attrs.get("units") for name in variables],
       "latitudes": [float(v) for v in cube["latitude"].values],
       "longitudes": [float(v) for v in cube["longitude"].values],
-      "time_step": _time_step(times),
+      "time_step": time_step_text(times),
       "time_start": str(times[0]),
       "time_end": str(times[-1]),
       "n_time_steps": int(len(times)),

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from keras_dsc.data import grid
 from keras_dsc.errors import DataError
 
 TIME_NAMES = ("time", "valid_time")
@@ -32,7 +33,6 @@ LABELS = "regime"
 # Target size of one dask chunk of one variable over the selected region (bytes); chunks are
 # cut along time only. Small enough that fetching a few windows reads little more than them.
 _CHUNK_BYTES = 2 * 2**20
-_GRID_TOLERANCE = 1e-6
 
 
 def open_cube(paths, variables=None, region=None, time_range=None, select=None, *,
@@ -395,8 +395,8 @@ def _points_in_region(ds, region):
         north, west, south, east = (float(v) for v in region)
     except (TypeError, ValueError):
         return lat.size * lon.size
-    n_lat = np.count_nonzero((lat <= north + _GRID_TOLERANCE) & (lat >= south - _GRID_TOLERANCE))
-    n_lon = np.count_nonzero((lon >= west - _GRID_TOLERANCE) & (lon <= east + _GRID_TOLERANCE))
+    n_lat = np.count_nonzero((lat <= north + grid.TOLERANCE) & (lat >= south - grid.TOLERANCE))
+    n_lon = np.count_nonzero((lon >= west - grid.TOLERANCE) & (lon <= east + grid.TOLERANCE))
     return max(1, n_lat * n_lon)
 
 
@@ -422,15 +422,11 @@ def _grid_text(ds):
             f"longitude {lon[0]:g}..{lon[-1]:g}")
 
 
-def _same_axis(a, b):
-    return a.shape == b.shape and np.allclose(a, b, rtol=0.0, atol=_GRID_TOLERANCE)
-
-
 def _check_same_grid(opened):
     first_path, first = opened[0]
     for i, (path, ds) in enumerate(opened[1:], start=1):
         for axis in ("latitude", "longitude"):
-            if not _same_axis(first[axis].values, ds[axis].values):
+            if not grid.same_axis(first[axis].values, ds[axis].values):
                 raise DataError(f"{first_path} and {path} have different grids "
                                 f"({_grid_text(first)} vs {_grid_text(ds)})")
         # Exactly the same coordinates, so that concatenation aligns nothing.
@@ -515,7 +511,7 @@ def _select_region(ds, region, where):
     if west > east:
         raise DataError(f"region: west {west:g} is east of east {east:g} (boxes across the "
                         f"date line are not supported)")
-    tol = _GRID_TOLERANCE
+    tol = grid.TOLERANCE
     out = ds.sel(latitude=slice(north + tol, south - tol),
                  longitude=slice(west - tol, east + tol))
     if out.sizes["latitude"] == 0 or out.sizes["longitude"] == 0:

@@ -1,4 +1,4 @@
-"""From a data option (built-in cube, NetCDF files) to normalised windows ready for training."""
+"""From data options (built-in cube, NetCDF files, TFDS) to normalised windows ready for training."""
 
 import dataclasses
 import hashlib
@@ -7,80 +7,13 @@ import pathlib
 import tempfile
 
 from keras_dsc.data import era5
-from keras_dsc.errors import DataError
+from keras_dsc.data.options import PreparedData, describe_data
 from keras_dsc.data.preprocessing import CubePreprocessor
+from keras_dsc.data.time_axis import step_text, to_timedelta
 from keras_dsc.data.windows import WindowedCube
+from keras_dsc.errors import OptionError
 
-BUILTIN = "builtin"
 IN_MEMORY_LIMIT = 2 * 1024**3
-
-
-@dataclasses.dataclass
-class DataOptions:
-    """Where the data comes from and how it is cut into samples (the CLI's data options).
-
-    Attributes:
-        data: NetCDF path, glob or list of paths; `None` or `"builtin"` for the built-in cube;
-            `"tfds:era5_cube/<config>"` for a prepared TFDS dataset (`keras_dsc.data.tfds`).
-        days: length of the built-in cube in days.
-        n_regimes: regimes planted in the built-in cube.
-        variables: variable names in order, or `None` for all.
-        region: `(north, west, south, east)` or `None` for the whole grid.
-        time_range: `(start, end)` or `None`.
-        resample: pandas frequency for time means (`"3h"`, `"1D"`), or `None` to keep the step.
-        window: time steps per sample.
-        stride: steps between window starts; `None` for `window`.
-        anomalies: remove the fitted seasonal and diurnal cycles first (per grid point), as
-            climate scientists do before looking for weather regimes; otherwise the seasonal
-            cycle dominates every distance and a clustering finds the seasons. `None` (the
-            default): on for NetCDF files and the built-in cube, off for `tfds:` datasets,
-            which hold no climatology.
-        normalization: `"zscore"` or `"minmax"`.
-        tfds_data_dir: the TFDS data dir of `tfds:` data; `None` for `$TFDS_DATA_DIR` or
-            `~/tensorflow_datasets`.
-    """
-
-    data: object = None
-    days: int = 365
-    n_regimes: int = 6
-    variables: tuple = None
-    region: tuple = None
-    time_range: tuple = None
-    resample: str = "3h"
-    window: int = 8
-    stride: int = None
-    anomalies: bool = None
-    normalization: str = "zscore"
-    tfds_data_dir: str = None
-    stream: bool = None
-
-    @property
-    def builtin(self):
-        return self.data is None or self.data == BUILTIN
-
-    @property
-    def tfds(self):
-        """Whether `data` names a prepared TFDS dataset (`"tfds:era5_cube/paper"`)."""
-        from keras_dsc.data.tfds import is_tfds_spec
-
-        return is_tfds_spec(self.data)
-
-
-@dataclasses.dataclass
-class PreparedData:
-    """Normalised windows and everything needed to describe and reproduce them.
-
-    Attributes:
-        windows: a `WindowedCube` of normalised windows (NaN where missing).
-        preprocessor: the fitted `CubePreprocessor`.
-        cube: the opened (resampled) cube in physical units, lazy.
-        description: JSON-serialisable dict describing the data.
-    """
-
-    windows: WindowedCube
-    preprocessor: CubePreprocessor
-    cube: object
-    description: dict
 
 
 def cache_dir():
@@ -98,7 +31,7 @@ def builtin_cube_path(days=365, n_regimes=6):
     from keras_dsc.data import synthetic
 
     if int(days) < 1:
-        raise DataError(f"--days must be a positive number of days, got {days}")
+        raise OptionError(f"{{days}} must be a positive number of days, got {days}", "days")
     folder = cache_dir()
     digest = hashlib.sha256(pathlib.Path(synthetic.__file__).read_bytes()).hexdigest()[:10]
     path = folder / f"builtin_cube_{int(days)}d_{int(n_regimes)}regimes_seed0_{digest}.nc"
@@ -151,7 +84,7 @@ def prepare_data(options, preprocessor=None):
         A `PreparedData`.
     """
     if options.tfds:
-        from keras_dsc.data.tfds import prepare_tfds
+        from keras_dsc.data.tfds import prepare_tfds  # TensorFlow: only for tfds: data
 
         return prepare_tfds(options, preprocessor)
     cube, files = open_data(options)
@@ -163,51 +96,31 @@ def prepare_data(options, preprocessor=None):
         normalised = normalised.load()
     windows = WindowedCube(normalised, options.window, options.stride)
     times = cube["time"].values
-    description = {
-        "source": "built-in synthetic ERA5-form cube" if options.builtin else "NetCDF files",
-        "files": files if isinstance(files, list) else [files],
-        "variables": list(preprocessor.variables),
-        "units": dict(zip(preprocessor.variables, preprocessor.units)),
-        "grid": grid_description(preprocessor),
-        "time": {"start": str(times[0]), "end": str(times[-1]), "n_steps": int(len(times))},
-        "options": {
-            **{key: value for key, value in dataclasses.asdict(options).items() if key != "data"},
-            "anomalies": bool(preprocessor.anomalies),
-        },
-        "n_samples": len(windows),
-        "sample_shape": list(windows.sample_shape),
-        "has_reference_labels": windows.labels is not None,
-    }
+    description = describe_data(
+        "built-in synthetic ERA5-form cube" if options.builtin else "NetCDF files",
+        files if isinstance(files, list) else [files], preprocessor, windows,
+        time={"start": str(times[0]), "end": str(times[-1]), "n_steps": int(len(times))},
+        options={**{key: value for key, value in dataclasses.asdict(options).items()
+                    if key != "data"}, "anomalies": bool(preprocessor.anomalies)},
+        has_labels=windows.labels is not None)
     return PreparedData(windows, preprocessor, cube, description)
-
-
-def grid_description(preprocessor):
-    """The grid a fitted `CubePreprocessor` knows, as the dict run descriptions carry."""
-    return {
-        "n_latitudes": len(preprocessor.latitudes),
-        "n_longitudes": len(preprocessor.longitudes),
-        "north": float(max(preprocessor.latitudes)),
-        "south": float(min(preprocessor.latitudes)),
-        "west": float(min(preprocessor.longitudes)),
-        "east": float(max(preprocessor.longitudes)),
-    }
 
 
 def _resample(cube, freq):
     import pandas as pd
 
     try:
-        target = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+        target = to_timedelta(freq)
     except (ValueError, TypeError):
-        raise DataError(f"--resample: {freq!r} is not a fixed time frequency like 3h or 1D")
+        raise OptionError(f"{{resample}}: {freq!r} is not a fixed time frequency like 3h or 1D",
+                          "resample") from None
     times = cube["time"].values
     if len(times) > 1:
         step = pd.Timedelta(times[1] - times[0])
         if target < step:
-            raise DataError(
-                f"--resample {freq} is finer than the data's time step ({step}); "
-                f"pass --resample none to keep it"
-            )
+            raise OptionError(f"{{resample}} {freq} is finer than the data's time step "
+                              f"({step_text(step)}); pass {{resample}} none to keep it",
+                              "resample")
         if target == step:
             return cube
     return era5.resample_time(cube, freq)

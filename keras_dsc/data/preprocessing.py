@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from keras_dsc.data.grid import axis_text, same_axis
+from keras_dsc.data.time_axis import time_step_text
 from keras_dsc.errors import DataError
 
 METHODS = ("zscore", "minmax")
@@ -23,7 +25,6 @@ CLIMATOLOGY_FILE = "climatology.nc"
 HARMONICS = ("mean", "sin1", "cos1", "sin2", "cos2")
 HOURS = tuple(f"hour{h:02d}" for h in range(24))
 YEAR_DAYS = 365.25
-_GRID_TOLERANCE = 1e-6
 
 
 class CubePreprocessor:
@@ -92,7 +93,7 @@ class CubePreprocessor:
         self.units = [ds[v].attrs.get("units") for v in variables]
         self.latitudes = [float(v) for v in ds["latitude"].values]
         self.longitudes = [float(v) for v in ds["longitude"].values]
-        self.time_step = _time_step(times)
+        self.time_step = time_step_text(times)
         self.climatology = None
         if self.anomalies:
             self.climatology = self._fit_climatology(ds)
@@ -135,12 +136,11 @@ class CubePreprocessor:
                             f"{', '.join(map(str, ds.data_vars))}")
         for axis, fitted in (("latitude", self.latitudes), ("longitude", self.longitudes)):
             given = ds[axis].values
-            if len(given) != len(fitted) or not np.allclose(given, fitted, rtol=0,
-                                                            atol=_GRID_TOLERANCE):
+            if not same_axis(given, fitted):
                 raise DataError(f"transform: the {axis}s differ from the fitted grid (fitted "
-                                f"{_axis_text(fitted)}, given {_axis_text(given)})")
+                                f"{axis_text(fitted)}, given {axis_text(given)})")
         if self.anomalies and HOURS[0] in self._terms():
-            step = _time_step(ds.indexes["time"])
+            step = time_step_text(ds.indexes["time"])
             if step is not None and step != self.time_step:
                 raise DataError(f"transform: time step {step} differs from the fitted time "
                                 f"step {self.time_step} (the diurnal cycle needs the same)")
@@ -373,22 +373,6 @@ def _check_cube(ds, what):
     if not ds.data_vars:
         raise DataError(f"{what}: the dataset has no data variable")
     return ds.transpose("time", "latitude", "longitude", ...)
-
-
-def _axis_text(values):
-    values = np.asarray(values)
-    if values.size == 0:
-        return "0 points"
-    return f"{values.size} points {values[0]:g}..{values[-1]:g}"
-
-
-def _time_step(times):
-    """The median step of a time axis as a short string ("1h", "1D", "6h"), None if one step."""
-    if len(times) < 2:
-        return None
-    step = pd.Timedelta(np.median(np.diff(times.values)))
-    text = pd.tseries.frequencies.to_offset(step).freqstr
-    return text if text[:1].isdigit() else f"1{text}"
 
 
 def _design(times, terms):

@@ -19,21 +19,21 @@ import pathlib
 
 import numpy as np
 
-from keras_dsc.errors import DataError
+from keras_dsc.data.grid import same_axis
+from keras_dsc.data.options import (
+    TFDS_PREFIX as PREFIX,
+    DataOptions,
+    PreparedData,
+    describe_data,
+    is_tfds_spec,
+)
 from keras_dsc.data.preprocessing import CubePreprocessor
 from keras_dsc.data.windows import window_positions
+from keras_dsc.errors import DataError, OptionError
 
-PREFIX = "tfds:"
 DEFAULT_CONFIG = "paper"
 SPLIT = "train"
 _SHUFFLE_BUFFER_BYTES = 64 * 2**20
-
-
-def is_tfds_spec(data):
-    """Whether a `--data` value names a TFDS dataset (`"tfds:era5_cube/paper"`)."""
-    if isinstance(data, (list, tuple)) and len(data) == 1:
-        data = data[0]
-    return isinstance(data, str) and data.startswith(PREFIX)
 
 
 def parse_spec(data):
@@ -56,8 +56,8 @@ def parse_spec(data):
     body, _, version = text.partition(":")
     name, _, config = body.partition("/")
     if not name or "/" in config or (":" in text and not version):
-        raise DataError(f"--data {data}: expected tfds:NAME/CONFIG[:VERSION], "
-                        f"e.g. tfds:era5_cube/paper")
+        raise OptionError(f"{{data}} {data}: expected tfds:NAME/CONFIG[:VERSION], "
+                          f"e.g. tfds:era5_cube/paper", "data")
     return name, config or DEFAULT_CONFIG, version or None
 
 
@@ -91,10 +91,10 @@ def dataset_dir(data, tfds_data_dir=None):
     elif (folder / version / "dataset_info.json").is_file():
         return folder / version
     where = folder / version if version else folder
-    raise DataError(
-        f"--data {PREFIX}{name}/{config}: no prepared dataset in {where}; build it with "
+    raise OptionError(
+        f"{{data}} {PREFIX}{name}/{config}: no prepared dataset in {where}; build it with "
         f"'tfds build datasets/{name} --config {config} --manual_dir <NetCDF folder> "
-        f"--data_dir {root}' (or set --tfds-data-dir / TFDS_DATA_DIR)"
+        f"--data_dir {root}' (or set {{tfds_data_dir}} / TFDS_DATA_DIR)", "data", "tfds_data_dir"
     )
 
 
@@ -322,13 +322,11 @@ class TfdsWindows:
     def _check_preprocessor(self):
         prep, meta = self.preprocessor, self.metadata
         if prep.anomalies:
-            raise DataError("--anomalies: not available with a tfds: dataset (it holds no "
-                            "climatology); use --data with the NetCDF files instead")
+            raise _no_anomalies()
         for key in ("variables", "latitudes", "longitudes"):
             given, expected = meta.get(key), getattr(prep, key)
-            same = given is not None and len(given) == len(expected) and (
-                list(given) == list(expected) if key == "variables"
-                else np.allclose(given, expected, atol=1e-6))
+            same = given is not None and (list(given) == list(expected) if key == "variables"
+                                          else same_axis(given, expected))
             if not same:
                 raise DataError(f"{self.builder.data_dir}: the dataset's {key} differ from the "
                                 f"preprocessor's ({_short(given)} vs {_short(expected)})")
@@ -367,57 +365,49 @@ def prepare_tfds(options, preprocessor=None):
     Returns:
         A `keras_dsc.data.PreparedData` whose `windows` is a `TfdsWindows` and `cube` None.
     """
-    from keras_dsc.data import DataOptions, PreparedData, grid_description
-
     if options.anomalies:
-        raise DataError("--anomalies: not available with a tfds: dataset (it holds no "
-                        "climatology); use --data with the NetCDF files instead")
+        raise _no_anomalies()
     windows = open_tfds(options.data, getattr(options, "tfds_data_dir", None), preprocessor,
                         options.normalization)
     meta = windows.metadata
     defaults = DataOptions()
     fixed = {
-        "variables": ("--variables", tuple(meta.get("variables") or ())),
-        "region": ("--region", tuple(meta.get("region") or ())),
-        "resample": ("--resample", meta.get("resample")),
-        "window": ("--window", windows.window),
-        "stride": ("--stride", windows.stride),
-        "time_range": ("--time-range", None),
+        "variables": tuple(meta.get("variables") or ()),
+        "region": tuple(meta.get("region") or ()),
+        "resample": meta.get("resample"),
+        "window": windows.window,
+        "stride": windows.stride,
+        "time_range": None,
     }
-    for field, (option, value) in fixed.items():
+    for field, value in fixed.items():
         given = getattr(options, field)
         default = getattr(defaults, field)
         if given == default or given == value or (
                 isinstance(value, tuple) and given is not None and tuple(given) == value):
             continue
-        raise DataError(f"{option} {given}: the dataset {options.data} fixes it "
-                        f"({value if value is not None else 'the whole record'}); rebuild the "
-                        f"dataset with another config to change it")
+        raise OptionError(f"{{{field}}} {given}: the dataset {options.data} fixes it "
+                          f"({value if value is not None else 'the whole record'}); rebuild the "
+                          f"dataset with another config to change it", field)
     prep = windows.preprocessor
     name, config, _ = parse_spec(options.data)
-    description = {
-        "source": f"TFDS dataset {name}/{config}",
-        "files": [str(options.data) if isinstance(options.data, str) else options.data[0]],
-        "tfds_dir": str(windows.builder.data_dir),
-        "netcdf_files": list(meta.get("files") or []),
-        "variables": list(prep.variables),
-        "units": dict(zip(prep.variables, prep.units)),
-        "grid": grid_description(prep),
-        "time": {"start": meta.get("time_start"), "end": meta.get("time_end"),
-                 "n_steps": meta.get("n_time_steps")},
-        "options": {
-            **{k: v for k, v in dataclasses.asdict(options).items() if k != "data"},
-            "variables": list(prep.variables),
-            "region": meta.get("region"),
-            "resample": meta.get("resample"),
-            "window": windows.window,
-            "stride": windows.stride,
-        },
-        "n_samples": len(windows),
-        "sample_shape": list(windows.sample_shape),
-        "has_reference_labels": bool(meta.get("has_regime")),
-    }
+    description = describe_data(
+        f"TFDS dataset {name}/{config}",
+        [str(options.data) if isinstance(options.data, str) else options.data[0]], prep, windows,
+        time={"start": meta.get("time_start"), "end": meta.get("time_end"),
+              "n_steps": meta.get("n_time_steps")},
+        options={**{k: v for k, v in dataclasses.asdict(options).items() if k != "data"},
+                 "variables": list(prep.variables), "region": meta.get("region"),
+                 "resample": meta.get("resample"), "window": windows.window,
+                 "stride": windows.stride},
+        has_labels=meta.get("has_regime"),
+        tfds_dir=str(windows.builder.data_dir), netcdf_files=list(meta.get("files") or []))
     return PreparedData(windows, prep, None, description)
+
+
+def _no_anomalies():
+    return OptionError("{anomalies}: not available with a tfds: dataset (it holds no "
+                       "climatology); use {data} with the NetCDF files instead",
+                       "anomalies", "data")
 
 
 def _version_key(text):

@@ -10,7 +10,7 @@ stream through training in constant memory.
 import numpy as np
 import xarray as xr
 
-from keras_dsc.errors import DataError
+from keras_dsc.errors import DataError, OptionError
 
 DIMS = ("time", "latitude", "longitude", "variable")
 
@@ -49,11 +49,11 @@ class WindowedCube:
             raise DataError(f"WindowedCube: the array's dims {array.dims} are not {DIMS}")
         self.array = array.transpose(*DIMS)
         n_times = self.array.sizes["time"]
-        self.window = _positive_int(window, "--window")
-        self.stride = self.window if stride is None else _positive_int(stride, "--stride")
+        self.window = _positive_int(window, "window")
+        self.stride = self.window if stride is None else _positive_int(stride, "stride")
         if self.window > n_times:
-            raise DataError(f"--window {self.window} is longer than the series "
-                            f"({n_times} time steps)")
+            raise OptionError(f"{{window}} {self.window} is longer than the series "
+                              f"({n_times} time steps)", "window")
         self._length = (n_times - self.window) // self.stride + 1
         self._starts = np.arange(self._length) * self.stride
         self._labels = self._window_labels(labels, n_times)
@@ -196,7 +196,7 @@ def flatten_features(cube, batch=64):
 
 def _positive_int(value, option):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise DataError(f"{option} must be a positive integer, got {value!r}")
+        raise OptionError(f"{{{option}}} must be a positive integer, got {value!r}", option)
     if value <= 0:
-        raise DataError(f"{option} must be a positive integer, got {value}")
+        raise OptionError(f"{{{option}}} must be a positive integer, got {value}", option)
     return int(value)

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from keras_dsc.data import DataOptions, prepare_data
-from keras_dsc.errors import DataError
-from keras_dsc.runs.fit import FitOptions
+from keras_dsc.errors import DataError, OptionError
+from keras_dsc.runs.options import FitOptions
 
 REFERENCE = "dsc"
 
@@ -141,8 +141,8 @@ def check_methods(methods):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHOD_NAMES]
     if unknown or not methods:
-        raise DataError(f"--methods: unknown method {', '.join(unknown) or '(none)'}; "
-                        f"choose from {','.join(METHOD_NAMES)}")
+        raise OptionError(f"{{methods}}: unknown method {', '.join(unknown) or '(none)'}; "
+                          f"choose from {','.join(METHOD_NAMES)}", "methods")
     return [m for m in METHODS if m.name in methods]
 
 
@@ -429,7 +429,7 @@ def _new_folder(out):
     try:
         folder.mkdir(parents=True)
     except OSError as error:
-        raise DataError(f"--out: cannot create {folder}: {error.strerror}") from None
+        raise OptionError(f"{{out}}: cannot create {folder}: {error.strerror}", "out") from None
     return folder
 
 
@@ -463,7 +463,7 @@ def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", m
     data_options = data_options or DataOptions()
     size = size or (QUICK if quick else FULL)
     if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
-        raise DataError(f"--seeds must be a positive integer, got {seeds!r}")
+        raise OptionError(f"{{seeds}} must be a positive integer, got {seeds!r}", "seeds")
     chosen = check_methods(methods)
 
     started = time.time()
@@ -472,7 +472,7 @@ def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", m
     if n_clusters is None:
         n_clusters = len(np.unique(labels[labels >= 0])) if labels is not None else 6
     if int(n_clusters) < 2:
-        raise DataError(f"--n-clusters must be at least 2, got {n_clusters}")
+        raise OptionError(f"{{n_clusters}} must be at least 2, got {n_clusters}", "n_clusters")
     context.n_clusters = int(n_clusters)
     echo(f"data: {len(context.main)} windows of shape {context.main.shape}; k = {n_clusters}; "
          f"{seeds} seeds; {len(chosen)} methods; prepared in {time.time() - started:.0f} s")

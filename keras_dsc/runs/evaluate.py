@@ -14,8 +14,18 @@ import numpy as np
 import pandas as pd
 
 from keras_dsc.data import DataOptions
-from keras_dsc.errors import DataError
-from keras_dsc.runs.figures import check_run_dir, load_run_model, read_run_config, run_data_options
+from keras_dsc.data.time_axis import median_step, step_text, to_timedelta
+from keras_dsc.errors import DataError, OptionError
+from keras_dsc.runs.run_folder import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    PREPROCESSING_FILE,
+    check_run_dir,
+    load_model,
+    read_config,
+    read_preprocessor,
+    run_data_options,
+)
 
 FEATURES = {
     "input": "normalised input windows, flattened",
@@ -50,15 +60,15 @@ def evaluation_data_options(run_dir, **overrides):
     Returns:
         A `DataOptions`.
     """
-    own = run_data_options(read_run_config(run_dir))
+    own = run_data_options(read_config(run_dir))
     unknown = sorted(set(overrides) - set(DataOptions.__dataclass_fields__))
     if unknown:
         raise DataError(f"evaluate: unknown data option {unknown[0]!r}")
     for name in ("normalization", "anomalies"):  # fixed by the run's preprocessing.json
         if name in overrides and overrides[name] != getattr(own, name):
-            raise DataError(f"--{name}: the model of {run_dir} takes data normalised as it was "
-                            f"trained ({name} {getattr(own, name)}, saved in "
-                            f"preprocessing.json); leave the option out")
+            raise OptionError(f"{{{name}}}: the model of {run_dir} takes data normalised as it "
+                              f"was trained ({name} {getattr(own, name)}, saved in "
+                              f"{PREPROCESSING_FILE}); leave the option out", name)
     if "data" in overrides and overrides["data"] != own.data:
         base = DataOptions(**{name: getattr(own, name) for name in INHERITED})
     else:
@@ -112,37 +122,29 @@ def read_reference_labels(path, start_times):
 
 
 def _check_against_model(run_dir, model, preprocessor, windows, cube):
-    """Raises `DataError` when prepared data does not fit the model trained in `run_dir`."""
-    step = _median_step(cube["time"].values)
+    """Raises `OptionError` when prepared data does not fit the model trained in `run_dir`."""
+    step = median_step(cube["time"].values)
     if preprocessor.time_step is not None and step is not None:
-        trained = pd.Timedelta(pd.tseries.frequencies.to_offset(preprocessor.time_step))
-        if step != trained:
-            raise DataError(f"--resample: the data's time step {_step_text(step)} differs from "
-                            f"the {preprocessor.time_step} of the run {run_dir} (pass --resample "
-                            f"{preprocessor.time_step})")
+        if step != to_timedelta(preprocessor.time_step):
+            raise _other_step(step_text(step), preprocessor.time_step, run_dir)
     expected = tuple(int(n) for n in model.window_shape)
     if tuple(windows.sample_shape) != expected:
-        raise DataError(f"--window: samples of shape {tuple(windows.sample_shape)} (time, lat, "
-                        f"lon, variables) do not fit the model of {run_dir}, trained on "
-                        f"{expected}")
+        raise OptionError(f"{{window}}: samples of shape {tuple(windows.sample_shape)} (time, "
+                          f"lat, lon, variables) do not fit the model of {run_dir}, trained on "
+                          f"{expected}", "window")
 
 
-def _median_step(times):
-    if len(times) < 2:
-        return None
-    return pd.Timedelta(np.median(np.diff(times)))
-
-
-def _step_text(step):
-    text = pd.tseries.frequencies.to_offset(step).freqstr
-    return text if text[:1].isdigit() else f"1{text}"
+def _other_step(step, trained, run_dir):
+    return OptionError(f"{{resample}}: the data's time step {step} differs from the {trained} "
+                       f"of the run {run_dir} (pass {{resample}} {trained})", "resample")
 
 
 def _check_variables(run_dir, preprocessor, options):
     """Options asking for other variables than the model's are refused."""
     if options.variables is not None and list(options.variables) != list(preprocessor.variables):
-        raise DataError(f"--variables: {','.join(options.variables)} differ from the variables "
-                        f"of the run {run_dir} ({','.join(preprocessor.variables)})")
+        raise OptionError(f"{{variables}}: {','.join(options.variables)} differ from the "
+                          f"variables of the run {run_dir} ({','.join(preprocessor.variables)})",
+                          "variables")
 
 
 def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", batch_size=None):
@@ -173,34 +175,30 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     'latent vectors of the model's encoder (365 x 16)'
     """
     from keras_dsc.data import prepare_data
-    from keras_dsc.scoring.metrics import cluster_scores
-    from keras_dsc.data.preprocessing import CubePreprocessor
-    from keras_dsc.runs.fit import score_run
+    from keras_dsc.scoring.metrics import cluster_scores, score_run
 
     if features not in FEATURES:
-        raise DataError(f"--features: expected one of {', '.join(FEATURES)}, got {features!r}")
-    run_dir = check_run_dir(run_dir, ("config.json", "preprocessing.json", "model.keras"))
-    config = read_run_config(run_dir)
+        raise OptionError(f"{{features}}: expected one of {', '.join(FEATURES)}, got "
+                          f"{features!r}", "features")
+    run_dir = check_run_dir(run_dir, (CONFIG_FILE, PREPROCESSING_FILE, MODEL_FILE))
+    config = read_config(run_dir)
     own_data = data_options is None
     options = run_data_options(config) if own_data else data_options
-    preprocessor = CubePreprocessor.load(run_dir)
+    preprocessor = read_preprocessor(run_dir)
     _check_variables(run_dir, preprocessor, options)
     # Asking for exactly the model's variables: data without one of them is refused by name.
     options = dataclasses.replace(options, variables=tuple(preprocessor.variables))
     if options.resample and preprocessor.time_step and (
-        pd.Timedelta(pd.tseries.frequencies.to_offset(options.resample))
-        != pd.Timedelta(pd.tseries.frequencies.to_offset(preprocessor.time_step))
-    ):  # refused by its option name before the normaliser (fitted on that step) sees the data
-        raise DataError(f"--resample: the data's time step {options.resample} differs from "
-                        f"the {preprocessor.time_step} of the run {run_dir} (pass --resample "
-                        f"{preprocessor.time_step})")
+            to_timedelta(options.resample) != to_timedelta(preprocessor.time_step)):
+        # refused by its option name before the normaliser (fitted on that step) sees the data
+        raise _other_step(options.resample, preprocessor.time_step, run_dir)
     data = prepare_data(options, preprocessor)
     windows = data.windows
-    model = load_run_model(run_dir)
+    model = load_model(run_dir)
     _check_against_model(run_dir, model, preprocessor, windows, data.cube)
     if len(windows) < 2:
-        raise DataError(f"--data: only {len(windows)} window of {options.window} steps; the "
-                        f"scores need at least 2")
+        raise OptionError(f"{{data}}: only {len(windows)} window of {options.window} steps; "
+                          f"the scores need at least 2", "data")
 
     from keras_dsc.data.batches import window_batches
 
@@ -252,7 +250,7 @@ def write_evaluation(result, path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2))
     except OSError as error:
-        raise DataError(f"--out: cannot write {path}: {error.strerror}") from None
+        raise OptionError(f"{{out}}: cannot write {path}: {error.strerror}", "out") from None
     return path
 
 

@@ -25,8 +25,9 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from keras_dsc.errors import DataError
-from keras_dsc.data.preprocessing import HOURS, YEAR_DAYS, CubePreprocessor
+from keras_dsc.data.preprocessing import HOURS, YEAR_DAYS
+from keras_dsc.errors import DataError, OptionError
+from keras_dsc.runs import run_folder
 
 SIGNATURE = "serving_default"
 """The signature TF Serving calls when a request names none."""
@@ -43,8 +44,6 @@ _FIRST_YEAR, _LAST_YEAR = 1800, 2400  # the start times an anomalies export acce
 METADATA_FILE = "keras_dsc.json"
 """The JSON in the SavedModel's `assets/`: variables, units, grid, window, normalisation."""
 
-MODEL_FILE = "model.keras"
-RUN_CONFIG_FILE = "config.json"
 FORMAT = "keras_dsc.serving/1"
 _TMP_PREFIX = ".tmp-"
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -88,18 +87,18 @@ def export_run(run_dir, out="saved_models", name="dsc", version=None, overwrite=
     _check_name(name)
     if version is not None and (isinstance(version, bool) or not isinstance(
             version, (int, np.integer)) or version < 1):
-        raise DataError(f"--version must be a positive integer, got {version!r}")
+        raise OptionError(f"{{version}} must be a positive integer, got {version!r}", "version")
     preprocessor, config = read_run(run_dir)
     parent = pathlib.Path(out) / name
     if version is not None:
         _check_free(parent / str(int(version)), overwrite)
 
-    model = load_run_model(run_dir)
+    model = run_folder.load_model(run_dir)
     metadata = serving_metadata(model, preprocessor, config, run_dir.name)
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DataError(f"--out: cannot create {parent}: {error.strerror}") from None
+        raise OptionError(f"{{out}}: cannot create {parent}: {error.strerror}", "out") from None
     _remove_abandoned(parent)
     serve, module = _serving_module(model, preprocessor)
 
@@ -118,7 +117,7 @@ def export_run(run_dir, out="saved_models", name="dsc", version=None, overwrite=
 
 
 def read_run(run_dir):
-    """Reads a run folder's preprocessor and `config.json` (an empty dict when absent).
+    """A run folder's preprocessor and `config.json`: what serving needs besides the model.
 
     Args:
         run_dir: a run folder written by `keras_dsc.runs.fit.fit_run`.
@@ -126,36 +125,8 @@ def read_run(run_dir):
     Returns:
         `(preprocessor, config)`: a `CubePreprocessor` and the run's config dict.
     """
-    run_dir = pathlib.Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: run folder not found")
-    if not (run_dir / MODEL_FILE).is_file():
-        hint = (" (it is an exported SavedModel)" if (run_dir / "saved_model.pb").is_file()
-                else " (is it a run folder written by fit?)")
-        raise DataError(f"{run_dir}: {MODEL_FILE} not found{hint}")
-    preprocessor = CubePreprocessor.load(run_dir)
-    config = {}
-    path = run_dir / RUN_CONFIG_FILE
-    if path.is_file():
-        try:
-            config = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}: not valid JSON ({error.msg})") from None
-    return preprocessor, config
-
-
-def load_run_model(run_dir):
-    """Loads a run folder's `model.keras` (a `keras_dsc` model; no custom objects needed)."""
-    import keras
-
-    import keras_dsc.models  # noqa: F401  (registers the keras_dsc classes)
-
-    path = pathlib.Path(run_dir) / MODEL_FILE
-    try:
-        return keras.saving.load_model(path)
-    except (OSError, ValueError, TypeError, KeyError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"{path}: cannot load the model ({first})") from None
+    run_folder.check_run_dir(run_dir, (run_folder.MODEL_FILE, run_folder.CONFIG_FILE))
+    return run_folder.read_preprocessor(run_dir), run_folder.read_config(run_dir)
 
 
 def serving_metadata(model, preprocessor, config=None, run=None):
@@ -332,14 +303,14 @@ def design_matrix(seconds, terms):
 
 def _check_name(name):
     if not isinstance(name, str) or not _NAME_PATTERN.match(name):
-        raise DataError(f"--name: {name!r} must be a folder name of letters, digits, '_', '.' "
-                        f"or '-' (TF Serving's MODEL_NAME)")
+        raise OptionError(f"{{name}}: {name!r} must be a folder name of letters, digits, '_', "
+                          f"'.' or '-' (TF Serving's MODEL_NAME)", "name")
 
 
 def _check_free(target, overwrite):
     if target.exists() and not overwrite:
-        raise DataError(f"--version {target.name}: {target} already exists; pass --overwrite "
-                        f"to replace it")
+        raise OptionError(f"{{version}} {target.name}: {target} already exists; pass "
+                          f"{{overwrite}} to replace it", "version", "overwrite")
 
 
 def _move_into_place(written, parent, version, overwrite, work):
@@ -360,7 +331,7 @@ def _move_into_place(written, parent, version, overwrite, work):
             if version is not None or not target.exists():
                 raise
             # A concurrent export took this number between the look and the rename: next one.
-    raise DataError(f"--out: could not find a free version number in {parent}")
+    raise OptionError(f"{{out}}: could not find a free version number in {parent}", "out")
 
 
 def _remove_abandoned(parent):

@@ -5,7 +5,6 @@ the run folder holds: `model.keras`, `preprocessing.json`, `config.json`, `histo
 `assignments.csv`. The drawing itself is `keras_dsc.plots`; this module gathers its inputs.
 """
 
-import json
 import pathlib
 
 import dask
@@ -13,81 +12,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from keras_dsc.data import DataOptions
 from keras_dsc.errors import DataError
-
-MODEL_FILE = "model.keras"
-FIGURES = ("composites.png", "calendar.png", "latent.png", "training_curves.png")
-
-
-def check_run_dir(run_dir, needed=("config.json",)):
-    """Returns `run_dir` as a `pathlib.Path`, raising `DataError` unless it holds `needed`."""
-    run_dir = pathlib.Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: run folder not found")
-    for name in needed:
-        if not (run_dir / name).is_file():
-            raise DataError(f"{run_dir}: not a run folder ({name} is missing)")
-    return run_dir
-
-
-def read_run_config(run_dir):
-    """The run's `config.json` as a dict."""
-    path = check_run_dir(run_dir) / "config.json"
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path}: not valid JSON ({error.msg})") from None
-
-
-def run_data_options(config):
-    """The `DataOptions` that reproduce a run's data, from its `config.json` dict.
-
-    The built-in cube is described by its options (and regenerated if the cache lost it);
-    NetCDF data by its file list.
-    """
-    data = config.get("data") or {}
-    options = dict(data.get("options") or {})
-    known = {f for f in DataOptions.__dataclass_fields__ if f != "data"}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise DataError(f"config.json: unknown data option {unknown[0]!r}")
-    for key in ("variables", "region", "time_range"):
-        if options.get(key) is not None:
-            options[key] = tuple(options[key])
-    builtin = str(data.get("source", "")).startswith("built-in")
-    files = None if builtin else data.get("files")
-    if not builtin and not files:
-        raise DataError("config.json: the data description names no files")
-    return DataOptions(data=files, **options)
-
-
-def load_run_model(run_dir):
-    """Loads the run's `model.keras` (a `keras_dsc` model; no custom objects needed)."""
-    path = check_run_dir(run_dir, (MODEL_FILE,)) / MODEL_FILE
-    import keras
-
-    import keras_dsc.models  # noqa: F401  (registers the serializable models)
-
-    try:
-        return keras.saving.load_model(path)
-    except (ValueError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"{path}: cannot load the model ({first})") from None
-
-
-def read_assignments(run_dir):
-    """The `cluster` column of the run's `assignments.csv`, as an int array."""
-    path = pathlib.Path(run_dir) / "assignments.csv"
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"{path}: not a readable CSV file ({error})") from None
-    if "cluster" not in frame.columns:
-        raise DataError(f"{path}: no 'cluster' column")
-    return frame["cluster"].to_numpy(dtype=np.int64)
+from keras_dsc.runs.run_folder import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    check_run_dir,
+    load_model,
+    read_assignments,
+    read_config,
+    read_preprocessor,
+    run_data_options,
+)
 
 
 def step_labels(n_steps, labels, window, stride):
@@ -178,13 +114,12 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
 
     from keras_dsc import plots
     from keras_dsc.data import prepare_data
-    from keras_dsc.data.preprocessing import CubePreprocessor
     from keras_dsc.training import embed
 
-    run_dir = check_run_dir(run_dir, ("config.json", MODEL_FILE))
-    config = read_run_config(run_dir)
+    run_dir = check_run_dir(run_dir, (CONFIG_FILE, MODEL_FILE))
+    config = read_config(run_dir)
     if data is None:
-        data = prepare_data(run_data_options(config), CubePreprocessor.load(run_dir))
+        data = prepare_data(run_data_options(config), read_preprocessor(run_dir))
     windows = data.windows
     labels = read_assignments(run_dir) if labels is None else np.asarray(labels, np.int64)
     if labels.shape != (len(windows),):
@@ -204,13 +139,13 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
     paths.append(plots.plot_calendar(windows.start_times, labels, run_dir / "calendar.png",
                                      dpi=dpi))
 
-    model = load_run_model(run_dir)
+    model = load_model(run_dir)
     latent = embed(model, windows, batch_size)
     centres = keras.ops.convert_to_numpy(model.clustering.centres)
     if len(windows) >= 2:
         paths.append(plots.plot_latent(latent, labels, centres, run_dir / "latent.png",
                                        dpi=dpi))
-    history = run_dir / "history.csv"
+    history = run_dir / HISTORY_FILE
     if history.is_file():
         try:
             frame = pd.read_csv(history)

@@ -11,15 +11,21 @@ import pathlib
 import re
 
 import numpy as np
-import pandas as pd
 
 from keras_dsc.data import era5
-from keras_dsc.errors import DataError
-from keras_dsc.runs.export import (INPUT_NAME, MODEL_FILE, SIGNATURE, START_TIME_NAME, load_run_model,
-                              read_metadata, read_run, serving_metadata)
+from keras_dsc.data.grid import axis_text, same_axis
+from keras_dsc.data.time_axis import median_step, step_text, to_timedelta
 from keras_dsc.data.windows import WindowedCube
-
-_GRID_TOLERANCE = 1e-6
+from keras_dsc.errors import DataError, OptionError
+from keras_dsc.runs import run_folder
+from keras_dsc.runs.export import (
+    INPUT_NAME,
+    SIGNATURE,
+    START_TIME_NAME,
+    read_metadata,
+    read_run,
+    serving_metadata,
+)
 
 
 def predict(model, data, out=None, batch_size=64):
@@ -49,7 +55,8 @@ def predict(model, data, out=None, batch_size=64):
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
             batch_size < 1):
-        raise DataError(f"--batch-size must be a positive integer, got {batch_size!r}")
+        raise OptionError(f"{{batch_size}} must be a positive integer, got {batch_size!r}",
+                          "batch_size")
     assigner = load_assigner(model)
     cube, where = open_for_model(data, assigner.metadata)
     # The files are closed when done, not left open until the garbage collector finds them.
@@ -64,18 +71,14 @@ def predict(model, data, out=None, batch_size=64):
             probabilities.append(probability)
     labels = np.concatenate(labels).astype("int64")
     probabilities = np.concatenate(probabilities)
-    table = pd.DataFrame({
-        "time": pd.to_datetime(start_times).strftime("%Y-%m-%dT%H:%M:%S"),
-        "cluster": labels,
-        "probability": probabilities[np.arange(len(labels)), labels].round(6),
-    })
+    table = run_folder.assignments_table(start_times, labels, probabilities)
     if out is not None:
         out = pathlib.Path(out)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             table.to_csv(out, index=False)
         except OSError as error:
-            raise DataError(f"--out: cannot write {out}: {error.strerror}") from None
+            raise OptionError(f"{{out}}: cannot write {out}: {error.strerror}", "out") from None
     return table
 
 
@@ -93,14 +96,14 @@ def load_assigner(path):
     path = pathlib.Path(path)
     if (path / "saved_model.pb").is_file():
         return SavedModelAssigner(path)
-    if (path / MODEL_FILE).is_file():
+    if (path / run_folder.MODEL_FILE).is_file():
         return RunAssigner(path)
     versions = sorted((p.name for p in path.glob("*") if p.name.isdigit()), key=int)
     if versions:
-        raise DataError(f"--model: {path} holds exported versions; name one, e.g. "
-                        f"{path / versions[-1]}")
-    raise DataError(f"--model: {path} is neither a run folder ({MODEL_FILE}) nor an exported "
-                    f"SavedModel version folder (saved_model.pb)")
+        raise OptionError(f"{{model}}: {path} holds exported versions; name one, e.g. "
+                          f"{path / versions[-1]}", "model")
+    raise OptionError(f"{{model}}: {path} is neither a run folder ({run_folder.MODEL_FILE}) nor "
+                      f"an exported SavedModel version folder (saved_model.pb)", "model")
 
 
 class RunAssigner:
@@ -108,7 +111,7 @@ class RunAssigner:
 
     def __init__(self, run_dir):
         self.preprocessor, config = read_run(run_dir)
-        self.model = load_run_model(run_dir)
+        self.model = run_folder.load_model(run_dir)
         self.metadata = serving_metadata(self.model, self.preprocessor, config,
                                          pathlib.Path(run_dir).name)
 
@@ -134,8 +137,8 @@ class SavedModelAssigner:
         try:
             self._loaded = tf.saved_model.load(str(version_dir))
         except (OSError, ValueError) as error:
-            raise DataError(f"--model: cannot load the SavedModel {version_dir} "
-                            f"({str(error).strip().splitlines()[0]})") from None
+            raise OptionError(f"{{model}}: cannot load the SavedModel {version_dir} "
+                              f"({str(error).strip().splitlines()[0]})", "model") from None
         self._serve = self._loaded.signatures[SIGNATURE]
 
     def windows(self, cube):
@@ -153,7 +156,8 @@ class SavedModelAssigner:
         except self._tf.errors.InvalidArgumentError as error:  # the graph's own checks
             failed = re.search(r"assertion failed: \[([^\]]*)\]", str(error.message))
             message = failed.group(1) if failed else str(error.message).strip().splitlines()[-1]
-            raise DataError(f"--data: the model refused the windows: {message}") from None
+            raise OptionError(f"{{data}}: the model refused the windows: {message}",
+                              "data") from None
         return outputs["cluster"].numpy(), outputs["probabilities"].numpy()
 
 
@@ -184,10 +188,9 @@ def open_for_model(data, metadata):
     for axis, expected in (("latitude", metadata["latitudes"]),
                            ("longitude", metadata["longitudes"])):
         given = cube[axis].values
-        if len(given) != len(expected) or not np.allclose(given, expected, rtol=0,
-                                                          atol=_GRID_TOLERANCE):
+        if not same_axis(given, expected):
             raise DataError(f"{where}: the {axis}s differ from the model's: given "
-                            f"{_axis_text(given)}, the model has {_axis_text(expected)}")
+                            f"{axis_text(given)}, the model has {axis_text(expected)}")
     cube = _to_model_step(cube, metadata.get("time_step"), where)
     n_steps = cube.sizes["time"]
     if n_steps < metadata["window"]:
@@ -200,25 +203,11 @@ def _to_model_step(cube, model_step, where):
     times = cube.indexes["time"]
     if model_step is None or len(times) < 2:
         return cube
-    step = pd.Timedelta(np.median(np.diff(times.values)))
-    wanted = pd.Timedelta(pd.tseries.frequencies.to_offset(model_step))
+    step = median_step(times)
+    wanted = to_timedelta(model_step)
     if step == wanted:
         return cube
     if step > wanted:
-        raise DataError(f"{where}: the data's time step {_step_text(step)} is coarser than the "
+        raise DataError(f"{where}: the data's time step {step_text(step)} is coarser than the "
                         f"model's {model_step}; the window needs {model_step} steps")
     return era5.resample_time(cube, model_step)
-
-
-def _step_text(step):
-    if step % pd.Timedelta("1D") == pd.Timedelta(0):
-        return f"{step // pd.Timedelta('1D')}D"
-    text = pd.tseries.frequencies.to_offset(step).freqstr
-    return text if text[:1].isdigit() else f"1{text}"
-
-
-def _axis_text(values):
-    values = np.asarray(values, dtype="float64")
-    if values.size == 0:
-        return "none"
-    return f"{values.size} points from {values[0]:g} to {values[-1]:g}"

@@ -9,29 +9,23 @@ Two ways, both ending in `keras_dsc.scoring.k_scores.recommend_k`:
 """
 
 import dataclasses
-import datetime
 import json
 import time
 
 import numpy as np
 import pandas as pd
 
-from keras_dsc.errors import DataError
-from keras_dsc.runs.fit import (
-    FitOptions,
-    build_dsc,
-    check_fit_options,
-    new_run_dir,
-    score_run,
-    train_with_options,
-)
+from keras_dsc.errors import OptionError
+from keras_dsc.runs.options import FitOptions, build_dsc, train_with_options
+from keras_dsc.runs.run_folder import new_run_dir
+from keras_dsc.scoring.metrics import score_run
 
 
 def pretrain_autoencoder(windows, fit_options=None, verbose=0):
-    """Builds DSC and pre-trains its autoencoder only (reconstruction loss, no clustering).
+    """Builds DSC and pre-trains its autoencoder only (`keras_dsc.training.pretrain`).
 
-    Unlike `train_dsc`, the clustering centres are never initialised: the model is only good for
-    its encoder (`keras_dsc.training.embed`).
+    The clustering centres are never initialised: the model is only good for its encoder
+    (`keras_dsc.training.embed`).
 
     Args:
         windows: the window source (a `WindowedCube` or NumPy array).
@@ -44,32 +38,27 @@ def pretrain_autoencoder(windows, fit_options=None, verbose=0):
     """
     import keras
 
-    from keras_dsc.data.batches import window_batches
+    from keras_dsc.training import pretrain
 
     fit_options = fit_options or FitOptions()
     keras.utils.set_random_seed(fit_options.seed)
     sample_shape = getattr(windows, "sample_shape", None) or np.shape(windows)[1:]
     model = build_dsc(sample_shape, 2, fit_options)
-    model.clustering.trainable = False  # the centres take no part in the reconstruction loss
-    model.compile(optimizer=keras.optimizers.Adam(fit_options.learning_rate))
-    history = {}
-    if fit_options.pretrain_epochs > 0:
-        batches = window_batches(windows, fit_options.batch_size, shuffle=True,
-                                 seed=fit_options.seed)
-        fitted = model.fit(batches, epochs=fit_options.pretrain_epochs, verbose=verbose)
-        history = fitted.history
+    history = pretrain(model, windows, fit_options.batch_size, fit_options.pretrain_epochs,
+                       fit_options.learning_rate, fit_options.seed,
+                       callbacks=[keras.callbacks.TerminateOnNaN()], verbose=verbose)
     return model, history
 
 
 def k_values(k_min, k_max, n_samples):
     """`range(k_min, k_max + 1)`, checked against the CLI rules and the number of samples."""
     if k_min < 2:
-        raise DataError(f"--k-min must be at least 2, got {k_min}")
+        raise OptionError(f"{{k_min}} must be at least 2, got {k_min}", "k_min")
     if k_max < k_min:
-        raise DataError(f"--k-max {k_max} is less than --k-min {k_min}")
+        raise OptionError(f"{{k_max}} {k_max} is less than {{k_min}} {k_min}", "k_max", "k_min")
     if k_max >= n_samples:
-        raise DataError(f"--k-max {k_max} must be less than the number of samples "
-                        f"({n_samples} windows); lower it or use more data")
+        raise OptionError(f"{{k_max}} {k_max} must be less than the number of samples "
+                          f"({n_samples} windows); lower it or use more data", "k_max")
     return list(range(int(k_min), int(k_max) + 1))
 
 
@@ -152,16 +141,13 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
     data_options = data_options or DataOptions()
     fit_options = fit_options or FitOptions()
     if fit_options.pretrain_epochs < 1 and not full_runs:
-        raise DataError("--pretrain-epochs must be at least 1: the latent space of an untrained "
-                        "autoencoder says nothing about k")
-    check_fit_options(dataclasses.replace(fit_options, n_clusters=max(2, k_min)))
+        raise OptionError("{pretrain_epochs} must be at least 1: the latent space of an "
+                          "untrained autoencoder says nothing about k", "pretrain_epochs")
     started = time.time()
     data = prepare_data(data_options)
     windows = data.windows
     ks = k_values(k_min, k_max, len(windows))
-    run_name = fit_options.run_name or datetime.datetime.now().strftime(
-        "select-k-%Y%m%d-%H%M%S")
-    out_dir = new_run_dir(fit_options.out, run_name)
+    out_dir = new_run_dir(fit_options.out, fit_options.run_name, prefix="select-k")
     echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
          f"(time, lat, lon, variables) from {data.description['source']}")
 
@@ -181,7 +167,7 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
 
     k, reason = recommend_k(table)
     table.to_csv(out_dir / "k_selection.csv", index=False)
-    plot_k_selection(table, out_dir / "k_selection.png")
+    plot_k_selection(table, out_dir / "k_selection.png", recommended=k)
     summary = {
         "recommended_k": k,
         "reason": reason,

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
-from keras_dsc.errors import DataError
+from keras_dsc.errors import DataError, OptionError
 
 #: The scores `recommend_k` ranks, with True where higher is better.
 RANKED_SCORES = {"silhouette": True, "davies_bouldin": False, "calinski_harabasz": True}
@@ -55,11 +55,12 @@ def score_k(features, k_values, seed=0, n_init=10):
     n = features.shape[0]
     ks = sorted({int(k) for k in k_values})
     if not ks:
-        raise DataError("--k-min/--k-max: no value of k to try")
+        raise OptionError("{k_values}: no value of k to try", "k_values")
     if ks[0] < 2:
-        raise DataError(f"--k-min: must be at least 2, got {ks[0]}")
+        raise OptionError(f"{{k_values}}: k must be at least 2, got {ks[0]}", "k_values")
     if ks[-1] >= n:
-        raise DataError(f"--k-max: must be less than the number of samples ({n}), got {ks[-1]}")
+        raise OptionError(f"{{k_values}}: k must be less than the number of samples ({n}), got "
+                          f"{ks[-1]}", "k_values")
 
     rows = []
     for k in ks:

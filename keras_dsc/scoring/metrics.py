@@ -25,6 +25,10 @@ from sklearn.metrics.pairwise import cosine_distances, euclidean_distances
 
 from keras_dsc.errors import DataError
 
+SCORE_BYTES = 256 * 1024**2
+"""The flattened windows (float32) `score_run` holds at most; longer records are scored on a
+subset. The scores work on a float64 copy: about three times this at the peak."""
+
 
 def _check(X, labels, name="labels"):
     """Returns `X` as a finite float64 matrix and `labels` as an integer vector of equal length."""
@@ -252,3 +256,51 @@ def match_labels(labels, reference):
         if int(i) not in mapping:
             mapping[int(i)] = next(spare)
     return np.array([mapping[int(i)] for i in labels], dtype=np.int64)
+
+
+def score_run(windows, labels, features="normalised input windows", reference=None,
+              max_bytes=SCORE_BYTES, seed=0):
+    """Clustering scores of `labels` on the flattened normalised windows (NaN as 0).
+
+    The scores in feature space (silhouettes, Davies-Bouldin, Calinski-Harabasz, the paper's
+    three) need the windows flattened in memory, so a record whose flattened windows would
+    exceed `max_bytes` (float32) is scored on a seeded random subset of windows of that size
+    (at least 100 windows); `n_clusters`, `cluster_sizes` and ARI/NMI against the data's labels
+    always count every window. `scored_windows` says how many windows the feature-space scores
+    saw.
+
+    Args:
+        windows: a `WindowedCube`.
+        labels: int array `(len(windows),)`, the clusters to score.
+        features: the description stored under `"features"`.
+        reference: int array `(len(windows),)`, the partition ARI and NMI compare with;
+            `None` for the windows' own `labels` (none when the data has none).
+        max_bytes: int, the memory the flattened windows may take. Defaults to 256 MiB.
+        seed: int, seed of the subset. Defaults to `0`.
+
+    Returns:
+        The dict of `keras_dsc.scoring.metrics.cluster_scores`, plus `scored_windows`.
+    """
+    labels = np.asarray(labels)
+    n = len(windows)
+    per_window = 4 * int(np.prod(windows.sample_shape))
+    size = min(n, max(int(max_bytes) // per_window, 100))
+    subset = None
+    if size < n:
+        subset = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+        features = f"{features} (a random {size} of {n} windows)"
+    reference = windows.labels if reference is None else np.asarray(reference)
+    scores = cluster_scores(
+        windows.flatten_features(indices=subset),
+        labels if subset is None else labels[subset],
+        None if reference is None else (reference if subset is None else reference[subset]),
+        features=features)
+    if subset is not None:  # the counts and the label agreement over every window
+        ids, counts = np.unique(labels, return_counts=True)
+        scores["n_clusters"] = int(ids.size)
+        scores["cluster_sizes"] = {int(i): int(c) for i, c in zip(ids, counts)}
+        if reference is not None:
+            scores["ari"] = float(adjusted_rand_score(reference, labels))
+            scores["nmi"] = float(normalized_mutual_info_score(reference, labels))
+    scores["scored_windows"] = int(size)
+    return scores

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from keras_dsc.data.batches import window_batches
+from keras_dsc.training import CHECKPOINT_FILE, HISTORY_FILE
 from keras_dsc.training.callbacks import MissingLabelChange, TargetDistributionUpdate, soft_assignments
 
 
@@ -136,47 +137,29 @@ def train_dsc(
     if log_dir is not None:
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
-        (log_dir / "history.csv").unlink(missing_ok=True)
+        (log_dir / HISTORY_FILE).unlink(missing_ok=True)
         loggers = [
-            keras.callbacks.CSVLogger(str(log_dir / "history.csv"), append=True),
-            keras.callbacks.ModelCheckpoint(str(log_dir / "checkpoint.keras")),
+            keras.callbacks.CSVLogger(str(log_dir / HISTORY_FILE), append=True),
+            keras.callbacks.ModelCheckpoint(str(log_dir / CHECKPOINT_FILE)),
         ]
     history = {}
 
-    def record(fit_history):
-        for key, values in fit_history.history.items():
+    def record(logs):
+        for key, values in logs.items():
             history.setdefault(key, []).extend(values)
 
-    def new_optimizer():
-        if optimizer is None:
-            return keras.optimizers.Adam(learning_rate)
-        if isinstance(optimizer, keras.optimizers.Optimizer):
-            return optimizer.__class__.from_config(optimizer.get_config())
-        return keras.optimizers.get(optimizer)
-
-    # 1. Autoencoder pre-training: the centres have no part in the loss, so they are frozen.
-    model.clustering.trainable = False
-    model.compile(optimizer=new_optimizer())
+    # 1. Autoencoder pre-training.
+    record(pretrain(model, windows, batch_size, pretrain_epochs, learning_rate, seed, optimizer,
+                    callbacks=[MissingLabelChange(), *guards, *loggers], verbose=verbose))
     if not has_decoder(model):
         pretrain_epochs = 0
-    if pretrain_epochs > 0:
-        pretrain_batches = window_batches(windows, batch_size, shuffle=True, seed=seed)
-        record(
-            model.fit(
-                pretrain_batches,
-                epochs=pretrain_epochs,
-                shuffle=_keras_shuffles(pretrain_batches),
-                callbacks=[MissingLabelChange(), *guards, *loggers],
-                verbose=verbose,
-            )
-        )
 
     # 2. k-means on the embedding initialises the centres.
     initial_labels = initialise_centres(model, windows, batch_size, seed, kmeans_n_init)
 
     # 3. Joint training against the global target distribution.
     model.clustering.trainable = True
-    model.compile(optimizer=new_optimizer())
+    model.compile(optimizer=fresh_optimizer(optimizer, learning_rate))
     targets = np.zeros((n_samples, model.n_clusters), dtype="float32")
     update = TargetDistributionUpdate(windows, targets, update_interval, tol, batch_size)
     if epochs > 0:
@@ -190,7 +173,7 @@ def train_dsc(
                 shuffle=_keras_shuffles(joint_batches),
                 callbacks=[update, *guards, *loggers],
                 verbose=verbose,
-            )
+            ).history
         )
 
     probabilities = soft_assignments(model, windows, batch_size)
@@ -201,6 +184,52 @@ def train_dsc(
         history=history,
         converged=update.converged,
     )
+
+
+def fresh_optimizer(optimizer=None, learning_rate=2e-3):
+    """A new optimizer for a training phase: `Adam(learning_rate)`, or a fresh copy of `optimizer`.
+
+    Args:
+        optimizer: `None`, a Keras optimizer instance (copied from its config, so no state is
+            shared between phases), a name or a config dict.
+        learning_rate: float, Adam's learning rate when `optimizer` is None.
+    """
+    if optimizer is None:
+        return keras.optimizers.Adam(learning_rate)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer.__class__.from_config(optimizer.get_config())
+    return keras.optimizers.get(optimizer)
+
+
+def pretrain(model, windows, batch_size=16, epochs=15, learning_rate=2e-3, seed=0,
+             optimizer=None, callbacks=(), verbose="auto"):
+    """Autoencoder pre-training: the reconstruction loss only, through `model.fit`.
+
+    The clustering centres take no part in the loss, so they are frozen. A model without a
+    decoder (`has_decoder`) has nothing to reconstruct and is only compiled.
+
+    Args:
+        model: a `keras_dsc` deep clustering model.
+        windows: the window source.
+        batch_size: int. Defaults to `16`.
+        epochs: int, pre-training epochs (0: none). Defaults to `15`.
+        learning_rate: float, Adam's learning rate. Defaults to `2e-3`.
+        seed: int, seed of the shuffling. Defaults to `0`.
+        optimizer: optional optimizer instead of Adam (see `fresh_optimizer`).
+        callbacks: Keras callbacks of the `fit`.
+        verbose: `fit`'s verbosity. Defaults to `"auto"`.
+
+    Returns:
+        The dict of per-epoch logs (empty when nothing was trained).
+    """
+    model.clustering.trainable = False
+    model.compile(optimizer=fresh_optimizer(optimizer, learning_rate))
+    if epochs <= 0 or not has_decoder(model):
+        return {}
+    batches = window_batches(windows, batch_size, shuffle=True, seed=seed)
+    fitted = model.fit(batches, epochs=epochs, shuffle=_keras_shuffles(batches),
+                       callbacks=list(callbacks), verbose=verbose)
+    return fitted.history
 
 
 def _keras_shuffles(batches):

@@ -1,4 +1,4 @@
-"""Tests of keras_dsc.runs.fit.score_run: the scores of a run, bounded in memory."""
+"""Tests of keras_dsc.scoring.metrics.score_run: the scores of a run, bounded in memory."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import xarray as xr
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from keras_dsc.scoring.metrics import cluster_scores
-from keras_dsc.runs.fit import score_run
+from keras_dsc.scoring.metrics import score_run
 from keras_dsc.data.windows import WindowedCube
 
 

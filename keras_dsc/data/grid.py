@@ -1,0 +1,54 @@
+"""The horizontal grid: comparing latitude/longitude axes and describing them in messages."""
+
+import numpy as np
+
+TOLERANCE = 1e-6
+"""Degrees within which two grid coordinates count as the same point."""
+
+
+def same_axis(given, expected, tolerance=TOLERANCE):
+    """Whether two coordinate axes have the same length and values (within `tolerance`).
+
+    Example:
+
+    >>> same_axis([43.0, 42.75], [43.0, 42.7500000001]), same_axis([43.0], [43.0, 42.75])
+    (True, False)
+    """
+    given = np.asarray(given, dtype="float64")
+    expected = np.asarray(expected, dtype="float64")
+    return given.shape == expected.shape and bool(
+        np.allclose(given, expected, rtol=0.0, atol=tolerance))
+
+
+def axis_text(values):
+    """A coordinate axis in a message: `"41 points from 43 to 33"`.
+
+    Example:
+
+    >>> axis_text([43.0, 42.75, 42.5])
+    '3 points from 43 to 42.5'
+    """
+    values = np.asarray(values, dtype="float64")
+    if values.size == 0:
+        return "no points"
+    return f"{values.size} points from {values[0]:g} to {values[-1]:g}"
+
+
+def grid_description(latitudes, longitudes):
+    """The grid as the dict run descriptions carry (sizes and bounding box).
+
+    Example:
+
+    >>> grid_description([43.0, 42.75], [-33.0, -32.75, -32.5])["n_longitudes"]
+    3
+    """
+    latitudes = np.asarray(latitudes, dtype="float64")
+    longitudes = np.asarray(longitudes, dtype="float64")
+    return {
+        "n_latitudes": int(latitudes.size),
+        "n_longitudes": int(longitudes.size),
+        "north": float(latitudes.max()),
+        "south": float(latitudes.min()),
+        "west": float(longitudes.min()),
+        "east": float(longitudes.max()),
+    }
