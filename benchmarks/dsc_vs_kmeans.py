@@ -4,7 +4,7 @@ Runs `python cli.py fit` (any extra arguments are passed on, e.g. `--days 120`) 
 process, then k-means on the same data (the flattened normalised windows that `fit` scores on),
 and prints ARI and wall time for both.
 
-    python benchmarks/dsc_vs_kmeans.py [fit options...]
+    python -m benchmarks.dsc_vs_kmeans [fit options...]
 """
 
 import json
@@ -17,13 +17,15 @@ import time
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from keras_dsc.data import DataOptions, prepare_data
 
-from keras_dsc.data import DataOptions, prepare_data  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def main(extra):
+    if "--help" in extra or "-h" in extra:
+        print(__doc__)
+        return
     out = tempfile.mkdtemp(prefix="dsc_vs_kmeans_")
     command = [sys.executable, str(ROOT / "cli.py"), "fit", "--out", out, "--run-name", "run",
                "--no-plots", *extra]

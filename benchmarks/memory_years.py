@@ -19,8 +19,8 @@ stay within 1.3 times that on one year. The script
 
 Usage (from the repository root; about 2 GB of files go to --folder):
 
-    python benchmarks/memory_years.py
-    python benchmarks/memory_years.py --folder /tmp/mem --keep --scores
+    python -m benchmarks.memory_years
+    python -m benchmarks.memory_years --folder /tmp/mem --keep --scores
 """
 
 import argparse
@@ -88,7 +88,7 @@ def train(path, out, run_name, scores):
 
 def peak_memory_of_training(path, out, run_name, scores):
     """Trains on `path` in a child process; returns (peak RSS in MiB, wall s)."""
-    command = [sys.executable, __file__, "--child", str(path), "--folder", str(out),
+    command = [sys.executable, "-m", "benchmarks.memory_years", "--child", str(path), "--folder", str(out),
                "--run-name", run_name] + (["--scores"] if scores else [])
     started = time.time()
     child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -6,19 +6,14 @@ prints their ARI against the planted regimes, with the reconstruction loss and t
 time. The joint phase starts from exactly such a k-means, so this is the clustering that the KL
 phase has to refine.
 
-    python benchmarks/pretraining_length.py [--epochs 24] [--learning-rate 2e-3] [--seed 0]
+    python -m benchmarks.pretraining_length [--epochs 24] [--learning-rate 2e-3] [--seed 0]
 """
 
 import argparse
-import pathlib
-import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from keras_dsc.data import DataOptions, prepare_data  # noqa: E402
-from keras_dsc.runs.options import FitOptions  # noqa: E402
+from keras_dsc.data import DataOptions, prepare_data
+from keras_dsc.runs.options import FitOptions
 
 
 def main():

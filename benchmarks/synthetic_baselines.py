@@ -17,7 +17,7 @@ each variable (NaN -> 0 after scaling), flattens each window and prints the adju
 
 Usage:
 
-    python benchmarks/synthetic_baselines.py --seed 0 --seed 1
+    python -m benchmarks.synthetic_baselines --seed 0 --seed 1
 """
 
 import argparse

@@ -117,7 +117,12 @@ def plot_composites(anomalies, labels, path, units=None, figsize=None, dpi=100):
 
     Example:
 
-    >>> plot_composites(anomalies, labels, "composites.png", units={"t2m": "K"})
+    >>> import xarray as xr
+    >>> anomalies = xr.DataArray(
+    ...     np.random.default_rng(0).normal(size=(10, 5, 6, 1)),
+    ...     dims=("time", "latitude", "longitude", "variable"), coords={"variable": ["t2m"]})
+    >>> plot_composites(anomalies, np.arange(10) % 2, "composites.png", units={"t2m": "K"})
+    PosixPath('composites.png')
     """
     import xarray as xr
 
@@ -228,7 +233,9 @@ def plot_calendar(times, labels, path, figsize=None, dpi=100):
 
     Example:
 
+    >>> labels = np.arange(365) // 7 % 4
     >>> plot_calendar(pd.date_range("2021-01-01", periods=365), labels, "calendar.png")
+    PosixPath('calendar.png')
     """
     path = _png_path(path)
     try:
@@ -295,7 +302,11 @@ def plot_latent(latent, labels, centres, path, method="pca", seed=0, figsize=(7.
 
     Example:
 
-    >>> plot_latent(z, labels, model.cluster_centres, "latent.png")
+    >>> z = np.random.default_rng(0).normal(size=(40, 8))
+    >>> labels = (z[:, 0] > 0).astype(int)
+    >>> centres = np.stack([z[labels == k].mean(axis=0) for k in (0, 1)])
+    >>> plot_latent(z, labels, centres, "latent.png")
+    PosixPath('latent.png')
     """
     path = _png_path(path)
     latent = np.asarray(latent, dtype=np.float64)
@@ -391,7 +402,10 @@ def plot_training_curves(history, path, figsize=None, dpi=100):
 
     Example:
 
-    >>> plot_training_curves("run/training_log.csv", "run/training.png")
+    >>> history = {"epoch": [0, 1, 2], "reconstruction_loss": [0.9, 0.5, 0.4],
+    ...            "clustering_loss": [0.0, 0.1, 0.05]}
+    >>> plot_training_curves(history, "training_curves.png")
+    PosixPath('training_curves.png')
     """
     path = _png_path(path)
     frame, source = _history_frame(history)

@@ -11,6 +11,7 @@ from keras_dsc.models.baselines import (
     TemporalAutoencoder,
 )
 from keras_dsc.training import has_decoder, train_dsc
+from tests.helpers.keras_checks import run_model_test
 
 SHAPE = (3, 9, 11, 2)  # an odd grid: nothing divides by the poolings without padding
 
@@ -50,15 +51,7 @@ def test_trains_and_reloads_with_identical_predictions(name, tmp_path):
     assert len(result.history["loss"]) == (2 if decoder else 1)
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
 
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    reloaded = keras.saving.load_model(path)
-    assert type(reloaded) is cls
-    assert reloaded.get_config() == model.get_config()
-    expected = model.assignment_model.predict(x, verbose=0)
-    actual = reloaded.assignment_model.predict(x, verbose=0)
-    np.testing.assert_allclose(actual["probabilities"], expected["probabilities"], atol=1e-6)
-    np.testing.assert_allclose(actual["embedding"], expected["embedding"], atol=1e-6)
+    run_model_test(lambda: model, x, tmp_path, train=False)
 
 
 @pytest.mark.parametrize("cls", [TemporalAutoencoder, CNNLSTMEncoder])

@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_dsc import DSC, target_distribution, train_dsc
 from keras_dsc.training import initialise_centres
+from tests.helpers.keras_checks import run_model_test
 
 SHAPE = (3, 9, 11, 2)
 
@@ -75,20 +76,13 @@ def test_nan_input_gives_finite_outputs():
     assert out["reconstruction"].shape == x.shape
 
 
-def test_keras_save_and_reload_give_identical_outputs(tmp_path):
+def test_model_round_trips_give_identical_outputs(tmp_path):
     x, _ = moving_blobs(n=6)
-    model = DSC(input_shape=SHAPE, n_clusters=3, filters=(2, 3), latent_dim=5, skip=True,
-                alpha=2.0, gamma=0.3, recurrent_decoder=False)
-    model.compile(optimizer="adam")
-    model.fit(x, epochs=1, verbose=0)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path)  # no custom_objects: the classes are registered
-    assert isinstance(restored, DSC)
+    model = run_model_test(
+        lambda: DSC(input_shape=SHAPE, n_clusters=3, filters=(2, 3), latent_dim=5, skip=True,
+                    alpha=2.0, gamma=0.3, recurrent_decoder=False), x, tmp_path, atol=0)
+    restored = DSC.from_config(model.get_config())
     assert (restored.alpha, restored.gamma, restored.skip) == (2.0, 0.3, True)
-    expected, got = model.predict(x, verbose=0), restored.predict(x, verbose=0)
-    for key in expected:
-        np.testing.assert_array_equal(expected[key], got[key])
 
 
 def test_same_seed_gives_same_labels():
@@ -116,7 +110,7 @@ def test_train_dsc_writes_history_and_checkpoint(tmp_path):
     assert keras.saving.load_model(tmp_path / "checkpoint.keras").n_clusters == 2
 
 
-def test_trains_under_jax_backend(tmp_path):
+def test_trains_and_runs_the_examples_under_jax_backend(tmp_path):
     script = textwrap.dedent(
         """
         import numpy as np, keras
@@ -132,10 +126,23 @@ def test_trains_under_jax_backend(tmp_path):
         assert h["reconstruction_loss"][-1] < h["reconstruction_loss"][0], h
         assert h["clustering_loss"][-1] > 0, h
         print("JAX-OK", len(h["loss"]))
+
+        # The docstring example of every public Keras class and training function, as written.
+        import doctest, os, tempfile
+        import keras_dsc
+        os.chdir(tempfile.mkdtemp())
+        for name in ["ClusteringLayer", "ConvLSTMEncoderBlock", "ConvLSTMDecoderBlock", "DSC",
+                     "WindowBatches", "TargetDistributionUpdate", "target_distribution",
+                     "train_dsc"]:
+            runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+            for test in doctest.DocTestFinder(recurse=False).find(getattr(keras_dsc, name), name):
+                runner.run(test)
+            assert runner.tries > 0 and runner.failures == 0, name
+        print("JAX-EXAMPLES-OK")
         """
     )
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "JAX-OK 4" in proc.stdout
+    assert "JAX-OK 4" in proc.stdout and "JAX-EXAMPLES-OK" in proc.stdout, proc.stdout[-3000:]

@@ -139,3 +139,18 @@ def test_the_lazy_public_api_resolves_every_name():
     for name, module in keras_dsc._LAZY.items():
         assert hasattr(importlib.import_module(module), name), (name, module)
     assert set(keras_dsc.__all__) >= set(keras_dsc._LAZY)
+
+
+def test_the_options_and_the_cli_do_not_import_tensorflow():
+    """A bad option is refused before TensorFlow starts (its start-up chatter would bury the
+    one-line error): the options, the data layer and the CLI import no TensorFlow."""
+    import subprocess
+    import sys
+
+    code = ("import sys, keras_dsc, keras_dsc.cli, keras_dsc.data.prepare\n"
+            "keras_dsc.DataOptions(); keras_dsc.FitOptions(); keras_dsc.fit_run\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

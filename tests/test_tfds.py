@@ -15,6 +15,7 @@ from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.errors import DataError
 from keras_dsc.data.preprocessing import CubePreprocessor
 from keras_dsc.data.tfds import dataset_dir, open_tfds, parse_spec, prepare_tfds
+from tests.helpers import console_script
 from tests.helpers.era5_files import write_era5
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -202,7 +203,8 @@ def test_tfds_build_command_line(tmp_path):
     manual = write_manual_dir(tmp_path / "manual")
     data_dir = tmp_path / "data"
     done = subprocess.run(
-        ["tfds", "build", os.path.join(ROOT, "datasets", "era5_cube"), "--config", "hourly24",
+        [console_script("tfds"), "build", os.path.join(ROOT, "datasets", "era5_cube"),
+         "--config", "hourly24",
          "--manual_dir", str(manual), "--data_dir", str(data_dir)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

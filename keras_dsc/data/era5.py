@@ -74,10 +74,12 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
 
     Example:
 
+    >>> from keras_dsc.data.synthetic import write_cube
+    >>> path = write_cube("era5_2021_01.nc", days=2)  # ERA5's CDS form: valid_time, ...
     >>> ds = open_cube("era5_2021_*.nc", variables=["u10", "v10", "t2m"],
-    ...                region=(43, -33, 33, -23))
-    >>> ds.t2m.dims
-    ('time', 'latitude', 'longitude')
+    ...                region=(43, -33, 38, -28))
+    >>> ds.t2m.dims, ds.sizes["time"], ds.sizes["latitude"]
+    (('time', 'latitude', 'longitude'), 48, 21)
     """
     files = _resolve_paths(paths)
     if variables is not None:
@@ -153,7 +155,10 @@ def resample_time(ds, freq):
 
     Example:
 
-    >>> daily = resample_time(open_cube("era5_2021.nc"), "1D")
+    >>> from keras_dsc.data.synthetic import write_cube
+    >>> hourly = open_cube(write_cube("era5_2021.nc", days=3))
+    >>> resample_time(hourly, "1D").sizes["time"]
+    3
     """
     try:
         pd.tseries.frequencies.to_offset(freq)

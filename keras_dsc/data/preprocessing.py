@@ -51,11 +51,19 @@ class CubePreprocessor:
 
     Example:
 
-    >>> ds = open_cube("era5_2021.nc")
-    >>> prep = CubePreprocessor("zscore", anomalies=True).fit(ds)
+    >>> import warnings
+    >>> from keras_dsc.data.era5 import open_cube
+    >>> from keras_dsc.data.synthetic import write_cube
+    >>> ds = open_cube(write_cube("era5_2021.nc", days=4))
+    >>> with warnings.catch_warnings():  # four days are too short for the annual harmonics
+    ...     warnings.simplefilter("ignore")
+    ...     prep = CubePreprocessor("zscore", anomalies=True).fit(ds)
     >>> x = prep.transform(ds)           # (time, latitude, longitude, variable) float32
-    >>> prep.save("saved_models/run1")   # preprocessing.json + climatology.nc
-    >>> same = CubePreprocessor.load("saved_models/run1")
+    >>> x.dims
+    ('time', 'latitude', 'longitude', 'variable')
+    >>> prep.save("run1")                # preprocessing.json + climatology.nc
+    >>> CubePreprocessor.load("run1").variables == prep.variables
+    True
     """
 
     def __init__(self, method="zscore", anomalies=False):

@@ -261,7 +261,7 @@ def write_cube(path, **make_cube_kwargs):
 
     Example:
 
-    >>> path = write_cube("/tmp/cube.nc", days=5, seed=3)
+    >>> path = write_cube("cube.nc", days=5, seed=3)
     >>> xr.open_dataset(path).sizes["valid_time"]
     120
     """

@@ -150,10 +150,11 @@ class TfdsWindows:
         method: normalisation when `preprocessor` is None: `"zscore"` or `"minmax"`.
         split: the split to read. Defaults to `"train"`.
 
-    Example:
+    Example (needs the dataset prepared by `tfds build datasets/era5_cube --config paper`,
+    see datasets/era5_cube/README.md; tests/test_tfds.py runs the same on dummy data):
 
-    >>> windows = open_tfds("tfds:era5_cube/paper", "~/tensorflow_datasets")
-    >>> len(windows), windows.sample_shape
+    >>> windows = open_tfds("tfds:era5_cube/paper", "~/tensorflow_datasets")  # doctest: +SKIP
+    >>> len(windows), windows.sample_shape  # doctest: +SKIP
     (365, (1, 41, 41, 7))
     >>> result = train_dsc(DSC(windows.sample_shape, 7), windows)  # doctest: +SKIP
     """

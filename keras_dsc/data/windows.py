@@ -34,11 +34,16 @@ class WindowedCube:
 
     Example:
 
+    >>> from keras_dsc.data.era5 import open_cube
+    >>> from keras_dsc.data.preprocessing import CubePreprocessor
+    >>> from keras_dsc.data.synthetic import write_cube
+    >>> ds = open_cube(write_cube("era5.nc", days=10))
     >>> x = CubePreprocessor().fit(ds).transform(ds)
     >>> cube = WindowedCube(x, window=24)
     >>> len(cube), cube.sample_shape
-    (365, (24, 41, 41, 7))
-    >>> batch = cube[np.arange(8)]       # (8, 24, 41, 41, 7) float32, only 8 days computed
+    (10, (24, 41, 41, 7))
+    >>> cube[np.arange(2, 5)].shape       # float32; only these 3 days are computed
+    (3, 24, 41, 41, 7)
     """
 
     def __init__(self, array, window, stride=None, labels=None):

@@ -39,8 +39,8 @@ class ClusteringLayer(keras.layers.Layer):
     >>> from keras_dsc import ClusteringLayer
     >>> layer = ClusteringLayer(n_clusters=3)
     >>> q = layer(np.zeros((4, 8), "float32"))
-    >>> q.shape
-    TensorShape([4, 3])
+    >>> tuple(q.shape)
+    (4, 3)
 
     References:
         - [Xie et al., 2016. Unsupervised Deep Embedding for Clustering Analysis](

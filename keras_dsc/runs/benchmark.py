@@ -457,8 +457,11 @@ def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", m
 
     Example:
 
-    >>> table, csv_path, md_path = run_benchmark(DataOptions(days=30), seeds=2, quick=True,
-    ...                                          methods="kmeans,dsc")  # doctest: +SKIP
+    >>> table, csv_path, md_path = run_benchmark(DataOptions(days=12), seeds=2, quick=True,
+    ...                                          methods="kmeans,agglomerative",
+    ...                                          echo=lambda line: None)
+    >>> table["method"].tolist(), md_path.name
+    (['kmeans', 'agglomerative'], 'benchmark.md')
     """
     data_options = data_options or DataOptions()
     size = size or (QUICK if quick else FULL)

@@ -168,11 +168,12 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
         `reference` (what ARI/NMI compare with, or `None`) and `assignments` (the cluster of
         every window: `{"time": [...], "cluster": [...]}`).
 
-    Example:
+    Example (`run_dir`: a run folder written by `keras_dsc.runs.fit.fit_run`, here 6 days of
+    the built-in cube with a latent size of 4):
 
-    >>> scores = evaluate_run("saved_models/dsc-20250101-120000", features="latent")
-    >>> scores["features"]  # doctest: +SKIP
-    'latent vectors of the model's encoder (365 x 16)'
+    >>> scores = evaluate_run(run_dir, features="latent")
+    >>> scores["features"]
+    "latent vectors of the model's encoder (6 x 4)"
     """
     from keras_dsc.data import prepare_data
     from keras_dsc.scoring.metrics import cluster_scores, score_run

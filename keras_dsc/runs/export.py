@@ -77,11 +77,12 @@ def export_run(run_dir, out="saved_models", name="dsc", version=None, overwrite=
     Returns:
         The version folder written, a `pathlib.Path`.
 
-    Example:
+    Example (`run_dir`: a run folder written by `keras_dsc.runs.fit.fit_run`):
 
-    >>> path = export_run("saved_models/dsc-20250101-120000")
-    >>> path
+    >>> export_run(run_dir, out="saved_models")
     PosixPath('saved_models/dsc/1')
+    >>> export_run(run_dir, out="saved_models")  # the next version; 1 is never overwritten
+    PosixPath('saved_models/dsc/2')
     """
     run_dir = pathlib.Path(run_dir)
     _check_name(name)

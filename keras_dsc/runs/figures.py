@@ -108,7 +108,10 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
 
     Example:
 
-    >>> plot_run("saved_models/dsc-20250101-120000")  # doctest: +SKIP
+    `run_dir` below is a run folder written by `keras_dsc.runs.fit.fit_run`:
+
+    >>> [path.name for path in plot_run(run_dir, dpi=30)]
+    ['composites.png', 'calendar.png', 'latent.png', 'training_curves.png']
     """
     import keras
 

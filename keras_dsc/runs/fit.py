@@ -42,6 +42,14 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
 
     Returns:
         The run folder, a `pathlib.Path`.
+
+    Example (a tiny model on six days of the built-in cube; the defaults train the real one):
+
+    >>> from keras_dsc.data import DataOptions
+    >>> options = FitOptions(n_clusters=2, filters=(2,), latent_dim=4, pretrain_epochs=1,
+    ...                      epochs=1, plots=False, run_name="tiny")
+    >>> fit_run(DataOptions(days=6), options, echo=lambda line: None, verbose=0)
+    PosixPath('saved_models/tiny')
     """
     data_options = data_options or DataOptions()
     fit_options = fit_options or FitOptions()

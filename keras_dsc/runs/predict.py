@@ -47,11 +47,14 @@ def predict(model, data, out=None, batch_size=64):
     Returns:
         A `pandas.DataFrame` with columns `time`, `cluster`, `probability`.
 
-    Example:
+    Example (`run_dir`: a run folder written by `keras_dsc.runs.fit.fit_run` on the built-in
+    cube's grid; an exported version folder works the same):
 
-    >>> table = predict("saved_models/dsc/1", "era5_2024_*.nc", out="clusters_2024.csv")
-    >>> table.columns.tolist()
-    ['time', 'cluster', 'probability']
+    >>> from keras_dsc.data.synthetic import write_cube
+    >>> path = write_cube("era5_2024_01.nc", days=3, start="2024-01-01", seed=1)
+    >>> table = predict(run_dir, "era5_2024_*.nc", out="clusters_2024.csv")
+    >>> table.columns.tolist(), len(table)
+    (['time', 'cluster', 'probability'], 3)
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
             batch_size < 1):

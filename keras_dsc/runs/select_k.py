@@ -132,7 +132,12 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
 
     Example:
 
-    >>> select_k(DataOptions(days=60), FitOptions(pretrain_epochs=3), 2, 8)  # doctest: +SKIP
+    >>> from keras_dsc.data import DataOptions
+    >>> result = select_k(DataOptions(days=8), FitOptions(pretrain_epochs=1, filters=(2,),
+    ...                                                   latent_dim=4, out="runs"),
+    ...                   k_min=2, k_max=4, echo=lambda line: None)
+    >>> result["table"]["k"].tolist(), result["k"] in (2, 3, 4)
+    ([2, 3, 4], True)
     """
     from keras_dsc.data import DataOptions, prepare_data
     from keras_dsc.plots import plot_k_selection

@@ -41,10 +41,18 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
 
     Example:
 
-    >>> update = TargetDistributionUpdate(windows, targets, update_interval=20, tol=0.001,
-    ...                                   batch_size=16)
-    >>> model.fit(WindowBatches(windows, 16, shuffle=True, targets=targets),
-    ...           epochs=20, callbacks=[update])  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from keras_dsc import DSC, WindowBatches
+    >>> windows = np.random.default_rng(0).normal(size=(8, 2, 6, 6, 1)).astype("float32")
+    >>> model = DSC(input_shape=(2, 6, 6, 1), n_clusters=2, filters=(2,), latent_dim=2)
+    >>> model.compile(optimizer="adam")
+    >>> targets = np.zeros((8, 2), "float32")
+    >>> update = TargetDistributionUpdate(windows, targets, update_interval=2, tol=0.0,
+    ...                                   batch_size=4)
+    >>> history = model.fit(WindowBatches(windows, 4, shuffle=True, targets=targets),
+    ...                     epochs=2, callbacks=[update], verbose=0)
+    >>> bool(np.allclose(targets.sum(axis=1), 1.0)), len(history.history["label_change"])
+    (True, 2)
     """
 
     def __init__(self, windows, targets, update_interval, tol, batch_size):

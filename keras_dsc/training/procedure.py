@@ -125,8 +125,14 @@ def train_dsc(
 
     Example:
 
-    >>> model = DSC(input_shape=windows.shape[1:], n_clusters=5)
-    >>> result = train_dsc(model, windows, pretrain_epochs=5, epochs=10)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from keras_dsc import DSC
+    >>> windows = np.random.default_rng(0).normal(size=(12, 2, 6, 6, 1)).astype("float32")
+    >>> model = DSC(input_shape=windows.shape[1:], n_clusters=3, filters=(2,), latent_dim=2)
+    >>> result = train_dsc(model, windows, batch_size=4, pretrain_epochs=1, epochs=1,
+    ...                    verbose=0)
+    >>> result.labels.shape, result.probabilities.shape
+    ((12,), (12, 3))
     """
     keras.utils.set_random_seed(seed)
     n_samples = len(windows)

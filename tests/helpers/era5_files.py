@@ -17,8 +17,11 @@ written with the same arguments hold the same physical fields.
 
 Example:
 
+>>> import xarray as xr
 >>> from tests.helpers.era5_files import write_era5
->>> write_era5(tmp_path / "era5.nc", n_times=24, nlat=5, nlon=6)
+>>> path = write_era5("era5.nc", n_times=24, nlat=5, nlon=6)
+>>> xr.open_dataset(path).sizes["valid_time"]
+24
 """
 
 import numpy as np
