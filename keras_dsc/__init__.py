@@ -14,6 +14,7 @@ _LAZY = {
     "ClusteringLayer": "keras_dsc.layers.clustering",
     "ConvLSTMEncoderBlock": "keras_dsc.layers.convlstm_blocks",
     "ConvLSTMDecoderBlock": "keras_dsc.layers.convlstm_blocks",
+    "ConvLSTM2D": "keras_dsc.layers.conv_lstm",
     "DSC": "keras_dsc.models.dsc",
     "TargetDistributionUpdate": "keras_dsc.callbacks",
     "WindowBatches": "keras_dsc.batches",
