@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_dsc import DSC, ConvLSTMDecoderBlock, ConvLSTMEncoderBlock
 from keras_dsc.layers import conv_lstm
 
 # keras_dsc's ConvLSTM2D, as opposed to the stock keras.layers.ConvLSTM2D.
@@ -268,11 +269,89 @@ def test_docstring_example_runs():
     assert result.attempted > 0 and result.failed == 0
 
 
+def copy_weights(source, target):
+    target.set_weights(source.get_weights())
+    return target
+
+
+def test_blocks_give_the_same_outputs_with_either_convlstm():
+    x = np.random.default_rng(0).normal(size=(2, 3, 10, 12, 4)).astype("float32")
+    stock, fused = ConvLSTMEncoderBlock(5, convlstm="keras"), ConvLSTMEncoderBlock(5)
+    assert isinstance(fused.convlstm, FusedConvLSTM2D)
+    assert isinstance(stock.convlstm, keras.layers.ConvLSTM2D)
+    stock(x)
+    fused(x)
+    copy_weights(stock, fused)
+    for a, e in zip(fused(x), stock(x)):
+        assert_close(a, e)
+
+    skip = np.random.default_rng(1).normal(size=(2, 3, 10, 12, 5)).astype("float32")
+    low = x[:, :, ::2, ::2]
+    stock, fused = ConvLSTMDecoderBlock(3, convlstm="keras"), ConvLSTMDecoderBlock(3)
+    stock(low, skip=skip)
+    fused(low, skip=skip)
+    copy_weights(stock, fused)
+    assert_close(fused(low, skip=skip), stock(low, skip=skip))
+    assert ConvLSTMDecoderBlock(3, convlstm="keras").get_config()["convlstm"] == "keras"
+
+
+def test_blocks_refuse_an_unknown_convlstm():
+    with pytest.raises(ValueError, match="convlstm"):
+        ConvLSTMEncoderBlock(4, convlstm="fast")
+
+
+def dsc_pair(shape):
+    kwargs = dict(input_shape=shape, n_clusters=3, filters=(3, 4), latent_dim=4)
+    return DSC(convlstm="keras", **kwargs), DSC(**kwargs)
+
+
+def test_dsc_gives_the_same_outputs_with_either_convlstm():
+    shape = (3, 9, 11, 2)
+    stock, fused = dsc_pair(shape)
+    assert isinstance(fused.bottleneck, FusedConvLSTM2D)
+    assert isinstance(stock.bottleneck, keras.layers.ConvLSTM2D)
+    assert stock.get_config()["convlstm"] == "keras" and fused.get_config()["convlstm"] == "fused"
+    x = np.random.default_rng(0).normal(size=(4, *shape)).astype("float32")
+    stock(x)
+    fused(x)  # builds the decoder too
+    copy_weights(stock, fused)
+    expected, actual = stock(x), fused(x)
+    for key in ["reconstruction", "embedding", "probabilities"]:
+        assert_close(actual[key], expected[key])
+
+
+def test_a_dsc_file_written_with_the_stock_layer_loads_with_the_fused_default(tmp_path):
+    """Files written before the `convlstm` argument existed have no such key in their config;
+    they load with the default (fused) layer and give the same outputs."""
+    shape = (3, 9, 11, 2)
+    stock, _ = dsc_pair(shape)
+    x = np.random.default_rng(0).normal(size=(4, *shape)).astype("float32")
+    expected = stock(x)
+    stock.save(tmp_path / "stock.keras")
+
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(tmp_path / "stock.keras") as source, zipfile.ZipFile(old, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                del config["config"]["convlstm"]
+                data = json.dumps(config).encode()
+            target.writestr(item, data)
+
+    restored = keras.saving.load_model(old)
+    assert isinstance(restored.bottleneck, FusedConvLSTM2D)
+    actual = restored(x)
+    for key in ["reconstruction", "embedding", "probabilities"]:
+        assert_close(actual[key], expected[key])
+
+
 JAX_SCRIPT = """
 import doctest
 import inspect
 import numpy as np, jax, jax.numpy as jnp, keras
 assert keras.backend.backend() == "jax"
+from keras_dsc import DSC
 from keras_dsc.layers import conv_lstm
 FusedConvLSTM2D = conv_lstm.ConvLSTM2D
 
@@ -308,15 +387,14 @@ for shape, kwargs in [((2, 4, 9, 11, 3), dict(return_sequences=True)),
         error = np.abs(a - e).max()
         assert error <= 1e-5 * max(1.0, np.abs(e).max()), (shape, error)
 
-inputs = keras.Input((3, 9, 11, 2))
-features = FusedConvLSTM2D(3, 3, padding="same")(inputs)
-model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(features)))
-model.compile(optimizer="adam", loss="mse")
-x, y = rng.normal(size=(8, 3, 9, 11, 2)).astype("float32"), np.ones((8, 1), "float32")
-before = [w.copy() for w in model.get_weights()]
-loss = model.train_on_batch(x, y)
-assert np.isfinite(loss), loss
-assert all(np.abs(a - b).max() > 0 for a, b in zip(model.get_weights(), before))
+x = rng.normal(size=(8, 3, 9, 11, 2)).astype("float32")
+model = DSC(input_shape=x.shape[1:], n_clusters=2, filters=(3, 4), latent_dim=4)
+assert isinstance(model.bottleneck, FusedConvLSTM2D)
+model.compile(optimizer="adam")
+before = [w.copy() for w in model.bottleneck.get_weights()]
+logs = model.train_on_batch(x, return_dict=True)
+assert np.isfinite(logs["loss"]), logs
+assert all(np.abs(a - b).max() > 0 for a, b in zip(model.bottleneck.get_weights(), before))
 print("JAX-OK")
 """
 
