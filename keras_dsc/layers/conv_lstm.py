@@ -32,8 +32,8 @@ class _ConvLSTM2DWeights(keras.layers.Layer):
         self.regularizers = regularizers
         self.constraints = constraints
 
-    def build(self, input_dim):
-        gates = 4 * self.filters
+    def build(self, input_shape):
+        input_dim, gates = input_shape[-1], 4 * self.filters
         self.kernel = self.add_weight(
             name="kernel",
             shape=(*self.kernel_size, input_dim, gates),
@@ -257,7 +257,7 @@ class ConvLSTM2D(keras.layers.Layer):
                 "keras_dsc.layers.ConvLSTM2D needs the number of time steps and of channels "
                 f"when it is built; got input shape {tuple(input_shape)}"
             )
-        self.cell.build(input_shape[-1])
+        self.cell.build(input_shape)
         self.input_spec = keras.layers.InputSpec(ndim=5, axes={1: input_shape[1]})
 
     @property
