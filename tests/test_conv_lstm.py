@@ -348,14 +348,9 @@ def test_a_dsc_file_written_with_the_stock_layer_loads_with_the_fused_default(tm
 
 JAX_SCRIPT = """
 import doctest
-import inspect
 import numpy as np, jax, jax.numpy as jnp, keras
 assert keras.backend.backend() == "jax"
-from keras_dsc import DSC
 from keras_dsc.layers import conv_lstm
-FusedConvLSTM2D = conv_lstm.ConvLSTM2D
-
-# keras_dsc's ConvLSTM2D, as opposed to the stock keras.layers.ConvLSTM2D.
 FusedConvLSTM2D = conv_lstm.ConvLSTM2D
 
 result = doctest.testmod(conv_lstm)
@@ -387,14 +382,16 @@ for shape, kwargs in [((2, 4, 9, 11, 3), dict(return_sequences=True)),
         error = np.abs(a - e).max()
         assert error <= 1e-5 * max(1.0, np.abs(e).max()), (shape, error)
 
-x = rng.normal(size=(8, 3, 9, 11, 2)).astype("float32")
-model = DSC(input_shape=x.shape[1:], n_clusters=2, filters=(3, 4), latent_dim=4)
-assert isinstance(model.bottleneck, FusedConvLSTM2D)
-model.compile(optimizer="adam")
-before = [w.copy() for w in model.bottleneck.get_weights()]
-logs = model.train_on_batch(x, return_dict=True)
-assert np.isfinite(logs["loss"]), logs
-assert all(np.abs(a - b).max() > 0 for a, b in zip(model.bottleneck.get_weights(), before))
+# One training step (tests/test_dsc.py trains a whole DSC, fused by default, under JAX too).
+inputs = keras.Input((3, 9, 11, 2))
+features = FusedConvLSTM2D(3, 3, padding="same")(inputs)
+model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(features)))
+model.compile(optimizer="adam", loss="mse")
+x, y = rng.normal(size=(8, 3, 9, 11, 2)).astype("float32"), np.ones((8, 1), "float32")
+before = [w.copy() for w in model.get_weights()]
+loss = model.train_on_batch(x, y)
+assert np.isfinite(loss), loss
+assert all(np.abs(a - b).max() > 0 for a, b in zip(model.get_weights(), before))
 print("JAX-OK")
 """
 
