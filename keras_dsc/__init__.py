@@ -16,6 +16,7 @@ _LAZY = {
     "ClusteringLayer": "keras_dsc.layers.clustering",
     "ConvLSTMEncoderBlock": "keras_dsc.layers.convlstm_blocks",
     "ConvLSTMDecoderBlock": "keras_dsc.layers.convlstm_blocks",
+    "ConvLSTM2D": "keras_dsc.layers.conv_lstm",
     "DSC": "keras_dsc.models.dsc",
     # Training.
     "TargetDistributionUpdate": "keras_dsc.training.callbacks",

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_dsc.layers.conv_lstm import convlstm_class
+
 
 @keras.saving.register_keras_serializable(package="keras_dsc")
 class ConvLSTMEncoderBlock(keras.layers.Layer):
@@ -17,6 +19,9 @@ class ConvLSTMEncoderBlock(keras.layers.Layer):
         filters: int, the number of ConvLSTM2D filters.
         kernel_size: int, the spatial kernel size. Defaults to `3`.
         pool_size: int, the spatial downsampling factor. Defaults to `2`.
+        convlstm: `"fused"` (`keras_dsc.layers.ConvLSTM2D`) or `"keras"`
+            (`keras.layers.ConvLSTM2D`): the same maths and weights, so a model saved with
+            one loads with the other; the fused one trains faster. Defaults to `"fused"`.
         **kwargs: other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -41,12 +46,13 @@ class ConvLSTMEncoderBlock(keras.layers.Layer):
     ((2, 4, 8, 8, 8), (2, 4, 16, 16, 8))
     """
 
-    def __init__(self, filters, kernel_size=3, pool_size=2, **kwargs):
+    def __init__(self, filters, kernel_size=3, pool_size=2, convlstm="fused", **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.pool_size = int(pool_size)
-        self.convlstm = keras.layers.ConvLSTM2D(
+        self.convlstm_implementation = convlstm
+        self.convlstm = convlstm_class(convlstm)(
             self.filters,
             self.kernel_size,
             padding="same",
@@ -76,7 +82,12 @@ class ConvLSTMEncoderBlock(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"filters": self.filters, "kernel_size": self.kernel_size, "pool_size": self.pool_size}
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "pool_size": self.pool_size,
+                "convlstm": self.convlstm_implementation,
+            }
         )
         return config
 
@@ -96,6 +107,9 @@ class ConvLSTMDecoderBlock(keras.layers.Layer):
         up_size: int, the spatial upsampling factor. Defaults to `2`.
         recurrent: bool, ConvLSTM2D if `True`, per-time-step Conv2D if `False`.
             Defaults to `True`.
+        convlstm: `"fused"` (`keras_dsc.layers.ConvLSTM2D`) or `"keras"`
+            (`keras.layers.ConvLSTM2D`), the ConvLSTM2D used when `recurrent`. Defaults to
+            `"fused"`.
         **kwargs: other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -119,17 +133,21 @@ class ConvLSTMDecoderBlock(keras.layers.Layer):
     (2, 3, 16, 16, 4)
     """
 
-    def __init__(self, filters, kernel_size=3, up_size=2, recurrent=True, **kwargs):
+    def __init__(
+        self, filters, kernel_size=3, up_size=2, recurrent=True, convlstm="fused", **kwargs
+    ):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.up_size = int(up_size)
         self.recurrent = bool(recurrent)
+        self.convlstm_implementation = convlstm
+        layer_class = convlstm_class(convlstm)
         self.upsample = keras.layers.UpSampling3D(
             size=(1, self.up_size, self.up_size), name="upsample", dtype=self.dtype_policy
         )
         if self.recurrent:
-            self.conv = keras.layers.ConvLSTM2D(
+            self.conv = layer_class(
                 self.filters,
                 self.kernel_size,
                 padding="same",
@@ -175,6 +193,7 @@ class ConvLSTMDecoderBlock(keras.layers.Layer):
                 "kernel_size": self.kernel_size,
                 "up_size": self.up_size,
                 "recurrent": self.recurrent,
+                "convlstm": self.convlstm_implementation,
             }
         )
         return config
