@@ -26,7 +26,7 @@ def tiny_run(tmp_path_factory):
     from keras_dsc.runs.fit import fit_run
     from keras_dsc.runs.options import FitOptions
 
-    options = FitOptions(filters=(2,), latent_dim=4, epochs=1, pretrain_epochs=1, n_clusters=2,
+    options = FitOptions(filters=(2,), latent_dim=4, steps=1, pretrain_steps=1, n_clusters=2,
                          plots=False, out=str(tmp_path_factory.mktemp("runs")), run_name="tiny")
     return fit_run(DataOptions(days=6), options, echo=lambda line: None, verbose=0)
 

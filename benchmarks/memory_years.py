@@ -35,7 +35,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIRST_YEAR = 2021
 DATA = {"resample": None, "window": 24, "stream": True}
-FIT = {"n_clusters": 6, "epochs": 1, "pretrain_epochs": 1, "batch_size": 16, "filters": (4, 8),
+FIT = {"n_clusters": 6, "steps": 1, "pretrain_steps": 1, "batch_size": 16, "filters": (4, 8),
        "latent_dim": 8, "update_interval": 100000, "plots": False}
 
 

@@ -33,7 +33,7 @@ def main():
     from sklearn.metrics import adjusted_rand_score
 
     from keras_dsc.runs.options import build_dsc
-    from keras_dsc.training import embed, train_dsc
+    from keras_dsc.training import embed, pretrain
 
     fit_options = FitOptions(seed=args.seed)
     n_clusters = fit_options.n_clusters
@@ -56,9 +56,9 @@ def main():
     print(f"{len(windows)} windows of {windows.sample_shape}, {steps} steps per epoch, "
           f"learning rate {args.learning_rate}, seed {args.seed}")
     print(f"{'epoch':>5}{'steps':>7}{'reconstruction':>16}{'latent ARI':>12}{'wall s':>10}")
-    train_dsc(model, windows, batch_size=args.batch_size, pretrain_epochs=args.epochs, epochs=0,
-              learning_rate=args.learning_rate, seed=args.seed, callbacks=[LatentARI()],
-              verbose=0)
+    # Every epoch of the budget, the plateau rule switched off: this measures, it does not stop.
+    pretrain(model, windows, args.batch_size, args.epochs * steps, args.learning_rate, args.seed,
+             plateau_patience=args.epochs + 1, callbacks=[LatentARI()], verbose=0)
 
 
 if __name__ == "__main__":

@@ -275,7 +275,7 @@ def evaluate(run_dir, data, labels_csv, features, out):
               "clustering on the normalised input windows (slow). Default: k-means on the "
               "latent space of one pre-trained autoencoder.")
 @dataclass_options(FitOptions, into="fit_options",
-                   names=("pretrain_epochs", "epochs", "batch_size", "latent_dim", "filters",
+                   names=("pretrain_steps", "steps", "batch_size", "latent_dim", "filters",
                           "learning_rate", "seed", "out", "run_name"))
 def select_k_command(data, k_min, k_max, full_runs, fit_options):
     """Score k = K_MIN..K_MAX, write k_selection.csv/.png and recommend a k."""

@@ -44,7 +44,7 @@ def test_trains_and_reloads_with_identical_predictions(name, tmp_path):
         assert tuple(outputs["reconstruction"].shape) == (8, *SHAPE)
 
     before = [w.copy() for w in model.get_weights()]
-    result = train_dsc(model, x, batch_size=4, pretrain_epochs=1, epochs=1, verbose=0)
+    result = train_dsc(model, x, batch_size=4, pretrain_steps=2, steps=2, verbose=0)
     assert result.labels.shape == (8,)
     assert np.all(np.isfinite(result.history["loss"]))
     # Encoder-only models skip pre-training: only the joint epoch is logged.
@@ -93,6 +93,6 @@ def test_train_dsc_with_another_optimizer():
     x = windows()
     model = CNNAutoencoder(input_shape=SHAPE, n_clusters=2, filters=(2,), latent_dim=2)
     sgd = {"class_name": "SGD", "config": {"learning_rate": 0.5, "momentum": 0.9}}
-    train_dsc(model, x, batch_size=4, pretrain_epochs=1, epochs=1, optimizer=sgd, verbose=0)
+    train_dsc(model, x, batch_size=4, pretrain_steps=2, steps=2, optimizer=sgd, verbose=0)
     assert isinstance(model.optimizer, keras.optimizers.SGD)
     assert model.optimizer.momentum == pytest.approx(0.9)

@@ -119,7 +119,7 @@ def test_cli_benchmark_bad_input(tmp_path):
     assert "--methods: unknown method nope" in result.output
 
 
-TINY = BenchmarkSize(epochs=1, pretrain_epochs=1, batch_size=2, filters=(2,), latent_dim=2,
+TINY = BenchmarkSize(steps=2, pretrain_steps=2, batch_size=2, filters=(2,), latent_dim=2,
                      baseline_filters=(2,), lstm_units=2, dec_hidden=(4,),
                      published_width=1 / 64, published_iterations=2, kmeans_n_init=2)
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from keras_dsc.cli import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--days", "4", "--filters", "2", "--latent-dim", "4", "--epochs", "1",
-        "--pretrain-epochs", "1", "--n-clusters", "2", "--batch-size", "2", "--no-plots"]
+TINY = ["--days", "4", "--filters", "2", "--latent-dim", "4", "--steps", "2",
+        "--pretrain-steps", "2", "--n-clusters", "2", "--batch-size", "2", "--no-plots"]
 RUN_FILES = ["model.keras", "config.json", "assignments.csv", "metrics.json", "history.csv",
              "preprocessing.json"]
 
@@ -64,7 +64,7 @@ def test_fit_end_to_end_as_subprocess(tmp_path):
         (["--n-clusters", "1"], "--n-clusters must be at least 2"),
         (["--n-clusters", "9"], "--n-clusters 9 is more than the 4 samples"),
         (["--window", "40"], "--window 40 is longer than the series (32 time steps)"),
-        (["--epochs", "0"], "--epochs must be positive"),
+        (["--steps", "0"], "--steps must be positive"),
         (["--batch-size", "0"], "--batch-size must be positive"),
         (["--gamma", "-1"], "--gamma must not be negative"),
         (["--filters", "8,x"], "--filters: '8,x' is not a comma-separated list"),
@@ -86,7 +86,7 @@ def test_invalid_options_give_one_line_error_and_status_2(tmp_path, arguments, m
 def test_help_shows_every_default():
     result = CliRunner().invoke(cli, ["fit", "--help"])
     assert result.exit_code == 0
-    for option in ["--n-clusters", "--window", "--stride", "--epochs", "--pretrain-epochs",
+    for option in ["--n-clusters", "--window", "--stride", "--steps", "--pretrain-steps",
                    "--batch-size", "--gamma", "--update-interval", "--tol", "--latent-dim",
                    "--filters", "--skip / --no-skip", "--seed", "--out", "--run-name", "--days"]:
         assert option in result.output, option

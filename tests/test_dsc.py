@@ -91,16 +91,29 @@ def test_same_seed_gives_same_labels():
     for _ in range(2):
         keras.utils.set_random_seed(7)
         model = small_model()
-        result = train_dsc(model, x, batch_size=8, pretrain_epochs=2, epochs=2,
+        result = train_dsc(model, x, batch_size=8, pretrain_steps=8, steps=8,
                            update_interval=2, seed=7, kmeans_n_init=3, verbose=0)
         runs.append((result.labels, result.probabilities))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_allclose(runs[0][1], runs[1][1], atol=1e-6)
 
 
+def test_budgets_are_steps_and_the_reasons_are_reported():
+    x, _ = moving_blobs(n=12)  # 3 steps an epoch at batch 4
+    result = train_dsc(small_model(), x, batch_size=4, pretrain_steps=7, steps=5, tol=0.0,
+                       plateau_delta=0.0, kmeans_n_init=2, verbose=0)
+    assert result.stopping["pretraining"] == {"steps": 7, "budget": 7, "reason": "budget"}
+    assert result.stopping["joint"] == {"steps": 5, "budget": 5, "reason": "budget"}
+    assert len(result.history["loss"]) == 3 + 2  # the last epoch of each phase is cut short
+    # A reconstruction that must improve by 10 an epoch "plateaus" after patience + 1 epochs.
+    plateau = train_dsc(small_model(), x, batch_size=4, pretrain_steps=300, steps=3,
+                        plateau_delta=10.0, plateau_patience=2, kmeans_n_init=2, verbose=0)
+    assert plateau.stopping["pretraining"] == {"steps": 9, "budget": 300, "reason": "plateau"}
+
+
 def test_train_dsc_writes_history_and_checkpoint(tmp_path):
     x, labels = moving_blobs()
-    result = train_dsc(small_model(), x, batch_size=8, pretrain_epochs=2, epochs=2,
+    result = train_dsc(small_model(), x, batch_size=8, pretrain_steps=8, steps=8,
                        update_interval=2, kmeans_n_init=3, log_dir=tmp_path, verbose=0)
     assert result.labels.shape == labels.shape and result.probabilities.shape == (32, 2)
     lines = (tmp_path / "history.csv").read_text().splitlines()
@@ -120,7 +133,7 @@ def test_trains_and_runs_the_examples_under_jax_backend(tmp_path):
         x = rng.normal(size=(16, 3, 9, 11, 2)).astype("float32")
         x[:, :, 0, 0, 1] = np.nan
         model = DSC(input_shape=x.shape[1:], n_clusters=2, filters=(4,), latent_dim=4)
-        result = train_dsc(model, x, batch_size=8, pretrain_epochs=2, epochs=2,
+        result = train_dsc(model, x, batch_size=8, pretrain_steps=4, steps=4,
                            update_interval=1, tol=0.0, kmeans_n_init=2, verbose=0)
         h = result.history
         assert h["reconstruction_loss"][-1] < h["reconstruction_loss"][0], h
@@ -146,3 +159,25 @@ def test_trains_and_runs_the_examples_under_jax_backend(tmp_path):
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "JAX-OK 4" in proc.stdout and "JAX-EXAMPLES-OK" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_but_keeps_float32_outputs_and_losses(tmp_path):
+    x, _ = moving_blobs(n=8)
+    model = run_model_test(lambda: small_model(dtype="mixed_bfloat16"), x, tmp_path, atol=1e-2)
+    outputs = model(x)
+    assert {key: keras.backend.standardize_dtype(value.dtype) for key, value in outputs.items()} == {
+        "embedding": "float32", "probabilities": "float32", "reconstruction": "float32"}
+    assert model.encoder_blocks[0].compute_dtype == "bfloat16"
+    logs = model.train_on_batch(x, target_distribution(
+        keras.ops.convert_to_numpy(outputs["probabilities"])), return_dict=True)
+    assert all(np.isfinite(value) for value in logs.values())
+
+
+def test_hardware_settings_follow_the_device_and_the_options():
+    from keras_dsc.training.hardware import hardware_settings
+
+    auto = hardware_settings()
+    assert auto["backend"] == "tensorflow" and auto["device"] == "cpu"
+    assert auto["jit_compile"] is False and auto["dtype_policy"] == "float32"  # measured: slower
+    forced = hardware_settings(jit_compile="on", mixed_precision="on")
+    assert forced["jit_compile"] is True and forced["dtype_policy"] == "mixed_bfloat16"

@@ -12,7 +12,7 @@ from keras_dsc.errors import DataError
 from keras_dsc.runs.select_k import k_values, pretrain_autoencoder, select_k
 from keras_dsc.runs.options import FitOptions
 
-TINY = dict(filters=(2,), latent_dim=4, epochs=1, pretrain_epochs=1, batch_size=4)
+TINY = dict(filters=(2,), latent_dim=4, steps=2, pretrain_steps=2, batch_size=4)
 
 
 def test_k_values_checks_the_range():
@@ -29,7 +29,7 @@ def test_k_values_checks_the_range():
 def test_pretrain_autoencoder_trains_the_reconstruction_only():
     windows = np.random.default_rng(0).normal(size=(6, 2, 4, 4, 2)).astype("float32")
     windows[:, :, 0, 0, 1] = np.nan  # missing values are masked, not NaN losses
-    options = FitOptions(filters=(2,), latent_dim=3, pretrain_epochs=3, batch_size=3)
+    options = FitOptions(filters=(2,), latent_dim=3, pretrain_steps=6, batch_size=3)
     model, history = pretrain_autoencoder(windows, options)
     assert len(history["loss"]) == 3 and np.all(np.isfinite(history["loss"]))
     assert history["clustering_loss"] == [0.0, 0.0, 0.0]
@@ -39,7 +39,7 @@ def test_pretrain_autoencoder_trains_the_reconstruction_only():
 
 
 def test_select_k_command_on_the_latent_space_writes_table_plot_and_summary(tmp_path):
-    args = ["select-k", "--days", "6", "--k-min", "2", "--k-max", "4", "--pretrain-epochs", "1",
+    args = ["select-k", "--days", "6", "--k-min", "2", "--k-max", "4", "--pretrain-steps", "2",
             "--filters", "2", "--latent-dim", "4", "--batch-size", "4", "--out", str(tmp_path),
             "--run-name", "k"]
     result = CliRunner().invoke(cli, args)
@@ -68,8 +68,8 @@ def test_select_k_refuses_bad_options(tmp_path):
     options = FitOptions(**TINY, out=str(tmp_path))
     with pytest.raises(DataError, match="k_max 6 must be less than the number of samples"):
         select_k(DataOptions(days=6), options, 2, 6, echo=lambda line: None)
-    with pytest.raises(DataError, match="pretrain_epochs must be at least 1"):
-        select_k(DataOptions(days=6), FitOptions(**{**TINY, "pretrain_epochs": 0},
+    with pytest.raises(DataError, match="pretrain_steps must be at least 1"):
+        select_k(DataOptions(days=6), FitOptions(**{**TINY, "pretrain_steps": 0},
                                                  out=str(tmp_path)), 2, 3)
     with pytest.raises(DataError, match="latent_dim must be positive"):
         select_k(DataOptions(days=6), FitOptions(**{**TINY, "latent_dim": 0},

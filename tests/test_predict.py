@@ -117,7 +117,7 @@ def test_end_to_end_fit_export_predict_cli(tmp_path):
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout
 
-    run("fit", "--data", str(data), "--epochs", "1", "--pretrain-epochs", "1",
+    run("fit", "--data", str(data), "--steps", "2", "--pretrain-steps", "2",
         "--no-plots",
         "--n-clusters", "2", "--filters", "2", "--latent-dim", "4", "--batch-size", "4",
         "--out", str(tmp_path), "--run-name", "r")

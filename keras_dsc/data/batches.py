@@ -60,13 +60,83 @@ class WindowBatches(keras.utils.PyDataset):
             self._rng.shuffle(self._order)
 
 
+def streamed_batches(windows, batch_size, shuffle=False, seed=0, targets=None, parallel=2):
+    """Batches of a window source read on demand, fetched ahead in parallel by `tf.data`.
+
+    For sources whose windows are computed when read (a lazy, dask-backed `WindowedCube` over
+    files too large for memory): `parallel` batches are read at once in background threads
+    while the model trains on the previous ones, so reading overlaps the step. The target
+    distribution P is attached when a batch is taken, not when it is read ahead, so that an
+    in-place update of `targets` reaches the very next batch, exactly as with
+    `WindowBatches`; the batches are the same, in the same order, for the same seed.
+
+    Args:
+        windows: the window source (`len()` and integer-array indexing).
+        batch_size: int, samples per batch.
+        shuffle: bool, reshuffle every epoch (seeded). Defaults to `False`.
+        seed: int, seed of the shuffling. Defaults to `0`.
+        targets: optional float32 array `(n_samples, n_clusters)`, read at every batch.
+        parallel: int, batches read at once. Defaults to `2`.
+
+    Returns:
+        A `tf.data.Dataset` of `x` (float32 `(batch,) + sample_shape`) or `(x, y)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> batches = streamed_batches(np.arange(10, dtype="float32").reshape(10, 1, 1, 1, 1), 4)
+    >>> [b.shape[0] for b in batches.as_numpy_iterator()]
+    [4, 4, 2]
+    """
+    import tensorflow as tf
+
+    n = len(windows)
+    shape = tuple(getattr(windows, "sample_shape", None) or np.shape(windows)[1:])
+
+    def read(index):
+        rows = np.sort(index)  # contiguous reads; the batch's members stay random
+        return np.asarray(windows[rows], dtype="float32"), rows
+
+    def fetch(index):
+        x, rows = tf.numpy_function(read, [index], (tf.float32, tf.int64), stateful=False)
+        x.set_shape((None, *shape))
+        rows.set_shape((None,))
+        return x, rows
+
+    order = tf.data.Dataset.range(n)
+    if shuffle:
+        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = order.batch(int(batch_size)).map(fetch, num_parallel_calls=int(parallel),
+                                         deterministic=True).prefetch(int(parallel))
+    if targets is None:
+        ds = ds.map(lambda x, rows: x)
+    else:
+        n_clusters = targets.shape[1]
+
+        def rows_of_p(rows):  # the live array: an update reaches the next batch taken
+            return np.asarray(targets[rows], dtype="float32")
+
+        def with_targets(x, rows):
+            y = tf.numpy_function(rows_of_p, [rows], tf.float32, stateful=True)
+            y.set_shape((None, n_clusters))
+            return x, y
+
+        ds = ds.map(with_targets)
+    options = tf.data.Options()
+    options.experimental_optimization.inject_prefetch = False  # targets read on demand
+    options.deterministic = True
+    return ds.with_options(options)
+
+
 def window_batches(windows, batch_size, shuffle=False, seed=0, targets=None):
     """Batches of any window source for `fit` and `predict`.
 
     A source with its own `batches(batch_size, shuffle, seed, targets)` method (such as
     `keras_dsc.data.tfds.TfdsWindows`, which streams a TFDS dataset through `tf.data`) makes
-    them itself; any other (a NumPy array, a `WindowedCube`) gets a `WindowBatches`. Either way,
-    without shuffling the batches follow the window order.
+    them itself; a `WindowedCube` over a lazy (dask) cube is read ahead in parallel
+    (`streamed_batches`), so that reading overlaps training; any other source (a NumPy array,
+    a `WindowedCube` in memory) gets a `WindowBatches`. Either way, without shuffling the
+    batches follow the window order.
 
     Args:
         windows: the window source.
@@ -77,8 +147,10 @@ def window_batches(windows, batch_size, shuffle=False, seed=0, targets=None):
             read at every batch.
 
     Returns:
-        A `WindowBatches` or what the source's `batches` returns (a `tf.data.Dataset`).
+        A `WindowBatches`, or a `tf.data.Dataset`.
     """
     if hasattr(windows, "batches"):
         return windows.batches(batch_size, shuffle=shuffle, seed=seed, targets=targets)
+    if getattr(getattr(windows, "array", None), "chunks", None):
+        return streamed_batches(windows, batch_size, shuffle=shuffle, seed=seed, targets=targets)
     return WindowBatches(windows, batch_size, shuffle=shuffle, seed=seed, targets=targets)

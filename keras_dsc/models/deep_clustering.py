@@ -45,7 +45,9 @@ class DeepClusteringModel(keras.Model):
         self.n_clusters = int(n_clusters)
         self.alpha = float(alpha)
         self.gamma = float(gamma)
-        self.clustering = ClusteringLayer(self.n_clusters, alpha=self.alpha, name="clustering")
+        # The soft assignments and the losses stay float32 under a mixed precision policy.
+        self.clustering = ClusteringLayer(self.n_clusters, alpha=self.alpha, name="clustering",
+                                          dtype="float32")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.clustering_tracker = keras.metrics.Mean(name="clustering_loss")
 
@@ -82,7 +84,8 @@ class DeepClusteringModel(keras.Model):
 
     def _loss_terms(self, x, y, y_pred):
         if "reconstruction" in y_pred:
-            reconstruction = masked_mean_squared_error(x, y_pred["reconstruction"])
+            reconstruction = masked_mean_squared_error(
+                x, ops.cast(y_pred["reconstruction"], "float32"))
         else:
             reconstruction = ops.zeros((), dtype=y_pred["probabilities"].dtype)
         if y is None:

@@ -15,8 +15,12 @@ class DSC(DeepClusteringModel):
     A sample is a window of consecutive time steps of a gridded multivariate field. The encoder
     (`ConvLSTMEncoderBlock`s, then a ConvLSTM2D that reads the whole window and keeps its final
     state, then a dense layer) maps each window to a latent vector; a `ClusteringLayer` turns the
-    latent vector into soft cluster assignments `q`; the decoder (`ConvLSTMDecoderBlock`s)
-    reconstructs the whole window from the latent vector.
+    latent vector into soft cluster assignments `q`; the decoder reconstructs the whole window
+    from the latent vector: a dense layer makes one coarse code map per time step and
+    `ConvLSTMDecoderBlock`s upsample them back to the grid. The recurrence lives in the encoder,
+    which must read the window's evolution into the latent vector; the decoder's blocks are
+    per-step convolutions by default (`recurrent_decoder=False`), about half the cost of
+    ConvLSTM2D ones, since the per-step code maps already carry the time evolution.
 
     Training minimises, under one gradient tape, the masked reconstruction error plus
     `gamma * KL(P || Q)`, where the target distribution `P` is passed as `y` (computed over the
@@ -41,7 +45,10 @@ class DSC(DeepClusteringModel):
             skips let the decoder bypass the bottleneck, so the latent vector, which is what gets
             clustered, would no longer have to carry the information.
         recurrent_decoder: bool, ConvLSTM2D (`True`) or per-step Conv2D (`False`) decoder
-            blocks. Defaults to `True`.
+            blocks. Defaults to `False`.
+        per_step_code: bool, the decoder's dense layer makes one code map per time step
+            (`True`), or one map repeated over the window (`False`, as keras_dsc did before;
+            only a recurrent decoder can then reconstruct change in time). Defaults to `True`.
         convlstm: `"fused"` (`keras_dsc.layers.ConvLSTM2D`) or `"keras"`
             (`keras.layers.ConvLSTM2D`) for every ConvLSTM2D of the model: the same maths and
             weights (a model saved with one loads with the other), the fused one trains
@@ -80,7 +87,8 @@ class DSC(DeepClusteringModel):
         latent_dim=16,
         kernel_size=3,
         skip=False,
-        recurrent_decoder=True,
+        recurrent_decoder=False,
+        per_step_code=True,
         convlstm="fused",
         alpha=1.0,
         gamma=0.1,
@@ -92,6 +100,7 @@ class DSC(DeepClusteringModel):
         self.kernel_size = int(kernel_size)
         self.skip = bool(skip)
         self.recurrent_decoder = bool(recurrent_decoder)
+        self.per_step_code = bool(per_step_code)
         self.convlstm = convlstm
         layer_class = convlstm_class(convlstm)
         if not self.filters:
@@ -104,19 +113,27 @@ class DSC(DeepClusteringModel):
         code_channels = self.filters[-1]
         self._code_size = code_lat * code_lon * code_channels
 
+        # Sublayers compute in the model's dtype policy (mixed_bfloat16 on accelerators); the
+        # latent vector (what k-means clusters) and the reconstruction (what the loss sees)
+        # stay float32.
+        policy = self.dtype_policy
         self.encoder_blocks = [
-            ConvLSTMEncoderBlock(f, kernel_size, convlstm=convlstm, name=f"encoder_block_{i}")
+            ConvLSTMEncoderBlock(f, kernel_size, convlstm=convlstm, name=f"encoder_block_{i}",
+                                 dtype=policy)
             for i, f in enumerate(self.filters)
         ]
         self.bottleneck = layer_class(
-            code_channels, kernel_size, padding="same", name="bottleneck"
+            code_channels, kernel_size, padding="same", name="bottleneck", dtype=policy
         )
-        self.to_latent = keras.layers.Dense(self.latent_dim, name="embedding")
+        self.to_latent = keras.layers.Dense(self.latent_dim, name="embedding", dtype="float32")
+        code_steps = time if self.per_step_code else 1
         self.from_latent = keras.layers.Dense(
-            self._code_size, activation="tanh", name="from_embedding"
+            code_steps * self._code_size, activation="tanh", name="from_embedding", dtype=policy
         )
-        self.to_code_map = keras.layers.Reshape((1, code_lat, code_lon, code_channels))
-        self.repeat_in_time = keras.layers.UpSampling3D(size=(time, 1, 1), name="repeat_in_time")
+        self.to_code_map = keras.layers.Reshape((code_steps, code_lat, code_lon, code_channels),
+                                                dtype=policy)
+        self.repeat_in_time = keras.layers.UpSampling3D(
+            size=(time // code_steps, 1, 1), name="repeat_in_time", dtype=policy)
         self.decoder_blocks = [
             ConvLSTMDecoderBlock(
                 f,
@@ -124,10 +141,12 @@ class DSC(DeepClusteringModel):
                 recurrent=self.recurrent_decoder,
                 convlstm=convlstm,
                 name=f"decoder_block_{i}",
+                dtype=policy,
             )
             for i, f in reversed(list(enumerate(self.filters)))
         ]
-        self.to_variables = keras.layers.Conv3D(variables, 1, name="to_variables")
+        self.to_variables = keras.layers.Conv3D(variables, 1, name="to_variables",
+                                                dtype="float32")
 
         self.build_assignment_model()
 
@@ -147,6 +166,11 @@ class DSC(DeepClusteringModel):
             x = block(x, skip=features if self.skip else None, training=training)
         return self.to_variables(x)[:, :, : self.window_shape[1], : self.window_shape[2], :]
 
+    @classmethod
+    def from_config(cls, config):
+        # Files written before `per_step_code` existed repeated one code map in time.
+        return cls(**{"per_step_code": False, **config})
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -156,6 +180,7 @@ class DSC(DeepClusteringModel):
                 "kernel_size": self.kernel_size,
                 "skip": self.skip,
                 "recurrent_decoder": self.recurrent_decoder,
+                "per_step_code": self.per_step_code,
                 "convlstm": self.convlstm,
             }
         )

@@ -28,7 +28,6 @@ flattened features (as the paper did), which are not the main rows' features.
 
 import dataclasses
 import datetime
-import math
 import pathlib
 import time
 
@@ -60,8 +59,9 @@ class BenchmarkSize:
 
     Attributes:
         days: the built-in cube's length under the CLI's `--quick` when `--days` is not given.
-        epochs, pretrain_epochs, batch_size, update_interval, tol, learning_rate: the training
-            of every Adam-trained deep model (`keras_dsc.runs.fit.FitOptions`' defaults).
+        pretrain_steps, steps, batch_size, update_interval, tol, learning_rate: the training
+            of every Adam-trained deep model (`keras_dsc.runs.options.FitOptions`' defaults:
+            the same step budgets and stopping rules for every method, at either size).
         filters, latent_dim: our DSC's ConvLSTM2D filters and latent size.
         baseline_filters: Conv2D filters of the CNN baselines; `lstm_units` their LSTMs'.
         dec_hidden: DEC's dense layers.
@@ -71,8 +71,8 @@ class BenchmarkSize:
     """
 
     days: int = None
-    epochs: int = FitOptions.epochs
-    pretrain_epochs: int = FitOptions.pretrain_epochs
+    pretrain_steps: int = FitOptions.pretrain_steps
+    steps: int = FitOptions.steps
     batch_size: int = FitOptions.batch_size
     update_interval: int = FitOptions.update_interval
     tol: float = FitOptions.tol
@@ -90,10 +90,7 @@ class BenchmarkSize:
 FULL = BenchmarkSize()
 QUICK = BenchmarkSize(
     days=120,
-    epochs=4,
-    pretrain_epochs=3,
     batch_size=8,
-    learning_rate=1e-3,
     filters=(4, 8),
     latent_dim=16,
     baseline_filters=(8, 16),
@@ -199,8 +196,8 @@ def _train(context, model, data, seed, **overrides):
     from keras_dsc.training import train_dsc
 
     size = context.size
-    settings = dict(batch_size=size.batch_size, pretrain_epochs=size.pretrain_epochs,
-                    epochs=size.epochs, update_interval=size.update_interval, tol=size.tol,
+    settings = dict(batch_size=size.batch_size, pretrain_steps=size.pretrain_steps,
+                    steps=size.steps, update_interval=size.update_interval, tol=size.tol,
                     learning_rate=size.learning_rate, seed=seed,
                     kmeans_n_init=size.kmeans_n_init, verbose=context.verbose)
     settings.update(overrides)
@@ -245,18 +242,17 @@ def _run_method(method, context, seed):
                                          size.latent_dim)
     elif method.name == "dsc_published":
         model = baselines.PublishedDSC(shape, k, width=size.published_width, gamma=1.0)
-        steps_per_epoch = math.ceil(len(data) / 8)
         sgd = {"class_name": "SGD",
                "config": {"learning_rate": 1e-7, "momentum": 0.9}}
-        return _train(context, model, data, seed, batch_size=8, pretrain_epochs=0,
-                      epochs=math.ceil(size.published_iterations / steps_per_epoch),
-                      update_interval=50, tol=1e-7, kmeans_n_init=30, optimizer=sgd)
+        return _train(context, model, data, seed, batch_size=8, pretrain_steps=0,
+                      steps=size.published_iterations, update_interval=50, tol=1e-7,
+                      kmeans_n_init=30, optimizer=sgd)
     else:
         model = DSC(shape, k, filters=size.filters, latent_dim=size.latent_dim,
                     skip=method.name == "dsc_skip",
                     gamma=0.0 if method.name == "dsc_gamma0" else 0.1)
         if method.name == "dsc_no_pretrain":
-            return _train(context, model, data, seed, pretrain_epochs=0)
+            return _train(context, model, data, seed, pretrain_steps=0)
     return _train(context, model, data, seed)
 
 

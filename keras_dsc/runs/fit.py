@@ -46,8 +46,8 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     Example (a tiny model on six days of the built-in cube; the defaults train the real one):
 
     >>> from keras_dsc.data import DataOptions
-    >>> options = FitOptions(n_clusters=2, filters=(2,), latent_dim=4, pretrain_epochs=1,
-    ...                      epochs=1, plots=False, run_name="tiny")
+    >>> options = FitOptions(n_clusters=2, filters=(2,), latent_dim=4, pretrain_steps=1,
+    ...                      steps=1, plots=False, run_name="tiny")
     >>> fit_run(DataOptions(days=6), options, echo=lambda line: None, verbose=0)
     PosixPath('saved_models/tiny')
     """
@@ -66,9 +66,16 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
          f"(time, lat, lon, variables) from {data.description['source']}")
 
+    from keras_dsc.training.hardware import hardware_settings
+
+    hardware = hardware_settings(fit_options.jit_compile, fit_options.mixed_precision)
+    echo(f"hardware: {hardware['backend']} on {hardware['device']}, XLA "
+         f"{'on' if hardware['jit_compile'] else 'off'}, {hardware['dtype_policy']}")
     keras.utils.set_random_seed(fit_options.seed)
-    model = build_dsc(windows.sample_shape, fit_options.n_clusters, fit_options)
-    result = train_with_options(model, windows, fit_options, log_dir=run_dir, verbose=verbose)
+    model = build_dsc(windows.sample_shape, fit_options.n_clusters, fit_options,
+                      hardware["dtype_policy"])
+    result = train_with_options(model, windows, fit_options, log_dir=run_dir, verbose=verbose,
+                                jit_compile=hardware["jit_compile"])
     model.save(run_dir / run_folder.MODEL_FILE)
     (run_dir / run_folder.CHECKPOINT_FILE).unlink(missing_ok=True)
     data.preprocessor.save(run_dir)
@@ -77,6 +84,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     scores = score_run(windows, result.labels)
     scores["converged"] = bool(result.converged)
     scores["epochs_run"] = len(result.history.get("loss", []))
+    scores["stopping"] = result.stopping
     scores["wall_time_s"] = round(time.time() - started, 1)
     (run_dir / run_folder.METRICS_FILE).write_text(json.dumps(scores, indent=2))
     config = {
@@ -84,6 +92,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
                 "run_name": run_dir.name},
         "data": data.description,
         "model": model.get_config(),
+        "hardware": hardware,
         "versions": library_versions(),
     }
     (run_dir / run_folder.CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
@@ -97,8 +106,29 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     return run_dir
 
 
+REASONS = {
+    "budget": "its step budget was used up",
+    "plateau": "the reconstruction loss had stopped improving",
+    "converged": "fewer than --tol of the windows changed cluster",
+    "none": "it did not run",
+}
+
+
+def stopping_text(stopping):
+    """One line saying how long each training phase ran and what stopped it."""
+    parts = []
+    for phase, name in (("pretraining", "pre-training"), ("joint", "joint training")):
+        if phase in stopping:
+            info = stopping[phase]
+            parts.append(f"{name} {info['steps']} of {info['budget']} steps "
+                         f"({REASONS.get(info['reason'], info['reason'])})")
+    return "training: " + "; ".join(parts)
+
+
 def summarise(echo, run_dir, labels, scores):
-    """Prints the clusters found, their sizes and the main scores of a run."""
+    """Prints the clusters found, their sizes, the main scores and what stopped training."""
+    if scores.get("stopping"):
+        echo(stopping_text(scores["stopping"]))
     sizes = np.bincount(labels, minlength=len(scores.get("cluster_sizes", {})) or None)
     echo(f"clusters found: {int((sizes > 0).sum())}; sizes: "
          + ", ".join(f"{k}:{n}" for k, n in enumerate(sizes)))

@@ -7,6 +7,7 @@ import re
 
 from keras_dsc.data.options import option
 from keras_dsc.errors import OptionError
+from keras_dsc.training.hardware import CHOICES
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """A run name is one path component: letters, digits, `_`, `.` and `-`, not starting with `.`."""
@@ -31,9 +32,11 @@ class FitOptions:
     """
 
     n_clusters: int = option(6, "Number of clusters k.")
-    epochs: int = option(20, "Epoch limit of joint (reconstruction + clustering) training.")
-    pretrain_epochs: int = option(15, "Epochs of autoencoder pre-training (0: none, as the "
-                                  "paper).")
+    pretrain_steps: int = option(240, "Step budget of autoencoder pre-training (0: none, as "
+                                 "the paper); it stops earlier when the reconstruction "
+                                 "plateaus.")
+    steps: int = option(160, "Step budget of joint (reconstruction + clustering) training; "
+                        "it stops earlier when fewer than --tol of the samples change cluster.")
     batch_size: int = option(16, "Windows per training batch.")
     gamma: float = option(0.1, "Weight of the KL clustering loss.")
     update_interval: int = option(20, "Training steps between recomputations of the target "
@@ -44,9 +47,16 @@ class FitOptions:
     filters: tuple[int, ...] = option((8, 16), "ConvLSTM2D filters, one per depth level.")
     skip: bool = option(False, "U-net skip connections (off: the bottleneck must carry the "
                         "information).")
-    recurrent_decoder: bool = option(True, "ConvLSTM2D decoder blocks (off: per-step Conv2D).",
-                                     cli=False)
+    recurrent_decoder: bool = option(False, "ConvLSTM2D decoder blocks (off: per-step "
+                                     "Conv2D).", cli=False)
+    per_step_code: bool = option(True, "The decoder starts from one code map per time step "
+                                 "(off: one map repeated in time).", cli=False)
     learning_rate: float = option(2e-3, "Adam's learning rate.")
+    jit_compile: str = option("auto", "XLA compilation: auto (on for JAX and GPUs, off for "
+                              "TensorFlow on CPU, where it is slower), on or off.")
+    mixed_precision: str = option("auto", "mixed_bfloat16 training: auto (on for GPUs and TPUs, "
+                                  "off on CPU), on or off; losses and assignments stay "
+                                  "float32.")
     seed: int = option(0, "Seed of Keras, NumPy, the shuffling and k-means.")
     out: str = option("saved_models", "Parent output folder.")
     run_name: str | None = option(None, "Run folder name. Default: dsc-<timestamp>.")
@@ -54,8 +64,8 @@ class FitOptions:
 
     def __post_init__(self):
         self.n_clusters = _integer(self, "n_clusters", 2, "at least 2")
-        self.epochs = _integer(self, "epochs", 1, "positive")
-        self.pretrain_epochs = _integer(self, "pretrain_epochs", 0, "0 or more")
+        self.pretrain_steps = _integer(self, "pretrain_steps", 0, "0 or more")
+        self.steps = _integer(self, "steps", 1, "positive")
         self.batch_size = _integer(self, "batch_size", 1, "positive")
         self.update_interval = _integer(self, "update_interval", 1, "positive")
         self.latent_dim = _integer(self, "latent_dim", 1, "positive")
@@ -73,6 +83,10 @@ class FitOptions:
         if self.run_name is not None and not RUN_NAME.match(str(self.run_name)):
             raise OptionError(f"{{run_name}}: {self.run_name!r} must be one folder name of "
                               f"letters, digits, '_', '.' and '-'", "run_name")
+        for name in ("jit_compile", "mixed_precision"):
+            if getattr(self, name) not in CHOICES:
+                raise OptionError(f"{{{name}}} must be one of {', '.join(CHOICES)}, got "
+                                  f"{getattr(self, name)!r}", name)
         self.out = str(self.out)
 
     def check_samples(self, n_samples):
@@ -97,8 +111,9 @@ def _number(options, name, ok, text):
     return float(value)
 
 
-def build_dsc(sample_shape, n_clusters, fit_options):
-    """A `keras_dsc.DSC` with the architecture options of `fit_options` (a `FitOptions`)."""
+def build_dsc(sample_shape, n_clusters, fit_options, dtype_policy="float32"):
+    """A `keras_dsc.DSC` with the architecture options of `fit_options` (a `FitOptions`),
+    computing in `dtype_policy` (`keras_dsc.training.hardware.hardware_settings` chooses)."""
     from keras_dsc.models.dsc import DSC
 
     return DSC(
@@ -108,23 +123,27 @@ def build_dsc(sample_shape, n_clusters, fit_options):
         latent_dim=fit_options.latent_dim,
         skip=fit_options.skip,
         recurrent_decoder=fit_options.recurrent_decoder,
+        per_step_code=fit_options.per_step_code,
         gamma=fit_options.gamma,
+        dtype=dtype_policy,
     )
 
 
-def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto"):
+def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto",
+                       jit_compile="auto"):
     """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`)."""
     from keras_dsc.training import train_dsc
 
     return train_dsc(
         model, windows,
         batch_size=fit_options.batch_size,
-        pretrain_epochs=fit_options.pretrain_epochs,
-        epochs=fit_options.epochs,
+        pretrain_steps=fit_options.pretrain_steps,
+        steps=fit_options.steps,
         update_interval=fit_options.update_interval,
         tol=fit_options.tol,
         learning_rate=fit_options.learning_rate,
         seed=fit_options.seed,
         log_dir=log_dir,
         verbose=verbose,
+        jit_compile=jit_compile,
     )

@@ -29,7 +29,7 @@ def pretrain_autoencoder(windows, fit_options=None, verbose=0):
 
     Args:
         windows: the window source (a `WindowedCube` or NumPy array).
-        fit_options: a `FitOptions` (architecture, `pretrain_epochs`, `batch_size`,
+        fit_options: a `FitOptions` (architecture, `pretrain_steps`, `batch_size`,
             `learning_rate`, `seed`). Defaults to `FitOptions()`.
         verbose: `fit`'s verbosity. Defaults to 0.
 
@@ -44,9 +44,9 @@ def pretrain_autoencoder(windows, fit_options=None, verbose=0):
     keras.utils.set_random_seed(fit_options.seed)
     sample_shape = getattr(windows, "sample_shape", None) or np.shape(windows)[1:]
     model = build_dsc(sample_shape, 2, fit_options)
-    history = pretrain(model, windows, fit_options.batch_size, fit_options.pretrain_epochs,
-                       fit_options.learning_rate, fit_options.seed,
-                       callbacks=[keras.callbacks.TerminateOnNaN()], verbose=verbose)
+    history, _ = pretrain(model, windows, fit_options.batch_size, fit_options.pretrain_steps,
+                          fit_options.learning_rate, fit_options.seed,
+                          callbacks=[keras.callbacks.TerminateOnNaN()], verbose=verbose)
     return model, history
 
 
@@ -133,7 +133,7 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
     Example:
 
     >>> from keras_dsc.data import DataOptions
-    >>> result = select_k(DataOptions(days=8), FitOptions(pretrain_epochs=1, filters=(2,),
+    >>> result = select_k(DataOptions(days=8), FitOptions(pretrain_steps=2, filters=(2,),
     ...                                                   latent_dim=4, out="runs"),
     ...                   k_min=2, k_max=4, echo=lambda line: None)
     >>> result["table"]["k"].tolist(), result["k"] in (2, 3, 4)
@@ -145,9 +145,9 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
 
     data_options = data_options or DataOptions()
     fit_options = fit_options or FitOptions()
-    if fit_options.pretrain_epochs < 1 and not full_runs:
-        raise OptionError("{pretrain_epochs} must be at least 1: the latent space of an "
-                          "untrained autoencoder says nothing about k", "pretrain_epochs")
+    if fit_options.pretrain_steps < 1 and not full_runs:
+        raise OptionError("{pretrain_steps} must be at least 1: the latent space of an "
+                          "untrained autoencoder says nothing about k", "pretrain_steps")
     started = time.time()
     data = prepare_data(data_options)
     windows = data.windows
@@ -163,7 +163,7 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
     else:
         from keras_dsc.training import embed
 
-        echo(f"pre-training the autoencoder for {fit_options.pretrain_epochs} epochs ...")
+        echo(f"pre-training the autoencoder for at most {fit_options.pretrain_steps} steps ...")
         model, _ = pretrain_autoencoder(windows, fit_options, verbose=verbose)
         latent = embed(model, windows, fit_options.batch_size)
         features = (f"latent vectors of the pre-trained autoencoder "

@@ -97,3 +97,38 @@ class MissingLabelChange(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.setdefault("label_change", float("nan"))
+
+
+class StepBudget(keras.callbacks.Callback):
+    """Stops `fit` after `steps` training steps, mid-epoch if need be.
+
+    A training budget in steps does not depend on the number of samples: 300 steps are 300
+    steps on a record of 50 windows (many epochs) and on one of 50 000 (part of an epoch).
+    `stopped` tells whether the budget ended the training; `steps` counts the steps taken.
+
+    Args:
+        steps: int, the most training steps.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> budget = StepBudget(5)
+    >>> history = model.fit(np.zeros((8, 3)), np.zeros(8), batch_size=2, epochs=10,
+    ...                     callbacks=[budget], verbose=0)
+    >>> budget.steps, budget.stopped, len(history.history["loss"])
+    (5, True, 2)
+    """
+
+    def __init__(self, steps):
+        super().__init__()
+        self.budget = int(steps)
+        self.steps = 0
+        self.stopped = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps >= self.budget:
+            self.stopped = True
+            self.model.stop_training = True

@@ -9,7 +9,13 @@ from sklearn.cluster import KMeans
 
 from keras_dsc.data.batches import window_batches
 from keras_dsc.training import CHECKPOINT_FILE, HISTORY_FILE
-from keras_dsc.training.callbacks import MissingLabelChange, TargetDistributionUpdate, soft_assignments
+from keras_dsc.training.hardware import resolve_jit_compile
+from keras_dsc.training.callbacks import (
+    MissingLabelChange,
+    StepBudget,
+    TargetDistributionUpdate,
+    soft_assignments,
+)
 
 
 @dataclasses.dataclass
@@ -21,7 +27,9 @@ class TrainingResult:
         probabilities: float32 array `(n_samples, n_clusters)`, the soft assignments Q.
         initial_labels: int array, the k-means clusters of the pre-trained embedding.
         history: dict of lists, the per-epoch logs of both phases (pre-training first).
-        converged: bool, whether the label change fell below `tol` before the epoch limit.
+        converged: bool, whether the label change fell below `tol` within the step budget.
+        stopping: dict, per phase (`"pretraining"`, `"joint"`): `steps` taken, `budget` and
+            `reason`, what ended it (`"budget"`, `"plateau"`, `"converged"`, `"none"`).
     """
 
     labels: np.ndarray
@@ -29,6 +37,7 @@ class TrainingResult:
     initial_labels: np.ndarray
     history: dict
     converged: bool
+    stopping: dict = dataclasses.field(default_factory=dict)
 
 
 def embed(model, windows, batch_size):
@@ -76,27 +85,37 @@ def train_dsc(
     model,
     windows,
     batch_size=16,
-    pretrain_epochs=15,
-    epochs=20,
+    pretrain_steps=240,
+    steps=160,
     update_interval=20,
     tol=0.001,
     learning_rate=2e-3,
     seed=0,
     kmeans_n_init=20,
     optimizer=None,
+    plateau_delta=0.002,
+    plateau_patience=3,
     log_dir=None,
     callbacks=(),
     verbose="auto",
+    jit_compile="auto",
 ):
     """Trains a DSC model with the full deep-clustering procedure, all through `model.fit`.
 
-    1. Autoencoder pre-training (reconstruction only) for `pretrain_epochs` epochs; skipped
-       for encoder-only models (no `decode`), which have nothing to reconstruct.
+    1. Autoencoder pre-training (reconstruction only), for at most `pretrain_steps` training
+       steps; it stops earlier once the reconstruction loss has improved by less than
+       `plateau_delta` for `plateau_patience` epochs (`keras.callbacks.EarlyStopping`).
+       Skipped for encoder-only models (no `decode`), which have nothing to reconstruct.
     2. k-means (scikit-learn, `kmeans_n_init` seeded restarts) on the latent vectors sets the
        clustering centres.
-    3. Joint training of reconstruction + `gamma` * KL(P || Q): `TargetDistributionUpdate`
-       recomputes P over the whole data set every `update_interval` steps and stops training
-       when the fraction of changed labels falls below `tol`, or after `epochs` epochs.
+    3. Joint training of reconstruction + `gamma` * KL(P || Q) for at most `steps` steps:
+       `TargetDistributionUpdate` recomputes P over the whole data set every
+       `update_interval` steps and stops training when the fraction of changed labels falls
+       below `tol`.
+
+    The budgets are counted in training steps, not epochs, so that a short record and a long
+    one get the same amount of training (a record of 50 windows at batch 16 would otherwise
+    get 4 steps an epoch). `result.stopping` says what ended each phase.
 
     `keras.callbacks.TerminateOnNaN` guards both phases. With `log_dir`, `CSVLogger` writes
     `history.csv` (both phases; `label_change` is NaN while pre-training) and
@@ -106,8 +125,8 @@ def train_dsc(
         model: a `keras_dsc.DSC` model.
         windows: the window source (NumPy array or `keras_dsc.data.windows.WindowedCube`).
         batch_size: int. Defaults to `16`.
-        pretrain_epochs: int, epochs of autoencoder pre-training (0 skips it). Defaults to `15`.
-        epochs: int, the epoch limit of joint training. Defaults to `20`.
+        pretrain_steps: int, the step budget of pre-training (0 skips it). Defaults to `240`.
+        steps: int, the step budget of joint training. Defaults to `160`.
         update_interval: int, training steps between target updates, at most one epoch's.
             Defaults to `20`.
         tol: float, the label-change fraction that stops joint training. Defaults to `0.001`.
@@ -116,9 +135,16 @@ def train_dsc(
         kmeans_n_init: int, k-means restarts. Defaults to `20`.
         optimizer: optional Keras optimizer (instance, name or config dict) used instead of
             `Adam(learning_rate)`; each phase gets a fresh copy of it. Defaults to `None`.
+        plateau_delta: float, the least improvement of the (normalised) reconstruction loss
+            per epoch that keeps pre-training going. Defaults to `0.002`.
+        plateau_patience: int, epochs without that improvement before pre-training stops.
+            Defaults to `3`.
         log_dir: optional folder for `history.csv` and `checkpoint.keras`.
         callbacks: extra Keras callbacks for both phases.
         verbose: `fit`'s verbosity. Defaults to `"auto"`.
+        jit_compile: XLA compilation of the training steps: a bool, or `"auto"`, `"on"`,
+            `"off"` (see `keras_dsc.training.hardware.hardware_settings`: auto is off for
+            TensorFlow on CPU, on for JAX and accelerators). Defaults to `"auto"`.
 
     Returns:
         A `TrainingResult`.
@@ -129,15 +155,17 @@ def train_dsc(
     >>> from keras_dsc import DSC
     >>> windows = np.random.default_rng(0).normal(size=(12, 2, 6, 6, 1)).astype("float32")
     >>> model = DSC(input_shape=windows.shape[1:], n_clusters=3, filters=(2,), latent_dim=2)
-    >>> result = train_dsc(model, windows, batch_size=4, pretrain_epochs=1, epochs=1,
+    >>> result = train_dsc(model, windows, batch_size=4, pretrain_steps=3, steps=3,
     ...                    verbose=0)
-    >>> result.labels.shape, result.probabilities.shape
-    ((12,), (12, 3))
+    >>> result.labels.shape, result.stopping["pretraining"]["steps"]
+    ((12,), 3)
     """
     keras.utils.set_random_seed(seed)
+    jit_compile = resolve_jit_compile(jit_compile)
     n_samples = len(windows)
+    steps_per_epoch = -(-n_samples // batch_size)
     # P is refreshed at least once an epoch, however small the data set.
-    update_interval = min(update_interval, -(-n_samples // batch_size))
+    update_interval = min(update_interval, steps_per_epoch)
     guards = [keras.callbacks.TerminateOnNaN(), *callbacks]
     loggers = []
     if log_dir is not None:
@@ -154,33 +182,40 @@ def train_dsc(
         for key, values in logs.items():
             history.setdefault(key, []).extend(values)
 
-    # 1. Autoencoder pre-training.
-    record(pretrain(model, windows, batch_size, pretrain_epochs, learning_rate, seed, optimizer,
-                    callbacks=[MissingLabelChange(), *guards, *loggers], verbose=verbose))
-    if not has_decoder(model):
-        pretrain_epochs = 0
+    # 1. Autoencoder pre-training, within its step budget, until the reconstruction plateaus.
+    logs, stopped = pretrain(model, windows, batch_size, pretrain_steps, learning_rate, seed,
+                             optimizer, plateau_delta, plateau_patience,
+                             callbacks=[MissingLabelChange(), *guards, *loggers], verbose=verbose,
+                             jit_compile=jit_compile)
+    record(logs)
+    stopping = {"pretraining": stopped}
+    done_epochs = len(history.get("loss", []))
 
     # 2. k-means on the embedding initialises the centres.
     initial_labels = initialise_centres(model, windows, batch_size, seed, kmeans_n_init)
 
-    # 3. Joint training against the global target distribution.
+    # 3. Joint training against the global target distribution, within its step budget.
     model.clustering.trainable = True
-    model.compile(optimizer=fresh_optimizer(optimizer, learning_rate))
+    model.compile(optimizer=fresh_optimizer(optimizer, learning_rate), jit_compile=jit_compile)
     targets = np.zeros((n_samples, model.n_clusters), dtype="float32")
     update = TargetDistributionUpdate(windows, targets, update_interval, tol, batch_size)
-    if epochs > 0:
+    budget = StepBudget(steps)
+    if steps > 0:
         joint_batches = window_batches(windows, batch_size, shuffle=True, seed=seed + 1,
                                        targets=targets)
         record(
             model.fit(
                 joint_batches,
-                epochs=pretrain_epochs + epochs,
-                initial_epoch=pretrain_epochs,
+                epochs=done_epochs + _epochs_for(steps, n_samples, batch_size),
+                initial_epoch=done_epochs,
                 shuffle=_keras_shuffles(joint_batches),
-                callbacks=[update, *guards, *loggers],
+                callbacks=[budget, update, *guards, *loggers],
                 verbose=verbose,
             ).history
         )
+    stopping["joint"] = {"steps": budget.steps, "budget": int(steps),
+                         "reason": "converged" if update.converged else
+                         "budget" if budget.steps else "none"}
 
     probabilities = soft_assignments(model, windows, batch_size)
     return TrainingResult(
@@ -189,6 +224,7 @@ def train_dsc(
         initial_labels=initial_labels,
         history=history,
         converged=update.converged,
+        stopping=stopping,
     )
 
 
@@ -207,35 +243,59 @@ def fresh_optimizer(optimizer=None, learning_rate=2e-3):
     return keras.optimizers.get(optimizer)
 
 
-def pretrain(model, windows, batch_size=16, epochs=15, learning_rate=2e-3, seed=0,
-             optimizer=None, callbacks=(), verbose="auto"):
+def pretrain(model, windows, batch_size=16, steps=240, learning_rate=2e-3, seed=0,
+             optimizer=None, plateau_delta=0.002, plateau_patience=3, callbacks=(),
+             verbose="auto", jit_compile="auto"):
     """Autoencoder pre-training: the reconstruction loss only, through `model.fit`.
 
-    The clustering centres take no part in the loss, so they are frozen. A model without a
-    decoder (`has_decoder`) has nothing to reconstruct and is only compiled.
+    Trains for at most `steps` steps, and stops earlier once the reconstruction loss has
+    improved by less than `plateau_delta` for `plateau_patience` epochs
+    (`keras.callbacks.EarlyStopping`). The clustering centres take no part in the loss, so they
+    are frozen. A model without a decoder (`has_decoder`) has nothing to reconstruct and is
+    only compiled.
 
     Args:
         model: a `keras_dsc` deep clustering model.
         windows: the window source.
         batch_size: int. Defaults to `16`.
-        epochs: int, pre-training epochs (0: none). Defaults to `15`.
+        steps: int, the step budget (0: none). Defaults to `240`.
         learning_rate: float, Adam's learning rate. Defaults to `2e-3`.
         seed: int, seed of the shuffling. Defaults to `0`.
         optimizer: optional optimizer instead of Adam (see `fresh_optimizer`).
-        callbacks: Keras callbacks of the `fit`.
+        plateau_delta: float, the least improvement of the reconstruction loss per epoch.
+            Defaults to `0.002`.
+        plateau_patience: int, epochs without it before stopping. Defaults to `3`.
+        callbacks: more Keras callbacks of the `fit`.
         verbose: `fit`'s verbosity. Defaults to `"auto"`.
+        jit_compile: a bool or `"auto"`/`"on"`/`"off"`, XLA compilation of the training
+            step (`keras_dsc.training.hardware.hardware_settings`). Defaults to `"auto"`.
 
     Returns:
-        The dict of per-epoch logs (empty when nothing was trained).
+        `(history, stopping)`: the dict of per-epoch logs (empty when nothing was trained) and
+        `{"steps", "budget", "reason"}` with `reason` `"budget"`, `"plateau"` or `"none"`.
     """
     model.clustering.trainable = False
-    model.compile(optimizer=fresh_optimizer(optimizer, learning_rate))
-    if epochs <= 0 or not has_decoder(model):
-        return {}
+    model.compile(optimizer=fresh_optimizer(optimizer, learning_rate),
+                  jit_compile=resolve_jit_compile(jit_compile))
+    stopping = {"steps": 0, "budget": int(steps), "reason": "none"}
+    if steps <= 0 or not has_decoder(model):
+        return {}, stopping
+    budget = StepBudget(steps)
+    plateau = keras.callbacks.EarlyStopping(monitor="reconstruction_loss", mode="min",
+                                            min_delta=plateau_delta, patience=plateau_patience)
     batches = window_batches(windows, batch_size, shuffle=True, seed=seed)
-    fitted = model.fit(batches, epochs=epochs, shuffle=_keras_shuffles(batches),
-                       callbacks=list(callbacks), verbose=verbose)
-    return fitted.history
+    fitted = model.fit(batches, epochs=_epochs_for(steps, len(windows), batch_size),
+                       shuffle=_keras_shuffles(batches),
+                       callbacks=[budget, plateau, *callbacks], verbose=verbose)
+    stopping.update(steps=budget.steps,
+                    reason="plateau" if plateau.stopped_epoch > 0 and not budget.stopped
+                    else "budget")
+    return fitted.history, stopping
+
+
+def _epochs_for(steps, n_samples, batch_size):
+    """The epochs that cover `steps` training steps (a `StepBudget` cuts the last one)."""
+    return -(-int(steps) // -(-int(n_samples) // int(batch_size)))
 
 
 def _keras_shuffles(batches):

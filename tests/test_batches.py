@@ -1,0 +1,59 @@
+"""Batches for fit and predict: in memory (WindowBatches) and read ahead (streamed_batches)."""
+
+import numpy as np
+import xarray as xr
+
+from keras_dsc.data.batches import WindowBatches, streamed_batches, window_batches
+from keras_dsc.data.windows import DIMS, WindowedCube
+
+
+def lazy_cube(n_times=40):
+    values = np.arange(n_times * 2 * 3 * 1, dtype="float32").reshape(n_times, 2, 3, 1)
+    array = xr.DataArray(values, dims=DIMS, coords={
+        "time": np.arange(n_times).astype("datetime64[h]").astype("datetime64[ns]"),
+        "variable": ["t2m"]})
+    return WindowedCube(array.chunk({"time": 4}), window=2)
+
+
+def epoch(batches):
+    return [batch for batch in batches.as_numpy_iterator()]
+
+
+def test_a_lazy_cube_is_read_ahead_and_an_in_memory_one_is_not():
+    lazy = lazy_cube()
+    in_memory = WindowedCube(lazy.array.compute(), window=2)
+    assert not isinstance(window_batches(lazy, 4), WindowBatches)
+    assert isinstance(window_batches(in_memory, 4), WindowBatches)
+    assert isinstance(window_batches(in_memory[np.arange(5)], 4), WindowBatches)
+
+
+def test_without_shuffling_the_batches_are_those_of_window_batches():
+    cube = lazy_cube()
+    streamed = epoch(streamed_batches(cube, 6))
+    in_memory = WindowBatches(cube, 6)
+    assert len(streamed) == len(in_memory) == 4
+    for i, batch in enumerate(streamed):
+        np.testing.assert_array_equal(batch, in_memory[i])
+
+
+def test_shuffled_epochs_cover_every_window_once_differ_and_repeat_with_the_seed():
+    cube = lazy_cube()
+    first = streamed_batches(cube, 6, shuffle=True, seed=3)
+    epochs = [np.concatenate(epoch(first))[:, 0, 0, 0, 0] for _ in range(2)]
+    every = np.sort(cube[np.arange(len(cube))][:, 0, 0, 0, 0])
+    for order in epochs:
+        np.testing.assert_array_equal(np.sort(order), every)
+    assert not np.array_equal(epochs[0], epochs[1])
+    again = np.concatenate(epoch(streamed_batches(cube, 6, shuffle=True, seed=3)))
+    np.testing.assert_array_equal(again[:, 0, 0, 0, 0], epochs[0])
+
+
+def test_targets_are_read_when_a_batch_is_taken_not_when_it_is_read_ahead():
+    cube = lazy_cube()
+    targets = np.zeros((len(cube), 2), "float32")
+    iterator = iter(streamed_batches(cube, 5, targets=targets, parallel=2))
+    _, y = next(iterator)
+    assert np.all(y.numpy() == 0)
+    targets[...] = 1.0  # as TargetDistributionUpdate does, in place, between two steps
+    _, y = next(iterator)
+    assert np.all(y.numpy() == 1)  # the next batch sees the update, although it was read ahead
