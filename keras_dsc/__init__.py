@@ -18,6 +18,7 @@ _LAZY = {
     "ConvLSTMDecoderBlock": "keras_dsc.layers.convlstm_blocks",
     "ConvLSTM2D": "keras_dsc.layers.conv_lstm",
     "DSC": "keras_dsc.models.dsc",
+    "CentroidModel": "keras_dsc.models.centroids",
     # Training.
     "TargetDistributionUpdate": "keras_dsc.training.callbacks",
     "target_distribution": "keras_dsc.training.target",

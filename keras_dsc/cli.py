@@ -173,7 +173,10 @@ def fit(data, fit_options):
               help="k. Default: the number of planted regimes, else 6.")
 @click.option("--out", default="saved_models", show_default=True,
               help="Parent folder of the new benchmark-<timestamp> folder.")
-def benchmark(data, seeds, quick, methods, n_clusters, out):
+@click.option("--labels", "labels_csv", default=None,
+              help="CSV of reference labels (columns time,label or time,cluster) for ARI/NMI. "
+              "Default: the data's planted regimes, if any.")
+def benchmark(data, seeds, quick, methods, n_clusters, out, labels_csv):
     """Compare DSC with every baseline over seeds; write benchmark.csv and benchmark.md."""
     from keras_dsc.runs.benchmark import QUICK, QUICK_SEEDS, run_benchmark
 
@@ -183,7 +186,7 @@ def benchmark(data, seeds, quick, methods, n_clusters, out):
         data = dataclasses.replace(data, days=QUICK.days)
     _, csv_path, md_path = run_benchmark(data, seeds=seeds, quick=quick, out=out,
                                          methods=methods, n_clusters=n_clusters,
-                                         echo=click.echo)
+                                         echo=click.echo, labels_csv=labels_csv)
     click.echo(md_path.read_text())
     click.echo(f"wrote {csv_path} and {md_path}")
 

@@ -39,6 +39,8 @@ class DataOptions:
             `"tfds:era5_cube/<config>"` for a prepared TFDS dataset (`keras_dsc.data.tfds`).
         days: length of the built-in cube in days.
         n_regimes: regimes planted in the built-in cube.
+        regime_strength: scale of the built-in cube's regime anomalies (`make_cube`).
+        episode_days: `(shortest, longest)` regime episode of the built-in cube, in days.
         variables: variable names in order, or `None` for all.
         region: `(north, west, south, east)` in degrees, or `None` for the whole grid.
         time_range: `(start, end)` dates, or `None`.
@@ -69,7 +71,11 @@ class DataOptions:
     data: object = option(None, "NetCDF file, glob or 'tfds:era5_cube/<config>'. Default: the "
                           "built-in synthetic ERA5-form cube.")
     days: int = option(365, "Length of the built-in cube in days.")
-    n_regimes: int = option(6, "Regimes planted in the built-in cube.", cli=False)
+    n_regimes: int = option(6, "Regimes planted in the built-in cube (4 to 7).")
+    regime_strength: float = option(1.0, "Strength of the built-in cube's regimes (0.33: about "
+                                    "a third of the noise, a hard case).")
+    episode_days: tuple[int, int] = option((1, 8), "Shortest and longest regime episode of the "
+                                           "built-in cube, in days.")
     variables: tuple[str, ...] | None = option(
         None, "Comma-separated variable names, e.g. u10,v10,t2m,sst,sp,slhf,sshf. Default: all.")
     region: tuple[float, float, float, float] | None = option(
@@ -95,6 +101,16 @@ class DataOptions:
     def __post_init__(self):
         self.days = _positive_int(self.days, "days")
         self.n_regimes = _positive_int(self.n_regimes, "n_regimes")
+        if not (math.isfinite(float(self.regime_strength)) and self.regime_strength >= 0):
+            raise OptionError(f"{{regime_strength}} must be a number >= 0, got "
+                              f"{self.regime_strength!r}", "regime_strength")
+        self.regime_strength = float(self.regime_strength)
+        days = tuple(self.episode_days)
+        if len(days) != 2 or not all(isinstance(d, numbers.Integral) for d in days) or not (
+                1 <= days[0] <= days[1]):
+            raise OptionError(f"{{episode_days}} must be SHORTEST,LONGEST days with 1 <= "
+                              f"shortest <= longest, got {self.episode_days!r}", "episode_days")
+        self.episode_days = tuple(int(d) for d in days)
         self.window = _positive_int(self.window, "window")
         if self.stride is not None:
             self.stride = _positive_int(self.stride, "stride")

@@ -22,11 +22,11 @@ def cache_dir():
     return pathlib.Path(os.environ.get("KERAS_DSC_CACHE", default))
 
 
-def builtin_cube_path(days=365, n_regimes=6):
+def builtin_cube_path(days=365, n_regimes=6, regime_strength=1.0, episode_days=(1, 8)):
     """Path of the built-in cube as NetCDF, generated (atomically) on first use.
 
-    The file name carries a digest of the generator's source, so a changed generator never
-    serves a stale cached cube.
+    The file name carries the arguments and a digest of the generator's source, so a changed
+    generator never serves a stale cached cube.
     """
     from keras_dsc.data import synthetic
 
@@ -34,13 +34,18 @@ def builtin_cube_path(days=365, n_regimes=6):
         raise OptionError(f"{{days}} must be a positive number of days, got {days}", "days")
     folder = cache_dir()
     digest = hashlib.sha256(pathlib.Path(synthetic.__file__).read_bytes()).hexdigest()[:10]
-    path = folder / f"builtin_cube_{int(days)}d_{int(n_regimes)}regimes_seed0_{digest}.nc"
+    shape = ("" if (float(regime_strength), tuple(episode_days)) == (1.0, (1, 8)) else
+             f"_strength{float(regime_strength):g}_episodes{episode_days[0]}-{episode_days[1]}")
+    path = folder / (f"builtin_cube_{int(days)}d_{int(n_regimes)}regimes{shape}_seed0_"
+                     f"{digest}.nc")
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(suffix=".nc.partial", dir=folder)
         os.close(handle)
         try:
-            synthetic.write_cube(partial, days=int(days), n_regimes=int(n_regimes), seed=0)
+            synthetic.write_cube(partial, days=int(days), n_regimes=int(n_regimes), seed=0,
+                                 regime_strength=float(regime_strength),
+                                 episode_days=tuple(episode_days))
             os.replace(partial, path)
         finally:
             if os.path.exists(partial):
@@ -56,7 +61,8 @@ def open_data(options):
     resampling and normalisation passes that follow much faster than through dask.
     """
     if options.builtin:
-        files = [str(builtin_cube_path(options.days, options.n_regimes))]
+        files = [str(builtin_cube_path(options.days, options.n_regimes, options.regime_strength,
+                                       options.episode_days))]
     elif isinstance(options.data, (list, tuple)):
         files = [str(p) for p in options.data]
     else:

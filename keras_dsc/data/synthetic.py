@@ -21,7 +21,8 @@ How the cube is made (all in physical units, vectorised, seeded):
   points), synoptic pressure noise that is smooth in space and correlated in time (it moves
   the winds, temperature and fluxes coherently), air-mass, humidity and sea-surface eddy
   noise, and white noise.
-- Regime sequence: episodes of 1 to 8 days (mean about 3); the next regime is drawn among
+- Regime sequence: episodes of 2 to 8 days (mean about 3.5; `episode_days` changes the
+  range), and `regime_strength` scales every regime's anomaly; the next regime is drawn among
   those not yet visited in the current cycle, so that every regime occurs once in every
   `n_regimes` consecutive episodes (a Markov chain on the regime and the set visited).
 """
@@ -110,7 +111,8 @@ MOTION_REGIMES = ("eastward_low", "westward_low")
 """The two regimes with the same daily mean that differ only in their order within the day."""
 
 
-def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", variability=1.0):
+def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", variability=1.0,
+              regime_strength=1.0, episode_days=(1, 8)):
     """Builds the synthetic climate cube with planted weather regimes.
 
     Args:
@@ -124,6 +126,12 @@ def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", vari
         variability: float, scale of the day-to-day variability (amplitude spread, position
             jitter and all noise); `0` gives every day of a regime the same anomaly.
             Defaults to `1.0`.
+        regime_strength: float, scale of the regimes' anomalies (pressure, and through it the
+            winds, temperature and fluxes; their diurnal gain); the noise is unchanged.
+            `0.33` makes them about a third of the day-to-day noise, a hard case where
+            k-means on the anomaly windows is clearly imperfect. Defaults to `1.0`.
+        episode_days: `(shortest, longest)`, the range of an episode's length in days.
+            Defaults to `(1, 8)` (episodes of 2 to 8 days, mean about 3.5).
 
     Returns:
         An `xarray.Dataset` shaped like an ERA5 NetCDF file from the current CDS: dimensions
@@ -141,6 +149,7 @@ def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", vari
     """
     days, n_regimes, steps, times, variability = _check(days, n_regimes, seed, start, freq,
                                                          variability)
+    strength, shortest, longest = _check_regimes(regime_strength, episode_days)
     seeds = np.random.SeedSequence(seed).spawn(8)
     n_times = days * steps
     shape = (n_times, 41, 41)
@@ -151,7 +160,8 @@ def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", vari
     land = _land_mask()
     f32 = np.float32
 
-    regime_of_day = _regime_sequence(days, n_regimes, np.random.default_rng(seeds[0]))
+    regime_of_day = _regime_sequence(days, n_regimes, np.random.default_rng(seeds[0]),
+                                     shortest, longest)
     regime = regime_of_day[day_of_time]
 
     def seasonal(peak_day):  # per day, 1 on peak_day, -1 half a year later
@@ -161,6 +171,8 @@ def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", vari
     # synoptic noise; the 10 m wind anomaly follows from it.
     anomaly = _regime_pressure(regime, day_of_time, hour, steps, (1.0 + 0.15 * seasonal(15)),
                                variability, np.random.default_rng(seeds[1]))
+    if strength != 1.0:
+        anomaly *= np.float32(strength)
     anomaly += f32(150.0 * variability) * _smooth_noise(seeds[2], n_times, 36 * steps / 24, 12.0)
     anom_u, anom_v = _surface_wind(anomaly)
 
@@ -178,7 +190,8 @@ def make_cube(days=365, n_regimes=6, seed=0, start="2021-01-01", freq="1h", vari
 
     # Diurnal cycle (peak at 15 local solar time), stronger under clear skies.
     local = (hour[:, None] + LONGITUDE[None, :] / 15.0).astype(f32)[:, None, :]
-    gain = np.array([REGIMES[k].diurnal_gain for k in range(n_regimes)], f32)[regime]
+    gain = np.array([1.0 + strength * (REGIMES[k].diurnal_gain - 1.0)
+                     for k in range(n_regimes)], f32)[regime]
     diurnal = np.cos(f32(2.0 * np.pi / 24.0) * (local - f32(15.0))) * gain[:, None, None]
 
     elevation = np.where(land, 150.0, 0.0)
@@ -312,8 +325,24 @@ def _land_mask():
     return mask
 
 
-def _regime_sequence(days, n_regimes, rng):
-    """Per-day regimes: episodes of 1..8 days; each cycle of episodes visits every regime."""
+def _check_regimes(regime_strength, episode_days):
+    strength = float(regime_strength)
+    if not np.isfinite(strength) or strength < 0:
+        raise DataError(f"synthetic cube: regime_strength must be >= 0, got {regime_strength!r}")
+    try:
+        shortest, longest = (int(d) for d in episode_days)
+    except (TypeError, ValueError):
+        raise DataError(f"synthetic cube: episode_days must be (shortest, longest), got "
+                        f"{episode_days!r}") from None
+    if not 1 <= shortest <= longest:
+        raise DataError(f"synthetic cube: episode_days must be 1 <= shortest <= longest, got "
+                        f"{episode_days!r}")
+    return strength, shortest, longest
+
+
+def _regime_sequence(days, n_regimes, rng, shortest=1, longest=8):
+    """Per-day regimes: episodes of `shortest`..`longest` days (geometric, mean about 3.5);
+    each cycle of episodes visits every regime."""
     sequence = []
     previous = -1
     while len(sequence) < days:
@@ -321,7 +350,7 @@ def _regime_sequence(days, n_regimes, rng):
         if order[0] == previous:
             order = np.roll(order, -1)
         for k in order:
-            sequence += [k] * min(1 + rng.geometric(0.4), 8)
+            sequence += [k] * min(max(1 + rng.geometric(0.4), shortest), longest)
         previous = order[-1]
     return np.asarray(sequence[:days], dtype=np.int32)
 

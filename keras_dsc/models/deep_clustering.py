@@ -24,6 +24,9 @@ class DeepClusteringModel(keras.Model):
         n_clusters: int, the number of clusters.
         alpha: float, degrees of freedom of the Student's t kernel. Defaults to `1.0`.
         gamma: float, weight of the clustering loss. Defaults to `0.1`.
+        latitude_weights: optional sequence of one weight per latitude of the window (for
+            example cos(latitude), the area of a grid row on a regular grid): the
+            reconstruction error is then a weighted mean. Defaults to `None` (unweighted).
         **kwargs: other keyword arguments of `keras.Model`.
 
     Call arguments:
@@ -35,7 +38,8 @@ class DeepClusteringModel(keras.Model):
         and, for models with a decoder, `"reconstruction"` (the input's shape).
     """
 
-    def __init__(self, input_shape, n_clusters, alpha=1.0, gamma=0.1, **kwargs):
+    def __init__(self, input_shape, n_clusters, alpha=1.0, gamma=0.1, latitude_weights=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.window_shape = tuple(int(n) for n in input_shape)
         if len(self.window_shape) != 4:
@@ -45,6 +49,12 @@ class DeepClusteringModel(keras.Model):
         self.n_clusters = int(n_clusters)
         self.alpha = float(alpha)
         self.gamma = float(gamma)
+        self.latitude_weights = (None if latitude_weights is None
+                                 else tuple(float(w) for w in latitude_weights))
+        if self.latitude_weights is not None and len(self.latitude_weights) != \
+                self.window_shape[1]:
+            raise ValueError(f"latitude_weights: {len(self.latitude_weights)} weights for "
+                             f"{self.window_shape[1]} latitudes")
         # The soft assignments and the losses stay float32 under a mixed precision policy.
         self.clustering = ClusteringLayer(self.n_clusters, alpha=self.alpha, name="clustering",
                                           dtype="float32")
@@ -84,8 +94,12 @@ class DeepClusteringModel(keras.Model):
 
     def _loss_terms(self, x, y, y_pred):
         if "reconstruction" in y_pred:
+            weights = None
+            if self.latitude_weights is not None:  # the area of each grid row
+                weights = ops.reshape(ops.convert_to_tensor(self.latitude_weights, "float32"),
+                                      (1, 1, -1, 1, 1))
             reconstruction = masked_mean_squared_error(
-                x, ops.cast(y_pred["reconstruction"], "float32"))
+                x, ops.cast(y_pred["reconstruction"], "float32"), weights)
         else:
             reconstruction = ops.zeros((), dtype=y_pred["probabilities"].dtype)
         if y is None:
@@ -142,6 +156,7 @@ class DeepClusteringModel(keras.Model):
                 "n_clusters": self.n_clusters,
                 "alpha": self.alpha,
                 "gamma": self.gamma,
+                "latitude_weights": self.latitude_weights,
             }
         )
         return config

@@ -55,7 +55,8 @@ class DSC(DeepClusteringModel):
             faster. Defaults to `"fused"`.
         alpha: float, degrees of freedom of the Student's t kernel. Defaults to `1.0`.
         gamma: float, weight of the clustering loss. Defaults to `0.1`.
-        **kwargs: other keyword arguments of `keras.Model` (`name`, ...).
+        **kwargs: other keyword arguments of `DeepClusteringModel` (`latitude_weights`, the
+            area weights of the reconstruction error) and of `keras.Model` (`name`, `dtype`).
 
     Call arguments:
         inputs: a 5-D tensor `(batch, time, lat, lon, variables)`, normalised, NaN where missing.

@@ -114,6 +114,8 @@ class Method:
 
 METHODS = (
     Method("kmeans", "k-means"),
+    Method("eof_kmeans", "EOF + k-means"),
+    Method("som", "SOM (on the EOFs)"),
     Method("agglomerative", "agglomerative (Ward)"),
     Method("dec", "DEC"),
     Method("dtc", "DTC-style temporal AE"),
@@ -128,6 +130,8 @@ METHODS = (
     Method("dsc_window1", "DSC, window 1", window1=True),
 )
 METHOD_NAMES = tuple(m.name for m in METHODS)
+FIT_METHODS = {"kmeans": "kmeans", "eof_kmeans": "eof-kmeans", "som": "som", "dsc": "dsc"}
+"""The rows that run exactly what `fit --method ...` runs (the same code, the same defaults)."""
 
 
 def check_methods(methods):
@@ -144,14 +148,22 @@ def check_methods(methods):
 
 
 class _Data:
-    """One prepared data set as the methods need it: windows in memory, features, labels."""
+    """One prepared data set as the methods need it: windows in memory, features, labels.
 
-    def __init__(self, prepared):
+    The features (what the feature-space scores and the scikit-learn baselines see) are the
+    flattened windows weighted by sqrt(cos(latitude)), as every method of `fit` weighs them.
+    """
+
+    def __init__(self, prepared, labels=None):
+        from keras_dsc.training.classical import feature_weights
+
         self.prepared = prepared
         cube = prepared.windows
+        self.cube = cube
         self.windows = cube[np.arange(len(cube))]
-        self.features = np.nan_to_num(self.windows.reshape(len(self.windows), -1), nan=0.0)
-        self.labels = cube.labels
+        flat = np.nan_to_num(self.windows.reshape(len(self.windows), -1), nan=0.0)
+        self.features = flat * feature_weights(cube)
+        self.labels = cube.labels if labels is None else labels
         self.shape = cube.sample_shape
 
     def __len__(self):
@@ -174,18 +186,27 @@ def window1_options(options, prepared):
 class _Context:
     """What every method of one benchmark shares: the data sets, k and the size."""
 
-    def __init__(self, options, n_clusters, size, verbose):
+    def __init__(self, options, n_clusters, size, verbose, labels_csv=None):
         self.options = options
         self.size = size
         self.verbose = verbose
-        self.main = _Data(prepare_data(options))
+        prepared = prepare_data(options)
+        labels = None
+        if labels_csv is not None:
+            from keras_dsc.runs.evaluate import read_reference_labels
+
+            labels = read_reference_labels(labels_csv, prepared.windows.start_times)
+        self.main = _Data(prepared, labels)
+        self.labels_csv = labels_csv
         self._window1 = None
         self.n_clusters = n_clusters
 
     @property
     def window1(self):
         if self._window1 is None:
-            self._window1 = _Data(prepare_data(window1_options(self.options, self.main.prepared)))
+            prepared = prepare_data(window1_options(self.options, self.main.prepared))
+            same = len(prepared.windows) == len(self.main)
+            self._window1 = _Data(prepared, self.main.labels if same else None)
         return self._window1
 
     def data_for(self, method):
@@ -210,11 +231,18 @@ def _run_method(method, context, seed):
     data = context.data_for(method)
     k = context.n_clusters
     size = context.size
-    if method.name == "kmeans":
-        from sklearn.cluster import KMeans
+    if method.name in FIT_METHODS:
+        from keras_dsc.runs.fit import train_method
+        from keras_dsc.training.hardware import hardware_settings
 
-        kmeans = KMeans(k, n_init=size.kmeans_n_init, random_state=seed)
-        return kmeans.fit_predict(data.features), True
+        options = FitOptions(method=FIT_METHODS[method.name], n_clusters=k,
+                             pretrain_steps=size.pretrain_steps, steps=size.steps,
+                             batch_size=size.batch_size, update_interval=size.update_interval,
+                             tol=size.tol, learning_rate=size.learning_rate,
+                             filters=size.filters, latent_dim=size.latent_dim, seed=seed)
+        _, result = train_method(data.cube, options, seed, hardware_settings(),
+                                 verbose=context.verbose)
+        return result.labels, bool(result.converged)
     if method.name == "agglomerative":
         from sklearn.cluster import AgglomerativeClustering
 
@@ -247,7 +275,7 @@ def _run_method(method, context, seed):
         return _train(context, model, data, seed, batch_size=8, pretrain_steps=0,
                       steps=size.published_iterations, update_interval=50, tol=1e-7,
                       kmeans_n_init=30, optimizer=sgd)
-    else:
+    else:  # the ablations of keras_dsc's DSC
         model = DSC(shape, k, filters=size.filters, latent_dim=size.latent_dim,
                     skip=method.name == "dsc_skip",
                     gamma=0.0 if method.name == "dsc_gamma0" else 0.1)
@@ -393,10 +421,14 @@ def _notes(context, table, seeds, quick):
         f"Data: {main['source']}, {main['n_samples']} samples of shape "
         f"{tuple(main['sample_shape'])} (time, lat, lon, variables), k = {context.n_clusters}, "
         f"seeds 0..{seeds - 1}, {'--quick' if quick else 'full'} size.",
-        "Scores are computed on the flattened normalised windows (NaN as 0); ARI and NMI "
-        "against the planted regimes." if context.main.labels is not None else
-        "Scores are computed on the flattened normalised windows (NaN as 0); the data has "
-        "no reference labels, so no ARI or NMI.",
+        "Scores are computed on the flattened normalised windows (NaN as 0), weighted by "
+        "sqrt(cos(latitude)); ARI and NMI against the "
+        + ("reference labels given." if context.labels_csv else "planted regimes.")
+        if context.main.labels is not None else
+        "Scores are computed on the flattened normalised windows (NaN as 0), weighted by "
+        "sqrt(cos(latitude)); the data has no reference labels, so no ARI or NMI.",
+        "k-means, EOF + k-means, SOM and keras_dsc DSC run exactly what `fit --method` runs "
+        "(the same code and defaults, the step budgets included).",
         "Window-1 rows are trained and scored on the same cube averaged over each window's "
         "span (one sample per window, window 1): their ARI/NMI refer to the same samples, "
         "their other scores to those averaged features.",
@@ -430,7 +462,7 @@ def _new_folder(out):
 
 
 def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", methods=None,
-                  n_clusters=None, size=None, echo=print, verbose=0):
+                  n_clusters=None, size=None, echo=print, verbose=0, labels_csv=None):
     """Runs every method for every seed on the same data and writes the comparison table.
 
     Args:
@@ -445,6 +477,9 @@ def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", m
         size: a `BenchmarkSize` overriding `QUICK`/`FULL`.
         echo: function printing one line of progress.
         verbose: Keras `fit` verbosity. Defaults to `0`.
+        labels_csv: optional CSV of reference labels (columns `time` and `label` or
+            `cluster`, one row per window start) that ARI and NMI compare with; `None` for the
+            data's planted regimes, if any.
 
     Returns:
         `(table, csv_path, markdown_path)`: the summary `DataFrame` (see `summarise`) and the
@@ -466,7 +501,7 @@ def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", m
     chosen = check_methods(methods)
 
     started = time.time()
-    context = _Context(data_options, None, size, verbose)
+    context = _Context(data_options, None, size, verbose, labels_csv)
     labels = context.main.labels
     if n_clusters is None:
         n_clusters = len(np.unique(labels[labels >= 0])) if labels is not None else 6
@@ -498,7 +533,7 @@ def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", m
                 continue
             wall, cpu = time.time() - tick, time.process_time() - cpu_tick
             scores = cluster_scores(data.features, predicted, data.labels,
-                                    features="flattened normalised windows")
+                                    features="flattened normalised windows, area-weighted")
             records.append(_record(
                 method, seed, status="ok", wall_time_s=round(wall, 2), cpu_time_s=round(cpu, 2),
                 converged=converged,

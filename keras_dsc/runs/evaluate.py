@@ -218,7 +218,12 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
 
     if features == "input":  # bounded in memory: a seeded subset of a long record
         description = f"{FEATURES[features]} ({len(windows)} x {np.prod(windows.sample_shape)})"
-        scores = score_run(windows, labels, description, reference)
+        from keras_dsc.training.classical import feature_weights
+
+        # Weighted as the run was scored (runs from before area weighting were not).
+        weighted = bool(config.get("fit", {}).get("area_weighting", False))
+        scores = score_run(windows, labels, description, reference,
+                           weights=feature_weights(windows) if weighted else None)
     else:
         X = np.asarray(outputs["embedding"], dtype=np.float64)
         description = f"{FEATURES[features]} ({X.shape[0]} x {X.shape[1]})"

@@ -7,11 +7,13 @@ import platform
 import time
 
 import numpy as np
+import pandas as pd
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.runs import run_folder
 from keras_dsc.runs.options import FitOptions, build_dsc, train_with_options
 from keras_dsc.scoring.metrics import score_run
+from keras_dsc.training.classical import feature_weights
 
 
 def library_versions():
@@ -24,6 +26,82 @@ def library_versions():
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="auto"):
+    """Trains the clustering `fit_options.method` names once, with `seed`.
+
+    Returns:
+        `(model, result)`: the Keras model (a `DSC` or a `CentroidModel`) and a
+        `keras_dsc.training.procedure.TrainingResult`.
+    """
+    import keras
+
+    from keras_dsc.training.callbacks import soft_assignments
+    from keras_dsc.training.classical import fit_centroid_model
+    from keras_dsc.training.procedure import TrainingResult
+
+    keras.utils.set_random_seed(seed)
+    if fit_options.method != "dsc":
+        model, info = fit_centroid_model(
+            windows, fit_options.n_clusters, fit_options.method, fit_options.n_eofs,
+            fit_options.explained_variance, fit_options.area_weighting, seed)
+        probabilities = soft_assignments(model, windows, fit_options.batch_size)
+        labels = probabilities.argmax(axis=1)
+        return model, TrainingResult(labels, probabilities, labels, {}, True, details=info)
+    partition = None
+    if fit_options.init == "eof":
+        start, _ = fit_centroid_model(windows, fit_options.n_clusters, "eof-kmeans",
+                                      fit_options.n_eofs, fit_options.explained_variance,
+                                      fit_options.area_weighting, seed)
+        partition = soft_assignments(start, windows, fit_options.batch_size).argmax(axis=1)
+    keras.utils.set_random_seed(seed)
+    model = build_dsc(windows.sample_shape, fit_options.n_clusters, fit_options,
+                      hardware["dtype_policy"], getattr(windows, "latitudes", None))
+    options = dataclasses.replace(fit_options, seed=seed)
+    return model, train_with_options(model, windows, options, log_dir=log_dir, verbose=verbose,
+                                     jit_compile=hardware["jit_compile"],
+                                     initial_partition=partition)
+
+
+def choose_seed(trained, windows, weights, fit_options):
+    """Of several trainings `[(model, result), ...]`, the one with the most compact regimes.
+
+    The label-free criterion is the within-cluster variance of the (area-weighted) windows,
+    what k-means minimises, the same for every method. The stability is the mean pairwise ARI
+    between the seeds' partitions when there are several; for a single training, the
+    agreement of k-means refitted on bootstrap resamples of its embedding.
+
+    Returns:
+        `(model, result, stability)`.
+    """
+    from keras_dsc.scoring.stability import (
+        bootstrap_stability,
+        seed_stability,
+        within_cluster_variance,
+    )
+    from keras_dsc.training import embed
+
+    if len(trained) > 1:
+        features = _scoring_features(windows, weights)
+        variances = [within_cluster_variance(features, r.labels) for _, r in trained]
+        model, result = trained[int(np.argmin(variances))]
+        stability = seed_stability([r.labels for _, r in trained])
+        stability["within_cluster_variance"] = [round(v, 6) for v in variances]
+        return model, result, stability
+    model, result = trained[0]
+    embedding = embed(model, windows, fit_options.batch_size)
+    stability = bootstrap_stability(embedding, result.labels, fit_options.n_clusters,
+                                    seed=fit_options.seed)
+    return model, result, stability
+
+
+def _scoring_features(windows, weights, max_bytes=256 * 1024**2, seed=0):
+    """The flattened, weighted windows (a seeded subset of a long record) for `choose_seed`."""
+    n = len(windows)
+    size = min(n, max(max_bytes // (4 * int(np.prod(windows.sample_shape))), 100))
+    subset = None if size >= n else np.sort(np.random.default_rng(seed).choice(n, size, False))
+    return windows.flatten_features(indices=subset) * weights
 
 
 def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
@@ -71,20 +149,28 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     hardware = hardware_settings(fit_options.jit_compile, fit_options.mixed_precision)
     echo(f"hardware: {hardware['backend']} on {hardware['device']}, XLA "
          f"{'on' if hardware['jit_compile'] else 'off'}, {hardware['dtype_policy']}")
-    keras.utils.set_random_seed(fit_options.seed)
-    model = build_dsc(windows.sample_shape, fit_options.n_clusters, fit_options,
-                      hardware["dtype_policy"])
-    result = train_with_options(model, windows, fit_options, log_dir=run_dir, verbose=verbose,
-                                jit_compile=hardware["jit_compile"])
+    trained = [train_method(windows, fit_options, fit_options.seed + i, hardware,
+                            log_dir=run_dir if fit_options.n_init == 1 else None,
+                            verbose=verbose)
+               for i in range(fit_options.n_init)]
+    weights = feature_weights(windows, fit_options.area_weighting)
+    model, result, stability = choose_seed(trained, windows, weights, fit_options)
+    if fit_options.n_init > 1 and result.history:
+        pd.DataFrame(result.history).rename_axis("epoch").to_csv(
+            run_dir / run_folder.HISTORY_FILE)
     model.save(run_dir / run_folder.MODEL_FILE)
     (run_dir / run_folder.CHECKPOINT_FILE).unlink(missing_ok=True)
     data.preprocessor.save(run_dir)
     run_folder.write_assignments(run_dir / run_folder.ASSIGNMENTS_FILE, windows.start_times,
                                  result.labels, result.probabilities)
-    scores = score_run(windows, result.labels)
+    scores = score_run(windows, result.labels, weights=weights)
+    scores["method"] = fit_options.method
+    scores["stability"] = stability
     scores["converged"] = bool(result.converged)
     scores["epochs_run"] = len(result.history.get("loss", []))
     scores["stopping"] = result.stopping
+    if result.details:
+        scores["fitted"] = result.details
     scores["wall_time_s"] = round(time.time() - started, 1)
     (run_dir / run_folder.METRICS_FILE).write_text(json.dumps(scores, indent=2))
     config = {
@@ -129,6 +215,16 @@ def summarise(echo, run_dir, labels, scores):
     """Prints the clusters found, their sizes, the main scores and what stopped training."""
     if scores.get("stopping"):
         echo(stopping_text(scores["stopping"]))
+    if scores.get("fitted", {}).get("n_components"):
+        fitted = scores["fitted"]
+        echo(f"{fitted['method']}: {fitted['n_components']} EOFs explaining "
+             f"{100 * fitted['explained_variance']:.1f} % of the variance")
+    stability = scores.get("stability")
+    if stability:
+        what = (f"{stability['n']} seeds" if stability["kind"] == "seeds"
+                else f"k-means on {stability['n']} bootstrap resamples of the embedding")
+        echo(f"stability: mean ARI {stability['mean']:.3f} ± {stability['sd']:.3f} between "
+             f"{what}")
     sizes = np.bincount(labels, minlength=len(scores.get("cluster_sizes", {})) or None)
     echo(f"clusters found: {int((sizes > 0).sum())}; sizes: "
          + ", ".join(f"{k}:{n}" for k, n in enumerate(sizes)))

@@ -5,9 +5,14 @@ import math
 import numbers
 import re
 
+import numpy as np
+
 from keras_dsc.data.options import option
 from keras_dsc.errors import OptionError
 from keras_dsc.training.hardware import CHOICES
+
+METHODS = ("dsc", "eof-kmeans", "kmeans", "som")
+"""The clusterings `fit` offers: the deep model and the classical recipes it is measured against."""
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """A run name is one path component: letters, digits, `_`, `.` and `-`, not starting with `.`."""
@@ -31,7 +36,10 @@ class FitOptions:
     keras_dsc.errors.OptionError: tol must be a fraction in 0..1, got 2
     """
 
-    n_clusters: int = option(6, "Number of clusters k.")
+    method: str = option("dsc", "The clustering: dsc (the deep model), eof-kmeans (k-means on "
+                         "the leading EOFs, the classical weather-regime recipe), kmeans "
+                         "(k-means on the fields) or som (a self-organising map on the EOFs).")
+    n_clusters: int = option(6, "Number of clusters k (SOM nodes for som).")
     pretrain_steps: int = option(240, "Step budget of autoencoder pre-training (0: none, as "
                                  "the paper); it stops earlier when the reconstruction "
                                  "plateaus.")
@@ -57,7 +65,17 @@ class FitOptions:
     mixed_precision: str = option("auto", "mixed_bfloat16 training: auto (on for GPUs and TPUs, "
                                   "off on CPU), on or off; losses and assignments stay "
                                   "float32.")
+    area_weighting: bool = option(True, "Weight grid cells by their area, cos(latitude), in the "
+                                  "loss, the EOFs and k-means and the scores.")
+    n_eofs: int | None = option(None, "EOFs kept by eof-kmeans and som. Default: the fewest "
+                                "that explain --explained-variance.")
+    explained_variance: float = option(0.9, "Variance the EOFs keep when --n-eofs is not given.")
     seed: int = option(0, "Seed of Keras, NumPy, the shuffling and k-means.")
+    init: str = option("latent", "The partition DSC's joint training starts from: latent "
+                       "(k-means on the pre-trained latent vectors, as DEC and the paper) or "
+                       "eof (EOF + k-means on the input windows).")
+    n_init: int = option(1, "Seeds to train (seed, seed+1, ...); the run keeps the most compact "
+                         "partition and reports how well the seeds agree (stability).")
     out: str = option("saved_models", "Parent output folder.")
     run_name: str | None = option(None, "Run folder name. Default: dsc-<timestamp>.")
     plots: bool = option(True, "Write PNG figures.")
@@ -70,6 +88,7 @@ class FitOptions:
         self.update_interval = _integer(self, "update_interval", 1, "positive")
         self.latent_dim = _integer(self, "latent_dim", 1, "positive")
         self.seed = _integer(self, "seed", 0, "0 or more")
+        self.n_init = _integer(self, "n_init", 1, "positive")
         self.gamma = _number(self, "gamma", lambda v: v >= 0, "must not be negative")
         self.tol = _number(self, "tol", lambda v: 0 <= v <= 1, "must be a fraction in 0..1")
         self.learning_rate = _number(self, "learning_rate", lambda v: v > 0, "must be positive")
@@ -87,6 +106,15 @@ class FitOptions:
             if getattr(self, name) not in CHOICES:
                 raise OptionError(f"{{{name}}} must be one of {', '.join(CHOICES)}, got "
                                   f"{getattr(self, name)!r}", name)
+        if self.init not in ("latent", "eof"):
+            raise OptionError(f"{{init}} must be latent or eof, got {self.init!r}", "init")
+        if self.method not in METHODS:
+            raise OptionError(f"{{method}} must be one of {', '.join(METHODS)}, got "
+                              f"{self.method!r}", "method")
+        if self.n_eofs is not None:
+            self.n_eofs = _integer(self, "n_eofs", 1, "positive")
+        self.explained_variance = _number(self, "explained_variance", lambda v: 0 < v <= 1,
+                                          "must be in (0, 1]")
         self.out = str(self.out)
 
     def check_samples(self, n_samples):
@@ -111,10 +139,17 @@ def _number(options, name, ok, text):
     return float(value)
 
 
-def build_dsc(sample_shape, n_clusters, fit_options, dtype_policy="float32"):
+def build_dsc(sample_shape, n_clusters, fit_options, dtype_policy="float32", latitudes=None):
     """A `keras_dsc.DSC` with the architecture options of `fit_options` (a `FitOptions`),
-    computing in `dtype_policy` (`keras_dsc.training.hardware.hardware_settings` chooses)."""
+    computing in `dtype_policy` (`keras_dsc.training.hardware.hardware_settings` chooses);
+    with `area_weighting` and the window's `latitudes`, its reconstruction error weighs every
+    grid row by cos(latitude) (normalised to a mean of 1)."""
     from keras_dsc.models.dsc import DSC
+
+    latitude_weights = None
+    if fit_options.area_weighting and latitudes is not None:
+        area = np.clip(np.cos(np.deg2rad(np.asarray(latitudes, "float64"))), 0.0, None)
+        latitude_weights = tuple(float(w) for w in area / area.mean())
 
     return DSC(
         input_shape=tuple(sample_shape),
@@ -126,11 +161,12 @@ def build_dsc(sample_shape, n_clusters, fit_options, dtype_policy="float32"):
         per_step_code=fit_options.per_step_code,
         gamma=fit_options.gamma,
         dtype=dtype_policy,
+        latitude_weights=latitude_weights,
     )
 
 
 def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto",
-                       jit_compile="auto"):
+                       jit_compile="auto", initial_partition=None):
     """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`)."""
     from keras_dsc.training import train_dsc
 
@@ -146,4 +182,5 @@ def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto"
         log_dir=log_dir,
         verbose=verbose,
         jit_compile=jit_compile,
+        initial_partition=initial_partition,
     )

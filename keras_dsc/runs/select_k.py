@@ -19,6 +19,7 @@ from keras_dsc.errors import OptionError
 from keras_dsc.runs.options import FitOptions, build_dsc, train_with_options
 from keras_dsc.runs.run_folder import new_run_dir
 from keras_dsc.scoring.metrics import score_run
+from keras_dsc.training.classical import feature_weights
 
 
 def pretrain_autoencoder(windows, fit_options=None, verbose=0):
@@ -87,7 +88,8 @@ def score_full_runs(windows, ks, fit_options=None, verbose=0, echo=None):
         keras.backend.clear_session()  # free the previous k's model and traced functions
         model = build_dsc(windows.sample_shape, k, fit_options)
         result = train_with_options(model, windows, fit_options, verbose=verbose)
-        scores = score_run(windows, result.labels)  # a seeded subset of a long record
+        scores = score_run(windows, result.labels,  # a seeded subset of a long record
+                           weights=feature_weights(windows, fit_options.area_weighting))
         row = {
             "k": k,
             "silhouette": scores["silhouette_euclidean"],

@@ -259,7 +259,7 @@ def match_labels(labels, reference):
 
 
 def score_run(windows, labels, features="normalised input windows", reference=None,
-              max_bytes=SCORE_BYTES, seed=0):
+              max_bytes=SCORE_BYTES, seed=0, weights=None):
     """Clustering scores of `labels` on the flattened normalised windows (NaN as 0).
 
     The scores in feature space (silhouettes, Davies-Bouldin, Calinski-Harabasz, the paper's
@@ -277,6 +277,9 @@ def score_run(windows, labels, features="normalised input windows", reference=No
             `None` for the windows' own `labels` (none when the data has none).
         max_bytes: int, the memory the flattened windows may take. Defaults to 256 MiB.
         seed: int, seed of the subset. Defaults to `0`.
+        weights: optional float array of one weight per flattened feature, multiplying the
+            windows before scoring (sqrt(cos(latitude)) makes every squared distance an
+            area-weighted sum, as in an EOF analysis). Defaults to `None` (unweighted).
 
     Returns:
         The dict of `keras_dsc.scoring.metrics.cluster_scores`, plus `scored_windows`.
@@ -290,8 +293,12 @@ def score_run(windows, labels, features="normalised input windows", reference=No
         subset = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
         features = f"{features} (a random {size} of {n} windows)"
     reference = windows.labels if reference is None else np.asarray(reference)
+    flat = windows.flatten_features(indices=subset)
+    if weights is not None:
+        flat *= np.asarray(weights, dtype=flat.dtype)
+        features = f"{features}, area-weighted"
     scores = cluster_scores(
-        windows.flatten_features(indices=subset),
+        flat,
         labels if subset is None else labels[subset],
         None if reference is None else (reference if subset is None else reference[subset]),
         features=features)

@@ -30,6 +30,7 @@ class TrainingResult:
         converged: bool, whether the label change fell below `tol` within the step budget.
         stopping: dict, per phase (`"pretraining"`, `"joint"`): `steps` taken, `budget` and
             `reason`, what ended it (`"budget"`, `"plateau"`, `"converged"`, `"none"`).
+        details: dict, facts of other methods' fits (the EOFs a classical recipe kept, ...).
     """
 
     labels: np.ndarray
@@ -38,6 +39,7 @@ class TrainingResult:
     history: dict
     converged: bool
     stopping: dict = dataclasses.field(default_factory=dict)
+    details: dict = dataclasses.field(default_factory=dict)
 
 
 def embed(model, windows, batch_size):
@@ -55,8 +57,13 @@ def embed(model, windows, batch_size):
     return model.assignment_model.predict(batches, verbose=0)["embedding"]
 
 
-def initialise_centres(model, windows, batch_size, seed=0, n_init=20):
-    """Sets the clustering layer's centres to k-means centres of the current embedding.
+def initialise_centres(model, windows, batch_size, seed=0, n_init=20, labels=None):
+    """Sets the clustering layer's centres from the current embedding.
+
+    By default the centres are the k-means centres of the embedding (DEC's and the DSC
+    paper's initialisation). Given a partition of the windows (`labels`, for example EOF +
+    k-means on the input fields), the centres are instead the mean embedding of each of its
+    clusters, so that joint training starts from that partition.
 
     Args:
         model: a `keras_dsc.DSC` model.
@@ -64,13 +71,21 @@ def initialise_centres(model, windows, batch_size, seed=0, n_init=20):
         batch_size: int, windows per prediction batch.
         seed: int, k-means `random_state`.
         n_init: int, k-means restarts.
+        labels: optional int array `(n_samples,)`, the partition to start from.
 
     Returns:
-        int array `(n_samples,)`, the k-means labels.
+        int array `(n_samples,)`, the initial labels.
     """
-    kmeans = KMeans(model.n_clusters, n_init=n_init, random_state=seed)
-    labels = kmeans.fit_predict(embed(model, windows, batch_size).astype("float64"))
-    model.clustering.centres.assign(kmeans.cluster_centers_.astype("float32"))
+    embedding = embed(model, windows, batch_size).astype("float64")
+    if labels is None:
+        kmeans = KMeans(model.n_clusters, n_init=n_init, random_state=seed)
+        labels = kmeans.fit_predict(embedding)
+        centres = kmeans.cluster_centers_
+    else:
+        labels = np.asarray(labels)
+        centres = np.stack([embedding[labels == k].mean(axis=0) if np.any(labels == k)
+                            else embedding.mean(axis=0) for k in range(model.n_clusters)])
+    model.clustering.centres.assign(centres.astype("float32"))
     return labels
 
 
@@ -99,6 +114,7 @@ def train_dsc(
     callbacks=(),
     verbose="auto",
     jit_compile="auto",
+    initial_partition=None,
 ):
     """Trains a DSC model with the full deep-clustering procedure, all through `model.fit`.
 
@@ -145,6 +161,9 @@ def train_dsc(
         jit_compile: XLA compilation of the training steps: a bool, or `"auto"`, `"on"`,
             `"off"` (see `keras_dsc.training.hardware.hardware_settings`: auto is off for
             TensorFlow on CPU, on for JAX and accelerators). Defaults to `"auto"`.
+        initial_partition: optional int array `(n_samples,)`: the joint phase starts from the
+            centres of this partition in the latent space (`initialise_centres(labels=...)`)
+            instead of k-means on the latent vectors. Defaults to `None`.
 
     Returns:
         A `TrainingResult`.
@@ -192,7 +211,8 @@ def train_dsc(
     done_epochs = len(history.get("loss", []))
 
     # 2. k-means on the embedding initialises the centres.
-    initial_labels = initialise_centres(model, windows, batch_size, seed, kmeans_n_init)
+    initial_labels = initialise_centres(model, windows, batch_size, seed, kmeans_n_init,
+                                        initial_partition)
 
     # 3. Joint training against the global target distribution, within its step budget.
     model.clustering.trainable = True
