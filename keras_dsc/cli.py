@@ -93,6 +93,9 @@ def _click_option(field, annotation):
     if kind is bool:
         return click.option(f"{flag(field.name)}/--no-{field.name.replace('_', '-')}",
                             default=default, show_default=default is not None, help=help_text)
+    if default == "auto":  # 'auto' or a value: the dataclass parses the text
+        return click.option(flag(field.name), default=default, show_default=True,
+                            help=help_text)
     if typing.get_origin(kind) is tuple or kind is object:
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         return click.option(flag(field.name), default=None, show_default=False,
