@@ -118,12 +118,26 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
                               f"{{time_range}}", "select", "region", "time_range")
     missing_values = _missing_values(treat_as_missing)
 
+    handles = []  # every file opened, closed again when the cube is refused
+    try:
+        return _open_all(files, variables, region, time_range, select, time_chunk,
+                         missing_values, handles)
+    except DataError:
+        for handle in handles:
+            handle.close()
+        raise
+
+
+def _open_all(files, variables, region, time_range, select, time_chunk, missing_values,
+              handles):
+    """The body of `open_cube`, every file it opens appended to `handles`."""
     opened = []
     used_select = set()
     available = []
     notes = []
     for path in files:
-        ds, used, names, note = _open_one(path, variables, select, region, time_chunk)
+        ds, used, names, note = _open_one(path, variables, select, region, time_chunk,
+                                            handles)
         used_select.update(used)
         available += [n for n in names if n not in available]
         if note:
@@ -402,13 +416,25 @@ def _check_netcdf3_complete(path):
         raise DataError(f"{path}: truncated or damaged NetCDF3 file ({message})")
 
 
-def _open_one(path, variables, select, region, time_chunk):
-    """Open one file lazily and bring it to the canonical form (without region/time cuts)."""
+def _open_one(path, variables, select, region, time_chunk, handles):
+    """Open one file lazily and bring it to the canonical form (without region/time cuts).
+
+    The opened file is appended to `handles`; a file holding none of `variables` is closed.
+    """
     try:
-        ds = xr.open_dataset(path, chunks=None, cache=False)
+        raw = xr.open_dataset(path, chunks=None, cache=False)
     except (OSError, ValueError, RuntimeError, KeyError, IndexError, TypeError) as error:
         raise DataError(f"{path}: {why_unreadable(path, error)}") from None
+    handles.append(raw)
     _check_netcdf3_complete(path)
+    out = _canonical(raw, path, variables, select, region, time_chunk)
+    if not out[0].data_vars:
+        raw.close()
+    return out
+
+
+def _canonical(ds, path, variables, select, region, time_chunk):
+    """`_open_one` on the opened Dataset `ds`: `(dataset, used select keys, names, note)`."""
 
     # Time.
     if "valid_time" in ds.dims:

@@ -23,7 +23,7 @@ from keras_dsc.data.time_axis import (
 )
 from keras_dsc.data.values import check_values
 from keras_dsc.data.windows import WindowedCube
-from keras_dsc.errors import OptionError
+from keras_dsc.errors import DataError, OptionError
 
 IN_MEMORY_LIMIT = 2 * 1024**3
 
@@ -96,10 +96,14 @@ def _open(options):
     stream = options.stream
     if stream is None:
         stream = sum(v.nbytes for v in cube.data_vars.values()) > IN_MEMORY_LIMIT
-    if not stream:
-        cube = cube.load()
-    check_values(cube, where)
-    cube, time = resolve_time_step(cube, options.resample, where)
+    try:
+        if not stream:
+            cube = cube.load()
+        check_values(cube, where)
+        cube, time = resolve_time_step(cube, options.resample, where)
+    except DataError:
+        cube.close()  # refused: the files are closed now, not whenever garbage is collected
+        raise
     incomplete = cube.attrs.get("incomplete_periods") or []
     if incomplete:
         notes.append(f"{where}: {len(incomplete)} periods of {time['step']} lacking some of "
