@@ -215,11 +215,16 @@ def export(run_dir, name, version, out, overwrite):
 @click.option("--out", required=True, help="CSV to write: time,cluster,probability.")
 @click.option("--batch-size", default=64, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
-def predict(model, data, out, batch_size, overwrite):
+@click.option("--treat-as-missing", default=None,
+              help="Values read as missing, e.g. 1e30 for an undeclared fill value.")
+def predict(model, data, out, batch_size, overwrite, treat_as_missing):
     """Assign every window of new data to a cluster of a trained model."""
     from keras_dsc.runs.predict import predict as predict_clusters
 
-    table = predict_clusters(model, data, out=out, batch_size=batch_size, overwrite=overwrite)
+    missing = DataOptions(treat_as_missing=_csv(treat_as_missing, float,
+                                                "--treat-as-missing")).treat_as_missing
+    table = predict_clusters(model, data, out=out, batch_size=batch_size, overwrite=overwrite,
+                             treat_as_missing=missing)
     sizes = table["cluster"].value_counts().sort_index()
     click.echo(f"{len(table)} windows; clusters: "
                + ", ".join(f"{k}:{n}" for k, n in sizes.items()))

@@ -33,7 +33,7 @@ FEATURES = {
     "latent": "latent vectors of the model's encoder",
 }
 #: Data options a run's own data passes on to other data given with `--data`.
-INHERITED = ("variables", "region", "resample", "window", "stride")
+INHERITED = ("variables", "region", "select", "resample", "window", "stride")
 _TABLE = [
     ("silhouette_cosine", "higher is better"),
     ("silhouette_euclidean", "higher is better"),
@@ -52,7 +52,8 @@ def evaluation_data_options(run_dir, **overrides):
 
     Given other data (`data=...`), the run's time range and built-in cube length are dropped
     (other data covers other dates) while its variables, region, resampling and window are
-    kept, since the model needs them; any of them can be overridden too.
+    kept (and the chosen level, `select`), since the model needs them; any of them can be
+    overridden too.
 
     Args:
         run_dir: the run folder.

@@ -142,6 +142,7 @@ def serving_metadata(model, preprocessor, config=None, run=None):
     Returns:
         A dict: `signature_name`, `inputs` and `outputs` (name -> dtype, shape), `variables`,
         `units`, `latitudes`, `longitudes`, `window`, `time_step`, `stride`, `region`,
+        `select` (the `NAME=VALUE` items choosing a level, or `None`),
         `method`, `offset`, `scale` (normalised = (x - offset[v]) / scale[v], after the
         climatology is subtracted when `anomalies`), `anomalies`, `n_clusters`, `latent_dim`,
         `run`. An anomalies run's `inputs` also hold `start_time`.
@@ -177,6 +178,7 @@ def serving_metadata(model, preprocessor, config=None, run=None):
         "time_step": preprocessor.time_step,
         "stride": int(options.get("stride") or window),
         "region": list(region) if region is not None else None,
+        "select": list(options.get("select") or []) or None,
         "method": preprocessor.method,
         "offset": [float(v) for v in preprocessor.offset],
         "scale": [float(v) for v in preprocessor.scale],

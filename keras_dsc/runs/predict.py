@@ -31,7 +31,7 @@ from keras_dsc.runs.export import (
 )
 
 
-def predict(model, data, out=None, batch_size=64, overwrite=False):
+def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_missing=None):
     """Assigns every window of new data to a cluster.
 
     The data is opened with `keras_dsc.data.era5.open_cube` (the model's variables, in its order,
@@ -50,6 +50,8 @@ def predict(model, data, out=None, batch_size=64, overwrite=False):
             unless `overwrite`; the file is written whole or not at all.
         batch_size: windows per model call. Defaults to `64`.
         overwrite: replace an existing `out`. Defaults to `False`.
+        treat_as_missing: values of the files that stand for missing data (`1e30`), as
+            `keras_dsc.data.era5.open_cube` takes them. Defaults to none.
 
     Returns:
         A `pandas.DataFrame` with columns `time`, `cluster`, `probability`.
@@ -75,7 +77,7 @@ def predict(model, data, out=None, batch_size=64, overwrite=False):
             raise OptionError(f"{{out}}: {out} already exists; pass {{overwrite}} to replace "
                               f"it", "out", "overwrite")
     assigner = load_assigner(model)
-    cube, where = open_for_model(data, assigner.metadata)
+    cube, where = open_for_model(data, assigner.metadata, treat_as_missing)
     # The files are closed when done, not left open until the garbage collector finds them.
     with cube:
         windows = assigner.windows(cube)
@@ -193,12 +195,13 @@ class SavedModelAssigner:
         return outputs["cluster"].numpy(), outputs["probabilities"].numpy()
 
 
-def open_for_model(data, metadata):
+def open_for_model(data, metadata, treat_as_missing=None):
     """Opens data for a model and checks it: variables, grid, time step, window length.
 
     Args:
         data: NetCDF path, glob or list of paths.
         metadata: the model's `serving_metadata` dict.
+        treat_as_missing: values read as missing (see `era5.open_cube`).
 
     Returns:
         `(cube, where)`: the canonical Dataset, resampled to the model's time step when finer,
@@ -212,26 +215,32 @@ def open_for_model(data, metadata):
         where = paths
     variables = metadata["variables"]
     try:
-        cube = era5.open_cube(paths, variables, metadata.get("region"))
+        select = dict(item.split("=", 1) for item in metadata.get("select") or ())
+        cube = era5.open_cube(paths, variables, metadata.get("region"), select=select,
+                              treat_as_missing=treat_as_missing)
     except OptionError:
         raise
     except DataError as error:
         if "not found; available" in str(error):
             raise DataError(f"{error} (the model needs {', '.join(variables)})") from None
         raise
-    check_values(cube, era5.sources_text(cube, where))
-    for axis, expected in (("latitude", metadata["latitudes"]),
-                           ("longitude", metadata["longitudes"])):
-        given = cube[axis].values
-        if not same_axis(given, expected):
-            raise DataError(f"{where}: the {axis}s differ from the model's: given "
-                            f"{axis_text(given)}, the model has {axis_text(expected)}")
-    cube = _to_model_step(cube, metadata.get("time_step"), where)
-    n_steps = cube.sizes["time"]
-    if n_steps < metadata["window"]:
-        raise DataError(f"{where}: {n_steps} time steps of {metadata.get('time_step')}, fewer "
-                        f"than the model's window of {metadata['window']} steps")
-    return cube, where
+    try:
+        for axis, expected in (("latitude", metadata["latitudes"]),
+                               ("longitude", metadata["longitudes"])):
+            given = cube[axis].values
+            if not same_axis(given, expected):
+                raise DataError(f"{where}: the {axis}s differ from the model's: given "
+                                f"{axis_text(given)}, the model has {axis_text(expected)}")
+        check_values(cube, era5.sources_text(cube, where))
+        resampled = _to_model_step(cube, metadata.get("time_step"), where)
+        n_steps = resampled.sizes["time"]
+        if n_steps < metadata["window"]:
+            raise DataError(f"{where}: {n_steps} time steps of {metadata.get('time_step')}, "
+                            f"fewer than the model's window of {metadata['window']} steps")
+    except DataError:
+        cube.close()  # refused: the files are closed now, not whenever garbage is collected
+        raise
+    return resampled, where
 
 
 def _to_model_step(cube, model_step, where):
