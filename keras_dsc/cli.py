@@ -93,6 +93,9 @@ def _click_option(field, annotation):
     if kind is bool:
         return click.option(f"{flag(field.name)}/--no-{field.name.replace('_', '-')}",
                             default=default, show_default=default is not None, help=help_text)
+    if default == "auto":  # 'auto' or a value: the dataclass parses the text
+        return click.option(flag(field.name), default=default, show_default=True,
+                            help=help_text)
     if typing.get_origin(kind) is tuple or kind is object:
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         return click.option(flag(field.name), default=None, show_default=False,
@@ -214,14 +217,22 @@ def export(run_dir, name, version, out, overwrite):
 @click.option("--data", required=True, help="NetCDF file or glob, on the model's grid.")
 @click.option("--out", required=True, help="CSV to write: time,cluster,probability.")
 @click.option("--batch-size", default=64, show_default=True, type=int)
-def predict(model, data, out, batch_size):
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--treat-as-missing", default=None,
+              help="Values read as missing, e.g. 1e30 for an undeclared fill value.")
+def predict(model, data, out, batch_size, overwrite, treat_as_missing):
     """Assign every window of new data to a cluster of a trained model."""
     from keras_dsc.runs.predict import predict as predict_clusters
 
-    table = predict_clusters(model, data, out=out, batch_size=batch_size)
+    missing = DataOptions(treat_as_missing=_csv(treat_as_missing, float,
+                                                "--treat-as-missing")).treat_as_missing
+    table = predict_clusters(model, data, out=out, batch_size=batch_size, overwrite=overwrite,
+                             treat_as_missing=missing)
     sizes = table["cluster"].value_counts().sort_index()
     click.echo(f"{len(table)} windows; clusters: "
                + ", ".join(f"{k}:{n}" for k, n in sizes.items()))
+    if table.attrs.get("dropped"):
+        click.echo(table.attrs["dropped"])
     click.echo(f"wrote {out}")
 
 
@@ -306,9 +317,11 @@ def _csv(text, convert=str, option=""):
 @click.option("--months", default=None, help="Months 1-12, e.g. 1,2,12. Default: all.")
 @click.option("--days", default=None, help="Days of the month 1-31. Default: all.")
 @click.option("--hours", default=None, help="Hours 0-23, e.g. 0,6,12,18. Default: all.")
-@click.option("--target", default=None, help="NetCDF file to write (required unless --dry-run).")
+@click.option("--target", default=None, help="NetCDF file to write (required unless --dry-run); "
+              "downloaded to TARGET.partial, checked to open as NetCDF, then renamed.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --target file.")
 @click.option("--dry-run", is_flag=True, help="Print the request as JSON; send nothing.")
-def download(variables, region, years, months, days, hours, target, dry_run):
+def download(variables, region, years, months, days, hours, target, overwrite, dry_run):
     """Download ERA5 hourly single-level data from the Copernicus CDS (needs cdsapi and a key)."""
     import json
 
@@ -324,7 +337,7 @@ def download(variables, region, years, months, days, hours, target, dry_run):
         return
     if not target:
         raise DataError("--target: give the NetCDF file to write (or --dry-run)")
-    submit(dataset, request, target)  # blocks while the CDS queues and serves the request
+    submit(dataset, request, target, overwrite=overwrite)  # blocks while the CDS serves it
     click.echo(f"wrote {target}")
 
 

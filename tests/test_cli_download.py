@@ -124,3 +124,80 @@ def test_subprocess_without_cdsapi_says_how_to_install(tmp_path):
     assert done.stderr.strip() == ("Error: cdsapi is not installed: "
                                    "pip install 'keras_dsc[download]'")
     assert not target.exists()
+
+
+FAKE_CDSAPI = '''
+import sys, types
+SENDS, LOG = {sends!r}, {log!r}
+class Client:
+    def __init__(self, **kwargs):
+        pass
+    def retrieve(self, dataset, request, target):
+        with open(LOG, "a") as log:
+            log.write(target + "\\n")
+        if SENDS == "netcdf":
+            import numpy as np, xarray as xr
+            xr.Dataset({{"t2m": (("valid_time",), np.ones(2))}}).to_netcdf(target)
+        elif SENDS == "grib":
+            with open(target, "wb") as handle:
+                handle.write(b"GRIB" + bytes(100))
+        else:
+            with open(target, "wb") as handle:
+                handle.write(b"CDF\\x01 cut short")
+            raise RuntimeError("connection reset by peer")
+sys.modules["cdsapi"] = types.SimpleNamespace(Client=Client)
+'''
+CREDENTIALS = {"CDSAPI_URL": "https://cds.example/api", "CDSAPI_KEY": "k"}
+
+
+def download_with(tmp_path, sends, *extra):
+    """`cli.py download ... --target <tmp>/data/era5.nc` with a fake cdsapi that sends `sends`;
+    returns (done, target, the paths cdsapi wrote to)."""
+    from tests.helpers.cli_run import run_cli
+
+    log = tmp_path / "retrieved.txt"
+    target = tmp_path / "data" / "era5.nc"
+    target.parent.mkdir(exist_ok=True)
+    done = run_cli("download", "--variables", "t2m", "--years", "2021", "--target", target,
+                   *extra, prelude=FAKE_CDSAPI.format(sends=sends, log=str(log)),
+                   env=CREDENTIALS)
+    written = log.read_text().split() if log.exists() else []
+    return done, target, written
+
+
+def test_download_goes_to_a_partial_file_checked_then_renamed(tmp_path):
+    import xarray as xr
+
+    done, target, written = download_with(tmp_path, "netcdf")
+    assert done.returncode == 0, done.stderr
+    assert written == [f"{target}.partial"]
+    assert done.stdout.strip() == f"wrote {target}"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["era5.nc"]
+    with xr.open_dataset(target) as ds:
+        assert "t2m" in ds
+
+
+def test_a_download_that_is_not_netcdf_or_fails_leaves_nothing(tmp_path):
+    from tests.helpers.cli_run import refused
+
+    done, target, written = download_with(tmp_path, "grib")
+    refused(done, f"{target}: the CDS sent a file that is not a readable NetCDF file: it is a "
+                  f"GRIB file", "nothing was written")
+    assert written == [f"{target}.partial"] and list(target.parent.iterdir()) == []
+    done, target, _ = download_with(tmp_path, "fail")
+    refused(done, f"{target}: the CDS request failed (connection reset by peer)")
+    assert list(target.parent.iterdir()) == []
+
+
+def test_an_existing_target_is_kept_unless_overwrite(tmp_path):
+    from tests.helpers.cli_run import refused
+
+    target = tmp_path / "data" / "era5.nc"
+    target.parent.mkdir()
+    target.write_bytes(b"a year of downloads")
+    done, target, written = download_with(tmp_path, "netcdf")
+    refused(done, f"--target: {target} already exists; pass --overwrite to replace it")
+    assert written == [] and target.read_bytes() == b"a year of downloads"  # nothing sent
+    done, target, written = download_with(tmp_path, "netcdf", "--overwrite")
+    assert done.returncode == 0, done.stderr
+    assert target.read_bytes()[:3] in (b"CDF", b"\x89HD")

@@ -31,6 +31,14 @@ def check_run_folder(run):
     config = json.loads((run / "config.json").read_text())
     assert config["fit"]["n_clusters"] == 2 and config["fit"]["seed"] == 0
     assert config["data"]["variables"] == ["u10", "v10", "t2m", "sst", "sp", "slhf", "sshf"]
+    # The defaults on the built-in hourly cube: 3-hourly windows of 8 steps, and why.
+    assert config["data"]["time"]["data_step"] == "1h" and config["data"]["time"]["step"] == "3h"
+    assert config["data"]["time"]["resample"] == ("auto: the data's step 1h is finer than 3h, "
+                                                 "averaged to 3h")
+    assert config["data"]["time"]["window"] == "auto: one day of 3h steps"
+    assert config["data"]["options"]["resample"] == "3h"
+    assert config["data"]["options"]["window"] == 8
+    assert config["data"]["windowing"]["dropped_windows"] == 0
     assert config["versions"]["keras"]
     history = pd.read_csv(run / "history.csv")
     assert {"loss", "reconstruction_loss", "clustering_loss", "label_change"} <= set(history)

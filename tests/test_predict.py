@@ -1,6 +1,7 @@
 """Tests for keras_dsc.runs.predict and `cli.py predict`: run folders and exports, checks of the data."""
 
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -132,3 +133,63 @@ def test_end_to_end_fit_export_predict_cli(tmp_path):
     assert by_run["cluster"].tolist() == by_export["cluster"].tolist()
     assert by_export["cluster"].tolist() == training["cluster"].tolist()
     np.testing.assert_allclose(by_export["probability"], training["probability"], atol=2e-5)
+
+
+def test_an_existing_out_file_is_refused_unless_overwrite(models, tmp_path):
+    """`predict --out existing.csv` changes nothing without --overwrite (issue 12, part 4)."""
+    from tests.helpers.cli_run import refused, run_cli, snapshot
+
+    out = tmp_path / "existing.csv"
+    out.write_text("time,cluster,probability\nkeep me\n")
+    before = snapshot(tmp_path)
+    done = run_cli("predict", "--model", models["run"], "--data", models["data"], "--out", out)
+    refused(done, f"--out: {out} already exists; pass --overwrite to replace it")
+    assert snapshot(tmp_path) == before and "keep me" in out.read_text()
+    with pytest.raises(DataError, match="already exists"):
+        predict(models["export"], models["data"], out=out)
+    # A copy of the data: re-opening models["data"] itself at this point of the module has
+    # crashed the netCDF4/HDF5 library in-process (already before issue 12's changes).
+    (tmp_path / "data").mkdir()
+    data = shutil.copy(models["data"], tmp_path / "data" / "era5.nc")
+    result = CliRunner().invoke(cli, ["predict", "--model", str(models["run"]), "--data",
+                                      str(data), "--out", str(out), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "existing.csv"]  # no partial
+
+
+@pytest.mark.parametrize("kind", ["run", "export"])
+def test_windows_across_a_gap_of_the_data_are_left_out(models, tmp_path, kind):
+    """Hourly data lacking 3 January 10:00 .. 4 January 02:00: neither 3 nor 4 January is a
+    window (the model's windows are whole days of 3-hourly means)."""
+    from tests.helpers.era5_files import write_at
+
+    hours = pd.date_range("2021-01-01", periods=24 * 6, freq="1h")
+    times = hours[(hours < "2021-01-03 10:00") | (hours >= "2021-01-04 03:00")]
+    path = write_at(tmp_path / "gap.nc", times, nlat=5, nlon=6, variables=VARIABLES)
+    table = predict(models[kind], path)
+    assert [t[:10] for t in table["time"]] == ["2021-01-01", "2021-01-02", "2021-01-05",
+                                             "2021-01-06"]
+    assert table.attrs["dropped"].startswith("dropped 2 of 6 windows: 1 gap in the time axis")
+
+
+def test_an_undeclared_fill_value_in_new_data_is_refused_unless_treated_as_missing(models,
+                                                                                  tmp_path):
+    from tests.helpers.era5_files import write_at
+
+    def fill(name, values):
+        if name == "u10":
+            values[30, 1, 1] = 1e30
+        return values
+
+    times = pd.date_range("2021-01-01", periods=48, freq="1h")
+    path = write_at(tmp_path / "fill.nc", times, nlat=5, nlon=6, variables=VARIABLES, nan=fill)
+    with pytest.raises(DataError, match=r"variable 'u10' has 1 value beyond any physical range "
+                                        r"\(-200\.\.200 m s\*\*-1\), the first at "
+                                        r"2021-01-02T06:00:00 \(1e\+30\)"):
+        predict(models["run"], path)
+    result = CliRunner().invoke(cli, ["predict", "--model", str(models["run"]), "--data",
+                                      str(path), "--out", str(tmp_path / "c.csv"),
+                                      "--treat-as-missing", "1e30"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "c.csv")) == 2

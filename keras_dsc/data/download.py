@@ -7,7 +7,7 @@ a CDS account's API key. Nothing here touches the network until `submit` is call
 
 import os
 
-from keras_dsc.errors import DataError
+from keras_dsc.errors import DataError, OptionError
 
 DATASET = "reanalysis-era5-single-levels"
 
@@ -85,21 +85,34 @@ def build_cds_request(variables, region, years, months=None, days=None, hours=No
     return DATASET, request
 
 
-def submit(dataset, request, target):
+def submit(dataset, request, target, overwrite=False):
     """Send a request to the CDS and download the result to `target` (blocks until done).
+
+    The file is downloaded to `<target>.partial`, checked to open as NetCDF, then renamed to
+    `target`: a download cut short, or a file that is not NetCDF, never takes the target's
+    name (and is removed).
 
     Args:
         dataset: the CDS dataset name (from `build_cds_request`).
         request: the request dict (from `build_cds_request`).
         target: the NetCDF file to write.
+        overwrite: replace an existing `target`. Defaults to `False`: an existing file is
+            refused before anything is sent.
 
     Returns:
         `target`.
 
     Raises:
-        DataError: `cdsapi` is not installed, no CDS credentials are configured, or the CDS
-            refused or failed the request.
+        DataError: `target` exists, `cdsapi` is not installed, no CDS credentials are
+            configured, the CDS refused or failed the request, or what it sent is not NetCDF.
     """
+    target = os.fspath(target)
+    if os.path.isdir(target):
+        raise OptionError(f"{{target}}: {target} is a folder; give the NetCDF file to write",
+                          "target")
+    if os.path.exists(target) and not overwrite:
+        raise OptionError(f"{{target}}: {target} already exists; pass {{overwrite}} to "
+                          f"replace it", "target", "overwrite")
     try:
         import cdsapi
     except ImportError:
@@ -107,13 +120,39 @@ def submit(dataset, request, target):
     url, key = cds_credentials()
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
+    partial = target + PARTIAL
     try:
-        client = cdsapi.Client(url=url, key=key, quiet=True)
-        client.retrieve(dataset, request, os.fspath(target))
-    except Exception as error:  # the CDS reports refusals as plain exceptions
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise DataError(f"{target}: the CDS request failed ({first})") from None
+        try:
+            client = cdsapi.Client(url=url, key=key, quiet=True)
+            client.retrieve(dataset, request, partial)
+        except Exception as error:  # the CDS reports refusals as plain exceptions
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise DataError(f"{target}: the CDS request failed ({first})") from None
+        _check_netcdf(partial, target)
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     return target
+
+
+PARTIAL = ".partial"
+"""Suffix of the file a download goes to until it is complete and checked."""
+
+
+def _check_netcdf(partial, target):
+    """Refuses a downloaded file that does not open as NetCDF (a zip, a GRIB, an error page)."""
+    from keras_dsc.data.era5 import why_unreadable  # xarray: only once something was downloaded
+    import xarray as xr
+
+    if not os.path.isfile(partial):
+        raise DataError(f"{target}: the CDS request returned no file")
+    try:
+        with xr.open_dataset(partial, cache=False) as ds:
+            ds.sizes  # noqa: B018  (opens the header)
+    except (OSError, ValueError, RuntimeError, KeyError, IndexError, TypeError) as error:
+        raise DataError(f"{target}: the CDS sent a file that is "
+                        f"{why_unreadable(partial, error)}; nothing was written") from None
 
 
 def cds_credentials():

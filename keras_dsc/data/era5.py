@@ -22,13 +22,18 @@ import pandas as pd
 import xarray as xr
 
 from keras_dsc.data import grid
-from keras_dsc.errors import DataError
+from keras_dsc.data.time_axis import first_irregular, infer_step, is_calendar, to_step
+from keras_dsc.errors import DataError, OptionError
 
 TIME_NAMES = ("time", "valid_time")
 LATITUDE_NAMES = ("latitude", "lat")
 LONGITUDE_NAMES = ("longitude", "lon")
 CANONICAL_DIMS = ("time", "latitude", "longitude")
 LABELS = "regime"
+NOTES = "keras_dsc_notes"
+"""Attribute of an opened cube: what opening it changed (calendar conversions), one line each."""
+SOURCES = "keras_dsc_sources"
+"""Attribute of an opened cube: `(path, first time, last time)` of every file read."""
 
 # Target size of one dask chunk of one variable over the selected region (bytes); chunks are
 # cut along time only. Small enough that fetching a few windows reads little more than them.
@@ -36,14 +41,22 @@ _CHUNK_BYTES = 2 * 2**20
 
 
 def open_cube(paths, variables=None, region=None, time_range=None, select=None, *,
-              time_chunk=None):
+              time_chunk=None, treat_as_missing=None):
     """Open NetCDF files as one lazy data cube in the canonical form.
 
     Files written by the Copernicus CDS (current `valid_time` files and older `time` files, with
     an `expver` dimension or coordinate), NCEP-style files (`lat`/`lon`, longitude 0..360, a
     size-1 `level`) and CMIP-style files (`lat`/`lon` with bounds) are all accepted. CF
-    conventions (`_FillValue`, `scale_factor`/`add_offset` packing, calendars) are decoded by
-    xarray; packed int16 variables come out as float32 physical values.
+    conventions (`_FillValue`, `scale_factor`/`add_offset` packing) are decoded by xarray;
+    packed int16 variables come out as float32 physical values.
+
+    Calendars: times in a non-standard CF calendar (`noleap`, `365_day`, `all_leap`,
+    `366_day`, `360_day`, `julian`) are converted to the standard calendar date for date:
+    each time keeps its year, month, day and hour. Time steps on dates the standard calendar
+    lacks (29 February of other years, 30 February) are dropped; dates the file's calendar
+    lacks (29 February of leap years in `noleap`, the 31st in `360_day`) are gaps of the
+    record, which windows never span. What was dropped is reported, one line per file, in the
+    result's `attrs["keras_dsc_notes"]`.
 
     The time axis of the result is sorted; duplicates refused: files may be given in any order,
     but a time present twice (for example in two overlapping downloads) is an error. Files that
@@ -62,10 +75,14 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
             ensemble `number`) are dropped without it; larger ones must be chosen here.
         time_chunk: time steps per dask chunk. Defaults to about 2 MB of float32 per
             variable over the selected region (never more than one file per chunk).
+        treat_as_missing: values to read as missing (NaN), such as an undeclared fill value
+            `1e30`; a value within a relative 1e-6 of one of them is missing. Defaults to none.
 
     Returns:
         An `xarray.Dataset` with dims (time, latitude, longitude), dask-backed float32 data
-        variables, and a `regime` coordinate on time when the files carry one.
+        variables, and a `regime` coordinate on time when the files carry one; its attributes
+        `keras_dsc_notes` (see Calendars) and `keras_dsc_sources` (`(path, first time, last
+        time)` of each file, see `file_at`).
 
     Raises:
         DataError: a missing or unreadable file, a missing variable, a variable that is
@@ -97,21 +114,41 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
     select = dict(select or {})
     for key in select:
         if key in CANONICAL_DIMS + TIME_NAMES + LATITUDE_NAMES + LONGITUDE_NAMES:
-            raise DataError(f"select: {key!r} cannot be selected; use region or time_range")
+            raise OptionError(f"{{select}}: {key!r} cannot be selected; use {{region}} or "
+                              f"{{time_range}}", "select", "region", "time_range")
+    missing_values = _missing_values(treat_as_missing)
 
+    handles = []  # every file opened, closed again when the cube is refused
+    try:
+        return _open_all(files, variables, region, time_range, select, time_chunk,
+                         missing_values, handles)
+    except DataError:
+        for handle in handles:
+            handle.close()
+        raise
+
+
+def _open_all(files, variables, region, time_range, select, time_chunk, missing_values,
+              handles):
+    """The body of `open_cube`, every file it opens appended to `handles`."""
     opened = []
     used_select = set()
     available = []
+    notes = []
     for path in files:
-        ds, used, names = _open_one(path, variables, select, region, time_chunk)
+        ds, used, names, note = _open_one(path, variables, select, region, time_chunk,
+                                            handles)
         used_select.update(used)
         available += [n for n in names if n not in available]
+        if note:
+            notes.append(f"{path}: {note}")
         if ds.data_vars:  # a file holding none of the requested variables is left out
             opened.append((path, ds))
     where = _describe_files(files)
     unused = [k for k in select if k not in used_select]
     if unused:
-        raise DataError(f"select: dimension {unused[0]!r} is in none of the files ({where})")
+        raise OptionError(f"{{select}}: dimension {unused[0]!r} is in none of the files "
+                          f"({where})", "select")
     missing = [v for v in variables or [] if v not in available]
     if missing:
         raise DataError(f"{where}: variable {missing[0]!r} not found; available: "
@@ -120,6 +157,8 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
         raise DataError(f"{where}: no data variable on (time, latitude, longitude)")
 
     _check_same_grid(opened)
+    sources = [(str(path), _iso(d.indexes["time"][0]), _iso(d.indexes["time"][-1]))
+               for path, d in opened if d.sizes["time"]]
     ds = _combine(opened)
     order = variables if variables is not None else list(ds.data_vars)
     ds = ds[order]
@@ -128,23 +167,88 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
         ds = _select_time(ds, time_range, where)
     if region is not None:
         ds = _select_region(ds, region, where)
-    _check_not_all_nan(ds, where)
-
     for name in order:
         var = ds[name]
         attrs = dict(var.attrs)
-        ds[name] = var.astype("float32")
+        var = var.astype("float32")
+        if missing_values:
+            var = var.where(~_close_to_any(var, missing_values))
+        ds[name] = var
         ds[name].attrs = attrs
         ds[name].encoding = {}
+    _check_not_all_nan(ds, where)
+    ds.attrs[NOTES] = notes
+    ds.attrs[SOURCES] = sources
     return ds
+
+
+def file_at(ds, time):
+    """The file of an opened cube that holds `time` (the first whose span covers it).
+
+    Args:
+        ds: a Dataset from `open_cube`.
+        time: a time of its axis.
+
+    Returns:
+        The path as text, or `None` when the cube does not say (not from `open_cube`).
+    """
+    time = pd.Timestamp(time)
+    for path, first, last in ds.attrs.get(SOURCES) or ():
+        if pd.Timestamp(first) <= time <= pd.Timestamp(last):
+            return path
+    return None
+
+
+def sources_text(ds, default=None):
+    """The files an opened cube was read from, for messages: `"a.nc"`, `"a.nc (and 2 more
+    files)"`; `default` when the cube does not say."""
+    paths = [path for path, _, _ in ds.attrs.get(SOURCES) or ()]
+    return _describe_files(paths) if paths else default
+
+
+def _iso(time):
+    return pd.Timestamp(time).isoformat()
+
+
+def _missing_values(values):
+    if values is None:
+        return ()
+    if isinstance(values, (int, float, np.number)):
+        values = [values]
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise OptionError(f"{{treat_as_missing}}: expected numbers, got {values!r}",
+                          "treat_as_missing") from None
+    if any(np.isnan(v) for v in out):
+        raise OptionError("{treat_as_missing}: NaN is always missing; give the values that "
+                          "stand for missing data, such as 1e30", "treat_as_missing")
+    return out
+
+
+def _close_to_any(var, values):
+    """Where `var` is within a relative 1e-6 of one of `values` (exactly, for 0 and inf)."""
+    mask = None
+    for value in values:
+        if np.isinf(value) or value == 0:
+            hit = var == value
+        else:
+            hit = abs(var.astype("float64") - value) <= 1e-6 * abs(value)
+        mask = hit if mask is None else mask | hit
+    return mask
 
 
 def resample_time(ds, freq):
     """Resample a canonical cube in time, with means (NaN skipped).
 
     The paper averaged hourly ERA5 to daily means: `resample_time(ds, "1D")`. Attributes
-    (units) are kept; the `regime` labels, if any, take the first value of each period (-1 for
-    a period without data).
+    (units) are kept; the `regime` labels, if any, take the first value of each period.
+
+    Only periods with data are kept: a period without any time step (a gap of the record) is
+    left out, so is, on a regular record, a period that lacks some of its steps (a day with
+    18 of its 24 hours, at the edges of a record or of a gap), whose mean would not be that
+    of the period. The result's `attrs["incomplete_periods"]` lists the start of those left
+    out for missing steps.
 
     Args:
         ds: a Dataset from `open_cube`.
@@ -159,6 +263,9 @@ def resample_time(ds, freq):
     >>> hourly = open_cube(write_cube("era5_2021.nc", days=3))
     >>> resample_time(hourly, "1D").sizes["time"]
     3
+    >>> late = resample_time(hourly.isel(time=slice(6, None)), "1D")  # 1 January from 06:00
+    >>> late.sizes["time"], late.attrs["incomplete_periods"]
+    (2, ['2021-01-01T00:00:00'])
     """
     try:
         pd.tseries.frequencies.to_offset(freq)
@@ -194,7 +301,34 @@ def resample_time(ds, freq):
         out = out.assign_coords({LABELS: first.fillna(-1).astype(labels.dtype)
                                  if np.issubdtype(labels.dtype, np.integer)
                                  else first.fillna(-1).astype("int64")})
+    keep, incomplete = _complete_periods(ds.indexes["time"], out.indexes["time"], freq)
+    if len(keep) < out.sizes["time"]:
+        out = out.isel(time=keep)
+    out.attrs = {**{k: v for k, v in ds.attrs.items()},
+                 "incomplete_periods": [_iso(t) for t in incomplete]}
     return out
+
+
+def _complete_periods(times, labels, freq):
+    """Positions of the periods (labelled `labels`) to keep, and the labels of incomplete ones.
+
+    A period is kept when it holds a time step; on a regular record (one step, gaps allowed)
+    whose step divides the period, only when it holds all of its steps.
+    """
+    offset = pd.tseries.frequencies.to_offset(freq)
+    counts = pd.Series(np.ones(len(times)), index=times).resample(freq).count()
+    counts = counts.reindex(labels, fill_value=0).to_numpy()
+    step = infer_step(times)
+    expected = None
+    if step is not None and not is_calendar(step) and first_irregular(times, step) is None:
+        ends = labels + offset
+        lengths = np.asarray(ends - labels, dtype="timedelta64[ns]").astype("int64")
+        step_ns = to_step(step).value
+        if np.all(lengths % step_ns == 0):
+            expected = lengths // step_ns
+    full = counts > 0 if expected is None else counts >= expected
+    incomplete = labels[(counts > 0) & ~full]
+    return np.flatnonzero(full), list(incomplete)
 
 
 def _regular_blocks(times, freq):
@@ -282,13 +416,25 @@ def _check_netcdf3_complete(path):
         raise DataError(f"{path}: truncated or damaged NetCDF3 file ({message})")
 
 
-def _open_one(path, variables, select, region, time_chunk):
-    """Open one file lazily and bring it to the canonical form (without region/time cuts)."""
+def _open_one(path, variables, select, region, time_chunk, handles):
+    """Open one file lazily and bring it to the canonical form (without region/time cuts).
+
+    The opened file is appended to `handles`; a file holding none of `variables` is closed.
+    """
     try:
-        ds = xr.open_dataset(path, chunks=None, cache=False)
+        raw = xr.open_dataset(path, chunks=None, cache=False)
     except (OSError, ValueError, RuntimeError, KeyError, IndexError, TypeError) as error:
-        raise DataError(f"{path}: not a readable NetCDF file ({_first_line(error)})") from None
+        raise DataError(f"{path}: {why_unreadable(path, error)}") from None
+    handles.append(raw)
     _check_netcdf3_complete(path)
+    out = _canonical(raw, path, variables, select, region, time_chunk)
+    if not out[0].data_vars:
+        raw.close()
+    return out
+
+
+def _canonical(ds, path, variables, select, region, time_chunk):
+    """`_open_one` on the opened Dataset `ds`: `(dataset, used select keys, names, note)`."""
 
     # Time.
     if "valid_time" in ds.dims:
@@ -308,7 +454,7 @@ def _open_one(path, variables, select, region, time_chunk):
             if canonical in ds.variables:
                 ds = ds.drop_vars(canonical)
             ds = ds.rename({found[0]: canonical})
-    ds = _decode_time(ds, path)
+    ds, note = _decode_time(ds, path)
 
     # Ground-truth labels become a coordinate; variables not on the grid (bounds) are dropped.
     if LABELS in ds.data_vars and ds[LABELS].dims == ("time",):
@@ -324,7 +470,7 @@ def _open_one(path, variables, select, region, time_chunk):
     if variables is not None:
         gridded = [v for v in gridded if v in variables]
         if not gridded:
-            return xr.Dataset(), set(), available
+            return xr.Dataset(), set(), available, note
     ds = ds[gridded]
 
     # ERA5 mixed with ERA5T: an expver dimension (first non-NaN) or coordinate (dropped).
@@ -342,11 +488,10 @@ def _open_one(path, variables, select, region, time_chunk):
         if key in ds.dims:
             used.add(key)
             try:
-                ds = ds.sel({key: value})
+                ds = ds.sel({key: _matching(ds, key, value)})
             except (KeyError, ValueError, TypeError):
-                values = ds[key].values if key in ds.coords else np.arange(ds.sizes[key])
-                raise DataError(f"{path}: select {key}={value!r} not found; available: "
-                                f"{', '.join(map(str, values[:20]))}") from None
+                raise OptionError(f"{path}: {{select}} {key}={value} not found; available: "
+                                  f"{_values_text(ds, key)}", "select") from None
     for dim in list(ds.dims):
         if dim in CANONICAL_DIMS:
             continue
@@ -354,9 +499,9 @@ def _open_one(path, variables, select, region, time_chunk):
             ds = ds.isel({dim: 0}, drop=True)
         else:
             user = [n for n, v in ds.data_vars.items() if dim in v.dims]
-            raise DataError(f"{path}: variable {user[0]!r} has an extra dimension {dim!r} of "
-                            f"size {ds.sizes[dim]}; choose one value with "
-                            f"select={{{dim!r}: value}}")
+            raise OptionError(f"{path}: variable {user[0]!r} has an extra dimension {dim!r} "
+                              f"of size {ds.sizes[dim]} ({_values_text(ds, dim)}); choose one "
+                              f"value with {{select}} {dim}=VALUE", "select")
     ds = ds.drop_vars([c for c in ds.coords if c not in CANONICAL_DIMS + (LABELS,)])
 
     # Latitude descending, longitude ascending in -180..180.
@@ -390,7 +535,50 @@ def _open_one(path, variables, select, region, time_chunk):
         if np.issubdtype(values.dtype, np.floating) and np.isfinite(values).all():
             values = values.astype("int64")  # decoded as float because of a _FillValue
         coords[LABELS] = ("time", values, labels.attrs)
-    return ds.assign_coords(coords), used, available
+    return ds.assign_coords(coords), used, available, note
+
+
+def _values_text(ds, dim):
+    values = ds[dim].values if dim in ds.coords else np.arange(ds.sizes[dim])
+    text = ", ".join(map(str, values[:12]))
+    return f"values {text}{', ...' if len(values) > 12 else ''}"
+
+
+def _matching(ds, key, value):
+    """`value` (often text from the command line) as a value of coordinate `key`."""
+    if key not in ds.coords or not isinstance(value, str):
+        return value
+    kind = ds[key].dtype
+    try:
+        if np.issubdtype(kind, np.integer):
+            number = float(value)
+            return int(number) if number.is_integer() else number
+        if np.issubdtype(kind, np.floating):
+            return float(value)
+    except ValueError:
+        return value
+    return value
+
+
+def why_unreadable(path, error):
+    """Why a file did not open, in words (a GRIB file, a zip archive, an empty file...)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+    except OSError as os_error:
+        return f"cannot be read ({os_error.strerror})"
+    if size == 0:
+        return "not a readable NetCDF file: it is empty (0 bytes)"
+    if magic.startswith(b"GRIB"):
+        return ("not a readable NetCDF file: it is a GRIB file; download it as NetCDF "
+                "(cli.py download does) or convert it, e.g. with 'cdo -f nc copy'")
+    if magic.startswith(b"PK\x03\x04"):
+        return ("not a readable NetCDF file: it is a zip archive (the CDS zips several files "
+                "unless download_format is 'unarchived'); unzip it and give the .nc files")
+    if magic.startswith((b"CDF", b"\x89HDF")):
+        return f"not a readable NetCDF file (damaged: {_first_line(error).split('. ')[0]})"
+    return "not a readable NetCDF file: it has neither a NetCDF nor an HDF5 signature"
 
 
 def _points_in_region(ds, region):
@@ -406,19 +594,45 @@ def _points_in_region(ds, region):
 
 
 def _decode_time(ds, path):
-    """Make the time axis numpy datetime64 (CF calendars such as noleap are converted)."""
+    """Make the time axis numpy datetime64; `(ds, note)`, the note saying what changed.
+
+    CF calendars other than the standard one are converted date for date (see `open_cube`).
+    """
     time = ds.indexes.get("time")
     if time is None or isinstance(time, pd.DatetimeIndex):
-        return ds
+        return ds, None
     if isinstance(time, xr.CFTimeIndex):
+        calendar = time.calendar
         try:
-            return ds.convert_calendar("standard", dim="time", align_on="date",
-                                       use_cftime=False)
+            converted = ds.convert_calendar("standard", dim="time", align_on="date",
+                                            use_cftime=False)
         except (ValueError, TypeError, OverflowError) as error:
-            raise DataError(f"{path}: time axis in calendar {time.calendar!r} cannot be "
+            raise DataError(f"{path}: time axis in calendar {calendar!r} cannot be "
                             f"converted to dates ({_first_line(error)})") from None
+        return converted, _calendar_note(time, calendar)
     raise DataError(f"{path}: the time coordinate is not made of dates "
                     f"(dtype {ds['time'].dtype}; is its 'units' attribute missing?)")
+
+
+def _calendar_note(time, calendar):
+    """What converting the times of `time` (a CFTimeIndex) date for date dropped and left out."""
+    year = np.asarray(time.year, "int64")
+    month = np.asarray(time.month, "int64")
+    day = np.asarray(time.day, "int64")
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    lengths = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[month - 1] + (
+        (month == 2) & leap)
+    lacking = np.flatnonzero(day > lengths)
+    note = f"calendar {calendar!r} read date for date as the standard calendar"
+    if lacking.size:
+        first = lacking[0]
+        note += (f"; {lacking.size} time steps on dates the standard calendar lacks dropped "
+                 f"(the first {year[first]:04d}-{month[first]:02d}-{day[first]:02d})")
+    if calendar in ("noleap", "365_day", "360_day"):
+        lacks = ("29 February of leap years" if calendar != "360_day"
+                 else "the 31st of seven months")
+        note += f"; dates the {calendar} calendar lacks ({lacks}) are gaps, no window spans them"
+    return note
 
 
 def _grid_text(ds):
@@ -490,16 +704,18 @@ def _select_time(ds, time_range, where):
     try:
         start, end = time_range
     except (TypeError, ValueError):
-        raise DataError(f"time_range: expected (start, end), got {time_range!r}") from None
+        raise OptionError(f"{{time_range}}: expected (start, end), got {time_range!r}",
+                          "time_range") from None
     try:
         out = ds.sel(time=slice(start, end))
     except (KeyError, ValueError, TypeError) as error:
-        raise DataError(f"time_range: cannot select {start!r}..{end!r} "
-                        f"({_first_line(error)})") from None
+        raise OptionError(f"{where}: {{time_range}} {start}..{end} cannot be selected "
+                          f"({_first_line(error)})", "time_range") from None
     if out.sizes["time"] == 0:
         index = ds.indexes["time"]
-        raise DataError(f"{where}: time_range {start}..{end} holds no time step; the files "
-                        f"cover {index[0].isoformat()}..{index[-1].isoformat()}")
+        raise OptionError(f"{where}: {{time_range}} {start}..{end} holds no time step; the "
+                          f"files cover {index[0].isoformat()}..{index[-1].isoformat()}",
+                          "time_range")
     return out
 
 
@@ -507,21 +723,24 @@ def _select_region(ds, region, where):
     try:
         north, west, south, east = (float(v) for v in region)
     except (TypeError, ValueError):
-        raise DataError(f"region: expected (north, west, south, east) in degrees, "
-                        f"got {region!r}") from None
+        raise OptionError(f"{{region}}: expected (north, west, south, east) in degrees, "
+                          f"got {region!r}", "region") from None
     if north < south:
-        raise DataError(f"region: north {north:g} is south of south {south:g}")
+        raise OptionError(f"{{region}}: north {north:g} is south of south {south:g}",
+                          "region")
     if not (-180.0 <= west <= 180.0 and -180.0 <= east <= 180.0):
-        raise DataError(f"region: west {west:g} and east {east:g} must be in -180..180")
+        raise OptionError(f"{{region}}: west {west:g} and east {east:g} must be in -180..180",
+                          "region")
     if west > east:
-        raise DataError(f"region: west {west:g} is east of east {east:g} (boxes across the "
-                        f"date line are not supported)")
+        raise OptionError(f"{{region}}: west {west:g} is east of east {east:g} (boxes across "
+                          f"the date line are not supported)", "region")
     tol = grid.TOLERANCE
     out = ds.sel(latitude=slice(north + tol, south - tol),
                  longitude=slice(west - tol, east + tol))
     if out.sizes["latitude"] == 0 or out.sizes["longitude"] == 0:
-        raise DataError(f"{where}: region north {north:g}, west {west:g}, south {south:g}, "
-                        f"east {east:g} is outside the grid ({_grid_text(ds)})")
+        raise OptionError(f"{where}: {{region}} north {north:g}, west {west:g}, south "
+                          f"{south:g}, east {east:g} is outside the grid ({_grid_text(ds)})",
+                          "region")
     return out
 
 

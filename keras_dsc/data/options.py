@@ -11,6 +11,7 @@ import numbers
 from keras_dsc.data.grid import grid_description
 from keras_dsc.errors import OptionError
 
+AUTO = "auto"
 BUILTIN = "builtin"
 TFDS_PREFIX = "tfds:"
 NORMALIZATIONS = ("zscore", "minmax")
@@ -44,8 +45,19 @@ class DataOptions:
         variables: variable names in order, or `None` for all.
         region: `(north, west, south, east)` in degrees, or `None` for the whole grid.
         time_range: `(start, end)` dates, or `None`.
-        resample: pandas frequency for time means (`"3h"`, `"1D"`), or `None` to keep the step.
-        window: time steps per sample.
+        select: `("NAME=VALUE", ...)`: one value of each extra dimension of the files (a
+            pressure level: `("pressure_level=500",)`); `None` when the files have none of
+            size above 1.
+        treat_as_missing: values that stand for missing data in the files (an undeclared fill
+            value such as `1e30`), read as NaN; `None` for none. Otherwise such values, beyond
+            any physical range, are refused.
+        resample: the time step of the samples: `"auto"` (the default) keeps the data's step
+            when it is 3-hourly or coarser and averages finer data to 3 h; a pandas frequency
+            (`"3h"`, `"1D"`, `"1MS"` for months) averages to that step; `None` keeps the
+            data's step.
+        window: time steps per sample, or `"auto"` (the default): one day of steps for
+            sub-daily data (8 three-hourly steps), 1 for daily or coarser data. A window is only
+            made of steps exactly one time step apart: windows never span a gap of the record.
         stride: steps between window starts; `None` for `window`.
         anomalies: remove the fitted seasonal and diurnal cycles first (per grid point), as
             climate scientists do before looking for weather regimes; otherwise the seasonal
@@ -62,10 +74,14 @@ class DataOptions:
 
     >>> DataOptions(window=24, resample="1h").window
     24
+    >>> DataOptions().resample, DataOptions().window
+    ('auto', 'auto')
     >>> DataOptions(window=0)
     Traceback (most recent call last):
     ...
-    keras_dsc.errors.OptionError: window must be a positive integer, got 0
+    keras_dsc.errors.OptionError: window must be a positive integer or auto, got 0
+    >>> DataOptions(select=("pressure_level=500",)).select_dict
+    {'pressure_level': '500'}
     """
 
     data: object = option(None, "NetCDF file, glob or 'tfds:era5_cube/<config>'. Default: the "
@@ -82,10 +98,18 @@ class DataOptions:
         None, "N,W,S,E in degrees (the CDS order), e.g. 43,-33,33,-23. Default: the whole grid.")
     time_range: tuple[str, str] | None = option(
         None, "START,END dates, e.g. 2021-01-01,2021-06-30. Default: the whole record.")
+    select: tuple[str, ...] | None = option(
+        None, "NAME=VALUE: one value of an extra dimension of the files, e.g. "
+        "pressure_level=500 (comma-separated for several). Default: none.")
+    treat_as_missing: tuple[float, ...] | None = option(
+        None, "Values read as missing, e.g. 1e30 for an undeclared fill value (values beyond "
+        "any physical range are refused otherwise). Default: none.")
     resample: str | None = option(
-        "3h", "Time means at this step (3h, 1D, ...); 'none' keeps the data's step.")
-    window: int = option(
-        8, "Time steps per sample (8 three-hourly steps = one day; 1 = the paper).")
+        "auto", "Time means at this step (3h, 1D, 1MS, ...); 'none' keeps the data's step; "
+        "'auto' keeps it when 3-hourly or coarser and averages finer data to 3h.")
+    window: int | str = option(
+        "auto", "Time steps per sample; 'auto': one day of steps for sub-daily data (8 "
+        "three-hourly steps), 1 for daily or coarser (the paper).")
     stride: int | None = option(None, "Steps between window starts. Default: the window length.")
     anomalies: bool | None = option(
         None, "Remove the fitted seasonal and diurnal cycles first. Default: on, except for "
@@ -111,12 +135,16 @@ class DataOptions:
             raise OptionError(f"{{episode_days}} must be SHORTEST,LONGEST days with 1 <= "
                               f"shortest <= longest, got {self.episode_days!r}", "episode_days")
         self.episode_days = tuple(int(d) for d in days)
-        self.window = _positive_int(self.window, "window")
+        self.window = _window(self.window)
         if self.stride is not None:
             self.stride = _positive_int(self.stride, "stride")
         self.variables = _names(self.variables)
         self.region = _region(self.region)
-        self.time_range = _pair(self.time_range, "time_range", "(start, end)")
+        self.time_range = _dates(_pair(self.time_range, "time_range", "(start, end)"))
+        self.select = _select(self.select)
+        self.treat_as_missing = _numbers(self.treat_as_missing, "treat_as_missing")
+        if isinstance(self.resample, str) and self.resample.strip().lower() == "none":
+            self.resample = None
         if self.resample is not None:
             self.resample = _frequency(self.resample)
         if self.normalization not in NORMALIZATIONS:
@@ -131,6 +159,11 @@ class DataOptions:
     def builtin(self):
         """Whether the options name the built-in cube."""
         return self.data is None or self.data == BUILTIN
+
+    @property
+    def select_dict(self):
+        """`select` as the dict `keras_dsc.data.era5.open_cube` takes (`{"level": "500"}`)."""
+        return dict(item.split("=", 1) for item in self.select or ())
 
     @property
     def tfds(self):
@@ -201,11 +234,58 @@ def describe_data(source, files, preprocessor, windows, time, options, has_label
     }
 
 
+def summary_lines(description):
+    """What the data preparation chose and dropped, as lines for a run's summary.
+
+    Args:
+        description: the dict of `describe_data` (a run's `config.json` `data`).
+
+    Example:
+
+    >>> summary_lines({"time": {"step": "3h", "resample": "auto: averaged to 3h",
+    ...                         "window": "auto: one day of 3h steps"}, "options": {"window": 8}})
+    ['time: steps of 3h (auto: averaged to 3h); windows of 8 steps (auto: one day of 3h steps)']
+    """
+    time = description.get("time") or {}
+    lines = []
+    if time.get("resample") or time.get("window"):
+        window = (description.get("options") or {}).get("window")
+        lines.append(f"time: steps of {time.get('step')} ({time.get('resample')}); windows of "
+                     f"{window} steps ({time.get('window')})")
+    report = description.get("windowing") or {}
+    if report.get("dropped_windows") or report.get("n_gaps") or report.get("n_empty_windows"):
+        gaps = ", ".join(f"{g['from']}..{g['to']}" for g in report.get("gaps", [])[:3])
+        more = f", ... {report['n_gaps'] - 3} more" if report.get("n_gaps", 0) > 3 else ""
+        parts = []
+        if report.get("n_gaps"):
+            parts.append(f"{report['n_gaps']} gaps in the time axis ({gaps}{more})")
+        if report.get("n_empty_windows"):
+            starts = ", ".join(report.get("empty_windows", [])[:3])
+            parts.append(f"{report['n_empty_windows']} windows entirely missing ({starts})")
+        lines.append(f"dropped {report['dropped_windows']} of {report['windows_without_gaps']} "
+                     f"windows: " + "; ".join(parts))
+    lines += [f"note: {note}" for note in description.get("notes") or []]
+    return lines
+
+
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise OptionError(f"{{{name}}} must be a positive integer, got {value!r}", name)
     if int(value) <= 0:
         raise OptionError(f"{{{name}}} must be a positive integer, got {value}", name)
+    return int(value)
+
+
+def _window(value):
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == AUTO:
+            return AUTO
+        if text.isdigit():
+            value = int(text)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) <= 0:
+        raise OptionError(f"{{window}} must be a positive integer or {AUTO}, got {value!r}",
+                          "window")
     return int(value)
 
 
@@ -215,10 +295,12 @@ def _names(variables):
     if isinstance(variables, str):
         variables = [variables]
     names = [str(v).strip() for v in variables]
-    if not names:
-        raise OptionError("{variables}: the list of variables is empty", "variables")
+    if not any(names):
+        raise OptionError(f"{{variables}}: no variable named in {','.join(names)!r}; give "
+                          f"names such as u10,v10,t2m, or leave the option out for every "
+                          f"variable", "variables")
     if any(not n for n in names):
-        raise OptionError(f"{{variables}}: a variable name is blank in {list(variables)!r}",
+        raise OptionError(f"{{variables}}: an empty name in {','.join(names)!r}",
                           "variables")
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -253,12 +335,69 @@ def _pair(value, name, what):
     return tuple(None if v in (None, "") else str(v) for v in value)
 
 
-def _frequency(text):
+def _dates(pair):
     import pandas as pd
 
+    if pair is None:
+        return None
+    for text in pair:
+        if text is None:
+            continue
+        try:
+            pd.Timestamp(text)
+        except (ValueError, TypeError):
+            raise OptionError(f"{{time_range}}: {text!r} is not a date like 2021-06-30",
+                              "time_range") from None
+    start, end = pair
+    if start is not None and end is not None and pd.Timestamp(start) > pd.Timestamp(end):
+        raise OptionError(f"{{time_range}}: start {start} is after end {end}", "time_range")
+    return pair
+
+
+def _select(value):
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = [f"{k}={v}" for k, v in value.items()]
+    elif isinstance(value, str):
+        value = [value]
+    items = []
+    for item in value:
+        name, equals, chosen = str(item).partition("=")
+        if not equals or not name.strip() or not chosen.strip():
+            raise OptionError(f"{{select}}: {item!r} is not NAME=VALUE, e.g. "
+                              f"pressure_level=500", "select")
+        items.append(f"{name.strip()}={chosen.strip()}")
+    names = [item.split("=", 1)[0] for item in items]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise OptionError(f"{{select}}: {duplicated[0]} chosen more than once", "select")
+    return tuple(items) or None
+
+
+def _numbers(value, name):
+    if value is None:
+        return None
+    if isinstance(value, (numbers.Real, str)):
+        value = [value]
     try:
-        pd.tseries.frequencies.to_offset(text)
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{{{name}}}: expected numbers, got {value!r}", name) from None
+    if any(math.isnan(v) for v in out):
+        raise OptionError(f"{{{name}}}: NaN is always missing; give the values that stand "
+                          f"for missing data, such as 1e30", name)
+    return out or None
+
+
+def _frequency(text):
+    from keras_dsc.data.time_axis import to_step
+
+    if str(text).strip().lower() == AUTO:
+        return AUTO
+    try:
+        to_step(text)
     except (ValueError, TypeError):
-        raise OptionError(f"{{resample}}: {text!r} is not a time frequency like 3h or 1D",
-                          "resample") from None
+        raise OptionError(f"{{resample}}: {text!r} is not a time step like 3h, 1D or 1MS "
+                          f"(month starts)", "resample") from None
     return str(text)

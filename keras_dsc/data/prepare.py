@@ -6,12 +6,24 @@ import os
 import pathlib
 import tempfile
 
+import pandas as pd
+
 from keras_dsc.data import era5
-from keras_dsc.data.options import PreparedData, describe_data
+from keras_dsc.data.grid import axis_text, same_axis
+from keras_dsc.data.options import AUTO, PreparedData, describe_data
 from keras_dsc.data.preprocessing import CubePreprocessor
-from keras_dsc.data.time_axis import step_text, to_timedelta
+from keras_dsc.data.time_axis import (
+    auto_resample,
+    auto_window,
+    duration,
+    first_irregular,
+    infer_step,
+    step_text,
+    to_step,
+)
+from keras_dsc.data.values import check_values
 from keras_dsc.data.windows import WindowedCube
-from keras_dsc.errors import OptionError
+from keras_dsc.errors import DataError, OptionError
 
 IN_MEMORY_LIMIT = 2 * 1024**3
 
@@ -54,12 +66,28 @@ def builtin_cube_path(days=365, n_regimes=6, regime_strength=1.0, episode_days=(
 
 
 def open_data(options):
-    """Opens and resamples the cube the options describe. Returns `(cube, files)`.
+    """Opens, checks and brings to its time step the cube the options describe.
 
-    The cube stays lazy (dask) when `options.stream` says so, or, by default, when it is
-    larger than `IN_MEMORY_LIMIT`; otherwise it is read into memory at once, which makes the
-    resampling and normalisation passes that follow much faster than through dask.
+    Returns `(cube, files)`. The cube stays lazy (dask) when `options.stream` says so, or, by
+    default, when it is larger than `IN_MEMORY_LIMIT`; otherwise it is read into memory at
+    once, which makes the resampling and normalisation passes that follow much faster than
+    through dask. Its values are checked (`keras_dsc.data.values.check_values`), its time
+    axis too (`resolve_time_step`).
     """
+    opened = _open(options)
+    return opened.cube, opened.files
+
+
+@dataclasses.dataclass
+class _Opened:
+    cube: object
+    files: object
+    where: str
+    time: dict
+    notes: list
+
+
+def _open(options):
     if options.builtin:
         files = [str(builtin_cube_path(options.days, options.n_regimes, options.regime_strength,
                                        options.episode_days))]
@@ -67,15 +95,91 @@ def open_data(options):
         files = [str(p) for p in options.data]
     else:
         files = str(options.data)
-    cube = era5.open_cube(files, options.variables, options.region, options.time_range)
+    cube = era5.open_cube(files, options.variables, options.region, options.time_range,
+                          select=options.select_dict, treat_as_missing=options.treat_as_missing)
+    where = era5.sources_text(cube, str(files))
+    notes = list(cube.attrs.get(era5.NOTES) or [])
     stream = options.stream
     if stream is None:
         stream = sum(v.nbytes for v in cube.data_vars.values()) > IN_MEMORY_LIMIT
-    if not stream:
-        cube = cube.load()
-    if options.resample:
-        cube = _resample(cube, options.resample)
-    return cube, files
+    try:
+        if not stream:
+            cube = cube.load()
+        check_values(cube, where)
+        cube, time = resolve_time_step(cube, options.resample, where)
+    except DataError:
+        cube.close()  # refused: the files are closed now, not whenever garbage is collected
+        raise
+    incomplete = cube.attrs.get("incomplete_periods") or []
+    if incomplete:
+        notes.append(f"{where}: {len(incomplete)} periods of {time['step']} lacking some of "
+                     f"their steps left out of the means (the first {incomplete[0]})")
+    return _Opened(cube, files, where, time, notes)
+
+
+def resolve_time_step(cube, resample, where):
+    """Brings a cube to the time step `resample` asks for; returns `(cube, description)`.
+
+    Args:
+        cube: a canonical cube (`era5.open_cube`).
+        resample: `"auto"`, a frequency (`"3h"`, `"1D"`, `"1MS"`) or `None` (the data's step).
+        where: the files, for messages.
+
+    Returns:
+        The cube (averaged when needed, `era5.resample_time`) and a dict: `data_step` (the
+        files' step), `step` (the cube's), `resample` (what was done and why).
+
+    Raises:
+        OptionError: a step finer than the data's; a time axis of mixed steps (3-hourly, then
+            hourly) unless `resample` names the step to average it to, naming the file and
+            the first irregular time.
+    """
+    times = cube.indexes["time"]
+    step = infer_step(times)
+    irregular = first_irregular(times, step) if step is not None else None
+    data_step = step_text(step) if step is not None else None
+    if resample in (AUTO, None) and irregular is not None:
+        raise _irregular(cube, times, step, irregular, where)
+    if resample == AUTO:
+        target, why = auto_resample(step)
+    elif resample is None:
+        target, why = None, "none: the data's step kept"
+    else:
+        target, why = resample, f"{resample}: as asked"
+        try:
+            wanted = to_step(resample)
+        except (ValueError, TypeError):
+            raise OptionError(f"{{resample}}: {resample!r} is not a time step like 3h, 1D "
+                              f"or 1MS", "resample") from None
+        if step is not None and irregular is None:
+            if duration(wanted) < duration(step):
+                raise OptionError(f"{{resample}} {resample} is finer than the data's time "
+                                  f"step ({data_step}); pass {{resample}} none to keep it",
+                                  "resample")
+            if step_text(wanted) == data_step:
+                target, why = None, f"{resample}: the data's step already"
+    if target is not None:
+        cube = era5.resample_time(cube, target)
+        if cube.sizes["time"] == 0:
+            raise OptionError(f"{where}: no period of {target} holds all of its "
+                              f"{data_step} steps; choose another {{resample}}", "resample")
+    new_step = infer_step(cube.indexes["time"]) if target is not None else step
+    if target is not None and new_step is None:
+        new_step = to_step(target)
+    return cube, {"data_step": data_step,
+                  "step": step_text(new_step) if new_step is not None else None,
+                  "resample": why}
+
+
+def _irregular(cube, times, step, position, where):
+    time = times[position]
+    actual = times[position] - times[position - 1]
+    text = step_text(actual) if actual > pd.Timedelta(0) else str(actual)
+    coarsest = max(pd.Timedelta(actual), duration(step))
+    return OptionError(f"{era5.file_at(cube, time) or where}: irregular time axis: a step of "
+                       f"{text} at {time.isoformat()} where the record's step is "
+                       f"{step_text(step)}; pass {{resample}} {step_text(coarsest)} (or another "
+                       f"step) to average it to one step", "resample")
 
 
 def prepare_data(options, preprocessor=None):
@@ -87,46 +191,58 @@ def prepare_data(options, preprocessor=None):
             model); `None` fits a new one on this data.
 
     Returns:
-        A `PreparedData`.
+        A `PreparedData`. Its description says what the time options chose and why
+        (`time`), which windows were dropped for gaps or for holding no value (`windowing`) and
+        what opening the files changed (`notes`, calendar conversions).
     """
     if options.tfds:
         from keras_dsc.data.tfds import prepare_tfds  # TensorFlow: only for tfds: data
 
         return prepare_tfds(options, preprocessor)
-    cube, files = open_data(options)
+    opened = _open(options)
+    cube, files, where = opened.cube, opened.files, opened.where
     if preprocessor is None:
         anomalies = True if options.anomalies is None else options.anomalies
         preprocessor = CubePreprocessor(options.normalization, anomalies).fit(cube)
+    else:
+        _check_fits(cube, preprocessor, where)
     normalised = preprocessor.transform(cube)
     if cube.chunks is None or not cube.chunks:  # in memory: keep the normalised cube so too
         normalised = normalised.load()
-    windows = WindowedCube(normalised, options.window, options.stride)
+    time = opened.time
+    if options.window == AUTO:
+        window, time["window"] = auto_window(time["step"])
+    else:
+        window, time["window"] = options.window, f"{options.window}: as asked"
+    windows = WindowedCube(normalised, window, options.stride, time_step=time["step"])
     times = cube["time"].values
+    applied = {key: value for key, value in dataclasses.asdict(options).items() if key != "data"}
+    applied.update(anomalies=bool(preprocessor.anomalies), window=window,
+                   resample=_applied_resample(options.resample, time))
     description = describe_data(
         "built-in synthetic ERA5-form cube" if options.builtin else "NetCDF files",
         files if isinstance(files, list) else [files], preprocessor, windows,
-        time={"start": str(times[0]), "end": str(times[-1]), "n_steps": int(len(times))},
-        options={**{key: value for key, value in dataclasses.asdict(options).items()
-                    if key != "data"}, "anomalies": bool(preprocessor.anomalies)},
-        has_labels=windows.labels is not None)
+        time={"start": str(times[0]), "end": str(times[-1]), "n_steps": int(len(times)),
+              **time},
+        options=applied,
+        has_labels=windows.labels is not None,
+        windowing=windows.report.as_dict(), notes=opened.notes)
     return PreparedData(windows, preprocessor, cube, description)
 
 
-def _resample(cube, freq):
-    import pandas as pd
+def _applied_resample(resample, time):
+    """The `resample` option that gives the same step again: auto is written as its result."""
+    if resample != AUTO:
+        return resample
+    return time["step"]
 
-    try:
-        target = to_timedelta(freq)
-    except (ValueError, TypeError):
-        raise OptionError(f"{{resample}}: {freq!r} is not a fixed time frequency like 3h or 1D",
-                          "resample") from None
-    times = cube["time"].values
-    if len(times) > 1:
-        step = pd.Timedelta(times[1] - times[0])
-        if target < step:
-            raise OptionError(f"{{resample}} {freq} is finer than the data's time step "
-                              f"({step_text(step)}); pass {{resample}} none to keep it",
-                              "resample")
-        if target == step:
-            return cube
-    return era5.resample_time(cube, freq)
+
+def _check_fits(cube, preprocessor, where):
+    """Data for a fitted preprocessor must be on its grid: refused naming the files."""
+    for axis, fitted in (("latitude", preprocessor.latitudes),
+                         ("longitude", preprocessor.longitudes)):
+        given = cube[axis].values
+        if not same_axis(given, fitted):
+            raise OptionError(f"{{data}} {where} is on another grid than the model's: "
+                              f"{axis}s {axis_text(given)}, the model has {axis_text(fitted)}",
+                              "data")

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from keras_dsc.data.era5 import sources_text
 from keras_dsc.data.grid import axis_text, same_axis
-from keras_dsc.data.time_axis import time_step_text
-from keras_dsc.errors import DataError
+from keras_dsc.data.time_axis import is_sub_daily, time_step_text
+from keras_dsc.errors import DataError, OptionError
 
 METHODS = ("zscore", "minmax")
 CONFIG_FILE = "preprocessing.json"
@@ -25,6 +26,8 @@ CLIMATOLOGY_FILE = "climatology.nc"
 HARMONICS = ("mean", "sin1", "cos1", "sin2", "cos2")
 HOURS = tuple(f"hour{h:02d}" for h in range(24))
 YEAR_DAYS = 365.25
+CONSTANT = 1e-6
+"""A variable varies by no more than this fraction of its magnitude: it is constant."""
 
 
 class CubePreprocessor:
@@ -34,7 +37,10 @@ class CubePreprocessor:
     NaN skipped, with xarray reductions: a lazy (dask) cube is reduced chunk by chunk and never
     loaded whole. The normalised value of variable `v` is `(x - offset[v]) / scale[v]`, where
     `offset, scale` are `(mean, std)` for `"zscore"` and `(min, max - min)` for `"minmax"` (a
-    constant variable gets scale 1).
+    constant variable, one whose spread is below a millionth of its magnitude, gets scale 1).
+    With anomalies, a variable constant in time at every grid point (a land-sea mask, a fixed
+    field) is refused: its anomaly is float32 rounding residue, which normalisation would blow
+    up to unit variance.
 
     With `anomalies=True`, `x` is first replaced by its anomaly: a least-squares climatology is
     fitted per grid point and variable (mean plus annual and semi-annual harmonics, i.e. sin
@@ -104,6 +110,7 @@ class CubePreprocessor:
         self.time_step = time_step_text(times)
         self.climatology = None
         if self.anomalies:
+            self._check_varies_in_time(ds, variables)
             self.climatology = self._fit_climatology(ds)
         data = [self._anomaly(ds[v], v).astype("float64") for v in variables]
         if self.method == "zscore":
@@ -112,17 +119,36 @@ class CubePreprocessor:
         else:
             lows = [d.min() for d in data]
             highs = [d.max() for d in data]
-        lows, highs = dask.compute(lows, highs)
+        magnitudes = [abs(ds[v]).max() for v in variables]
+        lows, highs, magnitudes = dask.compute(lows, highs, magnitudes)
         offset, scale = [], []
-        for name, low, high in zip(variables, lows, highs):
-            low, high = float(low), float(high)
+        for name, low, high, magnitude in zip(variables, lows, highs, magnitudes):
+            low, high, magnitude = float(low), float(high), float(magnitude)
             if not np.isfinite(low):
-                raise DataError(f"fit: variable {name!r} is entirely NaN")
+                raise DataError(f"{sources_text(ds, 'fit')}: variable {name!r} is entirely "
+                                f"NaN" if np.isnan(low) else f"{sources_text(ds, 'fit')}: "
+                                f"variable {name!r} holds infinite values")
             spread = high if self.method == "zscore" else high - low
+            constant = not (np.isfinite(spread) and spread > CONSTANT * magnitude)
             offset.append(low)
-            scale.append(spread if np.isfinite(spread) and spread > 0 else 1.0)
+            scale.append(1.0 if constant or spread <= 0 else spread)
         self.offset, self.scale = offset, scale
         return self
+
+    @staticmethod
+    def _check_varies_in_time(ds, variables):
+        """Anomalies of a variable constant in time at every grid point are rounding residue."""
+        ranges = [(ds[v].max("time") - ds[v].min("time")).max() for v in variables]
+        magnitudes = [abs(ds[v]).max() for v in variables]
+        ranges, magnitudes = dask.compute(ranges, magnitudes)
+        for name, spread, magnitude in zip(variables, ranges, magnitudes):
+            spread, magnitude = float(spread), float(magnitude)
+            if ds.sizes["time"] > 1 and np.isfinite(spread) and spread <= CONSTANT * magnitude:
+                raise OptionError(
+                    f"{sources_text(ds, 'fit')}: variable {name!r} is constant in time at "
+                    f"every grid point (a fixed field such as a land-sea mask): its anomalies "
+                    f"are only rounding residue; leave it out of {{variables}} or turn "
+                    f"{{anomalies}} off", "variables", "anomalies")
 
     def transform(self, ds):
         """Normalise a cube on the fitted grid.
@@ -328,8 +354,7 @@ class CubePreprocessor:
                           f"harmonics need at least a year of data to be meaningful",
                           stacklevel=3)
         variables = list(ds.data_vars)
-        sub_daily = self.time_step is not None and pd.Timedelta(self.time_step) < pd.Timedelta(
-            "1D")
+        sub_daily = is_sub_daily(self.time_step)
         terms = HARMONICS + HOURS if sub_daily else HARMONICS
         nh = len(HARMONICS)
         # One pass per variable, chunk by chunk: with D the design matrix (harmonics, then

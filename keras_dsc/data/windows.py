@@ -5,22 +5,209 @@ an array of shape (window, latitude, longitude, variable). `WindowedCube` indexe
 over a (time, latitude, longitude, variable) DataArray without materialising them: indexing
 computes only the time steps the requested windows cover, so that multi-year lazy (dask) cubes
 stream through training in constant memory.
+
+Windows are cut by time, not by counting steps: a window is made only of steps exactly one
+time step apart, so a record with gaps (missing days, merged downloads that skip a month) is
+split into regular stretches and no window spans a gap. Windows of a whole day (or of a
+divisor of a day) of sub-daily data start at the first step of a day (00 UTC), also after a
+gap, and a window whose every value is missing is dropped. `WindowedCube.report` says what was
+dropped.
 """
 
+import dataclasses
+
 import numpy as np
+import pandas as pd
 import xarray as xr
 
+from keras_dsc.data.time_axis import (
+    DAY,
+    consecutive,
+    gaps,
+    infer_step,
+    is_sub_daily,
+    period_text,
+    step_text,
+    to_step,
+)
 from keras_dsc.errors import DataError, OptionError
 
 DIMS = ("time", "latitude", "longitude", "variable")
+_LISTED = 10  # gaps and missing windows listed by name in reports
+
+
+@dataclasses.dataclass
+class WindowReport:
+    """What the windowing of a time axis kept and dropped.
+
+    Attributes:
+        step: the time step, as text (`"3h"`), or `None` for a single time.
+        window: time steps per window.
+        stride: steps between window starts.
+        kept: the number of windows kept.
+        expected: the number of windows a record without gaps over the same period would
+            have (with the same alignment).
+        gaps: `(before, after, missing_steps)` of every gap of the time axis (`time_axis.gaps`).
+        empty: the start times of the windows dropped because every value in them is missing.
+    """
+
+    step: str | None
+    window: int
+    stride: int
+    kept: int
+    expected: int
+    gaps: list
+    empty: list
+
+    @property
+    def dropped(self):
+        """How many windows the gaps and the entirely missing windows cost."""
+        return max(0, self.expected - self.kept)
+
+    def as_dict(self):
+        """A JSON-serialisable summary (the first gaps and missing windows by name)."""
+        return {
+            "step": self.step,
+            "window": self.window,
+            "stride": self.stride,
+            "windows": self.kept,
+            "windows_without_gaps": self.expected,
+            "dropped_windows": self.dropped,
+            "n_gaps": len(self.gaps),
+            "gaps": [{"from": _iso(before), "to": _iso(after), "missing_steps": missing}
+                     for before, after, missing in self.gaps[:_LISTED]],
+            "n_empty_windows": len(self.empty),
+            "empty_windows": [_iso(t) for t in self.empty[:_LISTED]],
+        }
+
+    def text(self):
+        """One line saying what was dropped; `None` when nothing was.
+
+        Example:
+
+        >>> times = pd.DatetimeIndex(["2021-01-05", "2021-01-06", "2021-01-10"])
+        >>> WindowReport("1D", 1, 1, 3, 6, gaps(times, "1D"), []).text()
+        'dropped 3 of 6 windows: 1 gap in the time axis (2021-01-06T00:00..2021-01-10T00:00)'
+        """
+        if not self.dropped and not self.gaps and not self.empty:
+            return None
+        parts = []
+        if self.gaps:
+            periods = ", ".join(period_text(b, a) for b, a, _ in self.gaps[:3])
+            more = f", ... {len(self.gaps) - 3} more" if len(self.gaps) > 3 else ""
+            parts.append(f"{len(self.gaps)} gap{'s' if len(self.gaps) > 1 else ''} in the "
+                         f"time axis ({periods}{more})")
+        if self.empty:
+            starts = ", ".join(_iso(t) for t in self.empty[:3])
+            more = ", ..." if len(self.empty) > 3 else ""
+            parts.append(f"{len(self.empty)} window{'s' if len(self.empty) > 1 else ''} "
+                         f"entirely missing (starting {starts}{more})")
+        return f"dropped {self.dropped} of {self.expected} windows: " + "; ".join(parts)
+
+
+def _iso(time):
+    return pd.Timestamp(time).isoformat(timespec="minutes")
+
+
+def alignment(step, window, stride):
+    """The period window starts are aligned to (a `Timedelta`), or `None` for none.
+
+    Windows of sub-daily data that span a divisor of a day (or whole days), tiled by a stride
+    of such spans, start where the time of day is a multiple of that span (a whole day: the
+    first step of a day, 00 UTC): daily windows are calendar days.
+    """
+    if step is None or not is_sub_daily(step):
+        return None
+    step = to_step(step)
+    span, stride_span = step * window, step * stride
+    if span <= DAY and DAY % span == pd.Timedelta(0):
+        unit = span
+    elif span % DAY == pd.Timedelta(0):
+        unit = DAY
+    else:
+        return None
+    return unit if stride_span % unit == pd.Timedelta(0) else None
+
+
+def _segment_starts(times, regular, window, stride, step):
+    """Window starts inside each regular stretch of the axis, aligned by `alignment`."""
+    n = len(times)
+    bounds = np.concatenate([[0], np.flatnonzero(~regular) + 1, [n]]).astype("int64")
+    unit = alignment(step, window, stride)
+    if unit is not None:
+        ns = np.asarray(times, dtype="datetime64[ns]").astype("int64")
+        phase = np.mod(ns, unit.value)  # epoch days start at 00 UTC
+        aligned = phase < to_step(step).value
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        last = b - window
+        if last < a:
+            continue
+        first = a
+        if unit is not None:
+            found = np.flatnonzero(aligned[a:last + 1])
+            if not found.size:
+                continue
+            first = a + int(found[0])
+        out.append(np.arange(first, last + 1, stride, dtype="int64"))
+    return np.concatenate(out) if out else np.zeros(0, dtype="int64")
+
+
+def window_starts(times, window, stride, step=None, valid_steps=None):
+    """The positions where windows start on a time axis, and what was dropped.
+
+    Args:
+        times: the sorted time axis.
+        window: time steps per window.
+        stride: steps between window starts inside a regular stretch.
+        step: the time step; `None` for `time_axis.infer_step(times)`.
+        valid_steps: optional bool array, whether each time step holds any value; windows
+            with none are dropped.
+
+    Returns:
+        `(starts, report)`: an int64 array of positions and a `WindowReport`.
+
+    Example:
+
+    >>> times = pd.date_range("2021-01-01", periods=48, freq="1h").delete(range(30, 34))
+    >>> starts, report = window_starts(times, 24, 24)
+    >>> times[starts].strftime("%d %H:%M").tolist(), report.dropped
+    (['01 00:00'], 1)
+    """
+    times = pd.DatetimeIndex(times)
+    step = infer_step(times) if step is None else to_step(step)
+    n = len(times)
+    regular = consecutive(times, step) if step is not None else np.zeros(max(n - 1, 0), bool)
+    starts = _segment_starts(times, regular, window, stride, step)
+    empty = []
+    if valid_steps is not None and starts.size:
+        valid_steps = np.asarray(valid_steps, dtype=bool)
+        counts = np.concatenate([[0], np.cumsum(valid_steps)])
+        missing = counts[starts + window] - counts[starts] == 0
+        empty = list(times[starts[missing]])
+        starts = starts[~missing]
+    if step is None or n == 0:
+        expected = len(starts) + len(empty)
+    else:
+        full = pd.date_range(times[0], times[-1], freq=step)
+        expected = len(_segment_starts(full, np.ones(max(len(full) - 1, 0), bool), window,
+                                       stride, step))
+    report = WindowReport(step_text(step) if step is not None else None, int(window),
+                          int(stride), len(starts), max(expected, len(starts)),
+                          gaps(times, step) if step is not None else [], empty)
+    return starts, report
 
 
 class WindowedCube:
     """Windows of consecutive time steps of a (time, latitude, longitude, variable) array.
 
-    Window `i` covers the time steps `i * stride ... i * stride + window - 1`. With the default
-    `stride = window` the windows tile the series without overlap; a trailing remainder shorter
-    than `window` is left out.
+    On a regular time axis, window `i` covers the time steps `i * stride ... i * stride +
+    window - 1`. With the default `stride = window` the windows tile the series without
+    overlap; a trailing remainder shorter than `window` is left out. A window is only made of
+    steps exactly `time_step` apart: a gap ends one regular stretch and starts the next, and
+    windows are tiled inside each stretch (`window_starts`); windows of a whole day (or a
+    divisor of a day) of sub-daily steps start at 00 UTC. Windows whose every value is missing
+    are dropped. `report` says how many windows were dropped and which periods.
 
     Args:
         array: an `xarray.DataArray` with dims (time, latitude, longitude, variable), numpy-
@@ -31,6 +218,10 @@ class WindowedCube:
         labels: ground-truth labels: None to use the `regime` coordinate when the array has
             one, the name of another coordinate on time, or an integer array with one label per
             time step. A window's label is that of its first time step.
+        time_step: the time step windows are made of (`"3h"`, a Timedelta, `"1MS"`); `None`
+            for the most frequent step of the array's time axis.
+        valid_steps: bool array, whether each time step holds any value; `None` computes it
+            from the array (one pass over a lazy array).
 
     Example:
 
@@ -46,7 +237,8 @@ class WindowedCube:
     (3, 24, 41, 41, 7)
     """
 
-    def __init__(self, array, window, stride=None, labels=None):
+    def __init__(self, array, window, stride=None, labels=None, *, time_step=None,
+                 valid_steps=None):
         if not isinstance(array, xr.DataArray):
             raise DataError(f"WindowedCube: expected an xarray.DataArray with dims {DIMS}, "
                             f"got {type(array).__name__}")
@@ -59,8 +251,24 @@ class WindowedCube:
         if self.window > n_times:
             raise OptionError(f"{{window}} {self.window} is longer than the series "
                               f"({n_times} time steps)", "window")
-        self._length = (n_times - self.window) // self.stride + 1
-        self._starts = np.arange(self._length) * self.stride
+        if valid_steps is None:
+            valid_steps = self.array.notnull().any(("latitude", "longitude", "variable")).values
+        valid_steps = np.asarray(valid_steps, dtype=bool)
+        if valid_steps.shape != (n_times,):
+            raise DataError(f"valid_steps: expected one flag per time step ({n_times}), got "
+                            f"shape {valid_steps.shape}")
+        try:
+            step = None if time_step is None else to_step(time_step)
+        except (ValueError, TypeError):
+            raise OptionError(f"{{time_step}}: {time_step!r} is not a time step like 3h, 1D "
+                              f"or 1MS", "time_step") from None
+        times = self.array.indexes["time"]
+        self._starts, self.report = window_starts(times, self.window, self.stride, step,
+                                                  valid_steps)
+        self.time_step = self.report.step
+        if not len(self._starts):
+            raise OptionError(self._no_window_message(times, step), "window")
+        self._length = len(self._starts)
         self._labels = self._window_labels(labels, n_times)
 
     def __len__(self):
@@ -143,6 +351,17 @@ class WindowedCube:
             block = self[positions[start:stop]]
             out[start:stop] = np.nan_to_num(block.reshape(stop - start, -1), nan=0.0)
         return out
+
+    def _no_window_message(self, times, step):
+        """Why no window fits: the longest regular stretch is shorter, or all are missing."""
+        if self.report.empty:
+            return (f"{{window}}: every window of {self.window} steps is entirely missing "
+                    f"(no value in the data)")
+        regular = consecutive(times, step) if step is not None else np.zeros(0, bool)
+        lengths = np.diff(np.concatenate([[0], np.flatnonzero(~regular) + 1, [len(times)]]))
+        what = f"{step_text(step)} steps" if step is not None else "time steps"
+        return (f"{{window}} {self.window} is longer than every stretch of the series without "
+                f"a gap (the longest: {int(lengths.max())} consecutive {what})")
 
     def _window_labels(self, labels, n_times):
         if labels is None:

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from keras_dsc.data import DataOptions
-from keras_dsc.data.time_axis import median_step, step_text, to_timedelta
+from keras_dsc.data.options import AUTO
+from keras_dsc.data.time_axis import infer_step, step_text, to_step
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs.run_folder import (
     CONFIG_FILE,
@@ -32,7 +33,7 @@ FEATURES = {
     "latent": "latent vectors of the model's encoder",
 }
 #: Data options a run's own data passes on to other data given with `--data`.
-INHERITED = ("variables", "region", "resample", "window", "stride")
+INHERITED = ("variables", "region", "select", "resample", "window", "stride")
 _TABLE = [
     ("silhouette_cosine", "higher is better"),
     ("silhouette_euclidean", "higher is better"),
@@ -51,7 +52,8 @@ def evaluation_data_options(run_dir, **overrides):
 
     Given other data (`data=...`), the run's time range and built-in cube length are dropped
     (other data covers other dates) while its variables, region, resampling and window are
-    kept, since the model needs them; any of them can be overridden too.
+    kept (and the chosen level, `select`), since the model needs them; any of them can be
+    overridden too.
 
     Args:
         run_dir: the run folder.
@@ -123,9 +125,9 @@ def read_reference_labels(path, start_times):
 
 def _check_against_model(run_dir, model, preprocessor, windows, cube):
     """Raises `OptionError` when prepared data does not fit the model trained in `run_dir`."""
-    step = median_step(cube["time"].values)
+    step = infer_step(cube.indexes["time"])
     if preprocessor.time_step is not None and step is not None:
-        if step != to_timedelta(preprocessor.time_step):
+        if step_text(step) != step_text(preprocessor.time_step):
             raise _other_step(step_text(step), preprocessor.time_step, run_dir)
     expected = tuple(int(n) for n in model.window_shape)
     if tuple(windows.sample_shape) != expected:
@@ -189,8 +191,13 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     _check_variables(run_dir, preprocessor, options)
     # Asking for exactly the model's variables: data without one of them is refused by name.
     options = dataclasses.replace(options, variables=tuple(preprocessor.variables))
+    if options.resample == AUTO:  # the run's step, whatever auto would choose for this data
+        options = dataclasses.replace(options, resample=preprocessor.time_step)
+    trained_window = ((config.get("data") or {}).get("options") or {}).get("window")
+    if options.window == AUTO and isinstance(trained_window, int):
+        options = dataclasses.replace(options, window=trained_window)
     if options.resample and preprocessor.time_step and (
-            to_timedelta(options.resample) != to_timedelta(preprocessor.time_step)):
+            step_text(to_step(options.resample)) != step_text(preprocessor.time_step)):
         # refused by its option name before the normaliser (fitted on that step) sees the data
         raise _other_step(options.resample, preprocessor.time_step, run_dir)
     data = prepare_data(options, preprocessor)
@@ -198,7 +205,7 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     model = load_model(run_dir)
     _check_against_model(run_dir, model, preprocessor, windows, data.cube)
     if len(windows) < 2:
-        raise OptionError(f"{{data}}: only {len(windows)} window of {options.window} steps; "
+        raise OptionError(f"{{data}}: only {len(windows)} window of {windows.window} steps; "
                           f"the scores need at least 2", "data")
 
     from keras_dsc.data.batches import window_batches

@@ -23,9 +23,9 @@ import shutil
 import tempfile
 
 import numpy as np
-import pandas as pd
 
 from keras_dsc.data.preprocessing import HOURS, YEAR_DAYS
+from keras_dsc.data.time_axis import is_calendar, to_step
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs import run_folder
 
@@ -142,6 +142,7 @@ def serving_metadata(model, preprocessor, config=None, run=None):
     Returns:
         A dict: `signature_name`, `inputs` and `outputs` (name -> dtype, shape), `variables`,
         `units`, `latitudes`, `longitudes`, `window`, `time_step`, `stride`, `region`,
+        `select` (the `NAME=VALUE` items choosing a level, or `None`),
         `method`, `offset`, `scale` (normalised = (x - offset[v]) / scale[v], after the
         climatology is subtracted when `anomalies`), `anomalies`, `n_clusters`, `latent_dim`,
         `run`. An anomalies run's `inputs` also hold `start_time`.
@@ -177,6 +178,7 @@ def serving_metadata(model, preprocessor, config=None, run=None):
         "time_step": preprocessor.time_step,
         "stride": int(options.get("stride") or window),
         "region": list(region) if region is not None else None,
+        "select": list(options.get("select") or []) or None,
         "method": preprocessor.method,
         "offset": [float(v) for v in preprocessor.offset],
         "scale": [float(v) for v in preprocessor.scale],
@@ -222,7 +224,7 @@ def _serving_module(model, preprocessor):
         module.climatology = tf.Variable(_climatology_coefficients(preprocessor),
                                          trainable=False, name="climatology")
         terms = preprocessor.climatology["term"].values.tolist()
-        step = int(pd.Timedelta(preprocessor.time_step or "0s").total_seconds())
+        step = _step_seconds(preprocessor.time_step, model.window_shape[0])
 
     def assign(normalised):
         outputs = assignment(normalised, training=False)
@@ -251,6 +253,16 @@ def _serving_module(model, preprocessor):
     module.model_variables = [getattr(v, "value", v) for v in assignment.variables]
     module.serve = serve
     return concrete, module
+
+
+def _step_seconds(time_step, window):
+    """Seconds between the steps of a window, for the graph's climatology (0: one step)."""
+    if int(window) == 1 or time_step is None:
+        return 0
+    if is_calendar(time_step):
+        raise DataError(f"export: windows of {window} steps of {time_step} cannot be served "
+                        f"with anomalies: months and years are not a fixed number of seconds")
+    return int(to_step(time_step).total_seconds())
 
 
 def _climatology_coefficients(preprocessor):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from keras_dsc.data import DataOptions, prepare_data
+from keras_dsc.data.options import summary_lines
 from keras_dsc.runs import run_folder
 from keras_dsc.runs.options import FitOptions, build_dsc, train_with_options
 from keras_dsc.scoring.metrics import score_run
@@ -143,6 +144,8 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     run_dir = run_folder.new_run_dir(fit_options.out, fit_options.run_name)
     echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
          f"(time, lat, lon, variables) from {data.description['source']}")
+    for line in summary_lines(data.description):
+        echo(line)
 
     from keras_dsc.training.hardware import hardware_settings
 

@@ -7,14 +7,17 @@ exported version folder receives the windows in physical units and normalises in
 same data gives the same clusters through both.
 """
 
+import os
 import pathlib
 import re
+import tempfile
 
 import numpy as np
 
 from keras_dsc.data import era5
 from keras_dsc.data.grid import axis_text, same_axis
-from keras_dsc.data.time_axis import median_step, step_text, to_timedelta
+from keras_dsc.data.time_axis import duration, first_irregular, infer_step, step_text, to_step
+from keras_dsc.data.values import check_values
 from keras_dsc.data.windows import WindowedCube
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs import run_folder
@@ -28,21 +31,27 @@ from keras_dsc.runs.export import (
 )
 
 
-def predict(model, data, out=None, batch_size=64):
+def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_missing=None):
     """Assigns every window of new data to a cluster.
 
     The data is opened with `keras_dsc.data.era5.open_cube` (the model's variables, in its order,
     and its region when the run selected one), averaged to the model's time step when finer,
     checked against the model's variables, grid and window, then cut into windows with the
-    run's window and stride.
+    run's window and stride. Windows are only made of steps exactly the model's time step
+    apart: windows across a gap of the data, or with no value at all, are left out (the
+    table's `attrs["windowing"]` says which).
 
     Args:
         model: a run folder (`model.keras`, `preprocessing.json`) or an exported SavedModel
             version folder (`saved_models/<name>/<version>`).
         data: NetCDF path, glob pattern or list of paths.
         out: CSV to write (`time,cluster,probability`: the window's first time step, its
-            cluster and that cluster's probability), or `None`.
+            cluster and that cluster's probability), or `None`. An existing file is refused
+            unless `overwrite`; the file is written whole or not at all.
         batch_size: windows per model call. Defaults to `64`.
+        overwrite: replace an existing `out`. Defaults to `False`.
+        treat_as_missing: values of the files that stand for missing data (`1e30`), as
+            `keras_dsc.data.era5.open_cube` takes them. Defaults to none.
 
     Returns:
         A `pandas.DataFrame` with columns `time`, `cluster`, `probability`.
@@ -60,11 +69,19 @@ def predict(model, data, out=None, batch_size=64):
             batch_size < 1):
         raise OptionError(f"{{batch_size}} must be a positive integer, got {batch_size!r}",
                           "batch_size")
+    if out is not None:
+        out = pathlib.Path(out)
+        if out.is_dir():
+            raise OptionError(f"{{out}}: {out} is a folder; give the CSV file to write", "out")
+        if out.exists() and not overwrite:
+            raise OptionError(f"{{out}}: {out} already exists; pass {{overwrite}} to replace "
+                              f"it", "out", "overwrite")
     assigner = load_assigner(model)
-    cube, where = open_for_model(data, assigner.metadata)
+    cube, where = open_for_model(data, assigner.metadata, treat_as_missing)
     # The files are closed when done, not left open until the garbage collector finds them.
     with cube:
         windows = assigner.windows(cube)
+        report = windows.report
         start_times = windows.start_times
         labels, probabilities = [], []
         for start in range(0, len(windows), batch_size):
@@ -75,14 +92,27 @@ def predict(model, data, out=None, batch_size=64):
     labels = np.concatenate(labels).astype("int64")
     probabilities = np.concatenate(probabilities)
     table = run_folder.assignments_table(start_times, labels, probabilities)
+    table.attrs["windowing"] = report.as_dict()
+    table.attrs["dropped"] = report.text()
     if out is not None:
-        out = pathlib.Path(out)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            table.to_csv(out, index=False)
-        except OSError as error:
-            raise OptionError(f"{{out}}: cannot write {out}: {error.strerror}", "out") from None
+        _write_whole(table, out)
     return table
+
+
+def _write_whole(table, out):
+    """Writes the CSV into a temporary file beside `out`, then renames it into place."""
+    partial = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial",
+                                           dir=out.parent)
+        with os.fdopen(handle, "w", newline="") as stream:
+            table.to_csv(stream, index=False)
+        os.replace(partial, out)
+    except OSError as error:
+        if partial is not None and os.path.exists(partial):
+            os.remove(partial)
+        raise OptionError(f"{{out}}: cannot write {out}: {error.strerror}", "out") from None
 
 
 def load_assigner(path):
@@ -120,7 +150,7 @@ class RunAssigner:
 
     def windows(self, cube):
         return WindowedCube(self.preprocessor.transform(cube), self.metadata["window"],
-                            self.metadata["stride"])
+                            self.metadata["stride"], time_step=self.metadata.get("time_step"))
 
     def assign(self, batch, start_times=None):
         # The windows are already anomalies (the preprocessor knew their times).
@@ -147,7 +177,8 @@ class SavedModelAssigner:
     def windows(self, cube):
         array = cube[self.metadata["variables"]].to_dataarray(dim="variable")
         array = array.transpose("time", "latitude", "longitude", "variable").astype("float32")
-        return WindowedCube(array, self.metadata["window"], self.metadata["stride"])
+        return WindowedCube(array, self.metadata["window"], self.metadata["stride"],
+                            time_step=self.metadata.get("time_step"))
 
     def assign(self, batch, start_times):
         inputs = {INPUT_NAME: self._tf.constant(batch, self._tf.float32)}
@@ -164,12 +195,13 @@ class SavedModelAssigner:
         return outputs["cluster"].numpy(), outputs["probabilities"].numpy()
 
 
-def open_for_model(data, metadata):
+def open_for_model(data, metadata, treat_as_missing=None):
     """Opens data for a model and checks it: variables, grid, time step, window length.
 
     Args:
         data: NetCDF path, glob or list of paths.
         metadata: the model's `serving_metadata` dict.
+        treat_as_missing: values read as missing (see `era5.open_cube`).
 
     Returns:
         `(cube, where)`: the canonical Dataset, resampled to the model's time step when finer,
@@ -183,34 +215,45 @@ def open_for_model(data, metadata):
         where = paths
     variables = metadata["variables"]
     try:
-        cube = era5.open_cube(paths, variables, metadata.get("region"))
+        select = dict(item.split("=", 1) for item in metadata.get("select") or ())
+        cube = era5.open_cube(paths, variables, metadata.get("region"), select=select,
+                              treat_as_missing=treat_as_missing)
+    except OptionError:
+        raise
     except DataError as error:
         if "not found; available" in str(error):
             raise DataError(f"{error} (the model needs {', '.join(variables)})") from None
         raise
-    for axis, expected in (("latitude", metadata["latitudes"]),
-                           ("longitude", metadata["longitudes"])):
-        given = cube[axis].values
-        if not same_axis(given, expected):
-            raise DataError(f"{where}: the {axis}s differ from the model's: given "
-                            f"{axis_text(given)}, the model has {axis_text(expected)}")
-    cube = _to_model_step(cube, metadata.get("time_step"), where)
-    n_steps = cube.sizes["time"]
-    if n_steps < metadata["window"]:
-        raise DataError(f"{where}: {n_steps} time steps of {metadata.get('time_step')}, fewer "
-                        f"than the model's window of {metadata['window']} steps")
-    return cube, where
+    try:
+        for axis, expected in (("latitude", metadata["latitudes"]),
+                               ("longitude", metadata["longitudes"])):
+            given = cube[axis].values
+            if not same_axis(given, expected):
+                raise DataError(f"{where}: the {axis}s differ from the model's: given "
+                                f"{axis_text(given)}, the model has {axis_text(expected)}")
+        check_values(cube, era5.sources_text(cube, where))
+        resampled = _to_model_step(cube, metadata.get("time_step"), where)
+        n_steps = resampled.sizes["time"]
+        if n_steps < metadata["window"]:
+            raise DataError(f"{where}: {n_steps} time steps of {metadata.get('time_step')}, "
+                            f"fewer than the model's window of {metadata['window']} steps")
+    except DataError:
+        cube.close()  # refused: the files are closed now, not whenever garbage is collected
+        raise
+    return resampled, where
 
 
 def _to_model_step(cube, model_step, where):
+    """The data at the model's step: kept when it has it, averaged when finer (or irregular)."""
     times = cube.indexes["time"]
     if model_step is None or len(times) < 2:
         return cube
-    step = median_step(times)
-    wanted = to_timedelta(model_step)
-    if step == wanted:
+    step = infer_step(times)
+    wanted = to_step(model_step)
+    irregular = first_irregular(times, step) is not None
+    if step_text(step) == step_text(wanted) and not irregular:
         return cube
-    if step > wanted:
+    if not irregular and duration(step) > duration(wanted):
         raise DataError(f"{where}: the data's time step {step_text(step)} is coarser than the "
                         f"model's {model_step}; the window needs {model_step} steps")
     return era5.resample_time(cube, model_step)

@@ -299,3 +299,59 @@ def write_cmip(path, n_times=24, nlat=5, nlon=6, variables=CMIP_VARIABLES,
     encoding["time_bnds"] = dict(time_encoding)
     ds.to_netcdf(path, format="NETCDF4_CLASSIC", encoding=encoding)
     return path
+
+
+def write_at(path, times, nlat=3, nlon=4, variables=("u10", "t2m", "sp"), seed=0, *,
+             calendar=None, time_name="valid_time", north=43.0, west=-33.0, resolution=0.25,
+             latitude_ascending=False, longitude_360=False, packed=(), nan=None):
+    """Write an ERA5-form file at exactly the given times (gaps, mixed steps, other calendars).
+
+    Args:
+        path: file to write.
+        times: the time axis: a `pandas.DatetimeIndex`, or, with `calendar`, a list of
+            `(year, month, day, hour)` tuples (dates such as 30 February exist in `360_day`).
+        nlat, nlon, variables, seed: as `write_era5` (the values do not depend on the times).
+        calendar: a CF calendar (`"noleap"`, `"360_day"`, `"all_leap"`, ...) or None for the
+            standard one.
+        time_name: `"valid_time"` (current CDS) or `"time"`.
+        latitude_ascending, longitude_360: store the grid in those conventions.
+        packed: variables stored as packed int16 (scale_factor, add_offset, _FillValue).
+        nan: optional function `(name, values) -> values` that puts NaN in the float64
+            `(time, lat, lon)` values before writing.
+
+    Returns:
+        The path written.
+    """
+    n = len(times)
+    lat, lon = _grid(nlat, nlon, north, west, resolution)
+    values = fields(pd.date_range("2021-01-01", periods=n, freq="1h"), lat, lon, variables,
+                    seed)
+    if nan is not None:
+        values = {name: nan(name, v.copy()) for name, v in values.items()}
+    if calendar is None:
+        time_values = pd.DatetimeIndex(times).values
+        encoding_time = {"dtype": "int64", "units": "seconds since 1970-01-01",
+                         "calendar": "proleptic_gregorian"}
+    else:
+        import cftime
+
+        time_values = np.array([cftime.datetime(*t, calendar=calendar) for t in times])
+        encoding_time = {"dtype": "float64", "units": "hours since 1850-01-01",
+                         "calendar": calendar}
+    lat_order = np.argsort(lat) if latitude_ascending else np.arange(nlat)
+    lon_stored = _to_360(lon) if longitude_360 else lon
+    lon_order = np.argsort(lon_stored)
+    data_vars = {name: ((time_name, "latitude", "longitude"),
+                        v[:, lat_order][:, :, lon_order], _attrs(name))
+                 for name, v in values.items()}
+    ds = xr.Dataset(data_vars, coords={
+        time_name: (time_name, time_values, {"standard_name": "time"}),
+        "latitude": ("latitude", lat[lat_order], {"units": "degrees_north"}),
+        "longitude": ("longitude", lon_stored[lon_order], {"units": "degrees_east"}),
+    })
+    encoding = {time_name: encoding_time}
+    for name in values:
+        encoding[name] = (_pack(ds[name].values) if name in packed
+                          else {"dtype": "float32", "_FillValue": np.float32(np.nan)})
+    ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    return path

@@ -1,0 +1,149 @@
+"""Values no variable can take: infinities and values beyond any physical range.
+
+An undeclared fill value (`1e30` that is not the file's `_FillValue`) or a stray `inf` does not
+fail anywhere by itself: it sets the variable's scale to something huge, and the variable then
+carries no signal. `check_values` refuses them, naming the file, the variable, how many and the
+first time, unless the user says they stand for missing data (`open_cube(treat_as_missing=...)`,
+`--treat-as-missing` on the command line).
+
+The bounds are generous on purpose (they catch garbage, not extremes): per ERA5 short name (and
+the NCEP and CMIP names of the same quantities), in the units ERA5 writes, applied only when the
+variable's `units` attribute says those units; `|x| >= 1e20` is refused for any variable.
+"""
+
+import dask
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from keras_dsc.data.era5 import file_at
+from keras_dsc.errors import OptionError
+
+LIMIT = 1e20
+"""No variable of any file takes values of this magnitude: `|x| >= LIMIT` is refused."""
+
+_WIND = (-200.0, 200.0, ("m s**-1", "m s-1", "m/s"))
+_TEMPERATURE = (100.0, 400.0, ("K", "degK", "kelvin"))
+_PRESSURE = (1.0e4, 1.2e5, ("Pa", "Pascals"))
+_ENERGY = (-1.0e9, 1.0e9, ("J m**-2", "J m-2"))
+_FLUX = (-5.0e3, 5.0e3, ("W m**-2", "W m-2"))
+_FRACTION = (-0.1, 1.1, ("(0 - 1)", "1", "0-1", "fraction"))
+_WATER = (-1.0, 10.0, ("m", "m of water equivalent"))
+
+BOUNDS = {
+    **{name: _WIND for name in ("u10", "v10", "u100", "v100", "u", "v", "uwnd", "vwnd", "uas",
+                                "vas", "ua", "va")},
+    **{name: (0.0, 200.0, _WIND[2]) for name in ("si10", "ws", "wspd", "sfcWind")},
+    **{name: _TEMPERATURE for name in ("t2m", "d2m", "skt", "sst", "t", "stl1", "stl2",
+                                       "stl3", "stl4", "mx2t", "mn2t", "air", "tas", "ts",
+                                       "ta", "tasmax", "tasmin")},
+    "tos": (100.0, 400.0, ("K", "degK")),
+    **{name: _PRESSURE for name in ("sp", "ps")},
+    **{name: (5.0e4, 1.2e5, _PRESSURE[1]) for name in ("msl", "slp", "psl")},
+    **{name: _ENERGY for name in ("slhf", "sshf", "ssr", "str", "ssrd", "strd", "tsr",
+                                  "ttr")},
+    **{name: _FLUX for name in ("hfls", "hfss", "rsds", "rlds", "rsus", "rlus")},
+    **{name: _WATER for name in ("tp", "cp", "lsp", "e", "sf", "ro")},
+    **{name: _FRACTION for name in ("tcc", "lcc", "mcc", "hcc", "lsm", "ci", "siconc")},
+    "z": (-1.0e5, 1.0e6, ("m**2 s**-2", "m2 s-2")),
+    "q": (-0.01, 0.1, ("kg kg**-1", "kg kg-1", "1")),
+    "r": (-10.0, 200.0, ("%",)),
+    "blh": (-1.0, 3.0e4, ("m",)),
+    "tcwv": (-1.0, 200.0, ("kg m**-2", "kg m-2")),
+}
+"""Short name -> `(low, high, units)`: the range a value in one of those units stays in."""
+
+
+def bounds_for(name, units):
+    """The `(low, high)` physical bounds of a variable in its units, or `None` when unknown.
+
+    Example:
+
+    >>> bounds_for("t2m", "K"), bounds_for("t2m", "degC"), bounds_for("foo", "K")
+    ((100.0, 400.0), None, None)
+    """
+    entry = BOUNDS.get(str(name))
+    if entry is None or units is None:
+        return None
+    low, high, accepted = entry
+    given = _units_key(units)
+    if not any(given == _units_key(u) for u in accepted):
+        return None
+    return low, high
+
+
+def _units_key(units):
+    return str(units).replace(" ", "").replace("**", "").replace("^", "").lower()
+
+
+def check_values(ds, where):
+    """Refuses infinities and values beyond any physical range in a canonical cube.
+
+    Reads the cube once (chunk by chunk when lazy).
+
+    Args:
+        ds: an `xarray.Dataset` in the canonical form of `keras_dsc.data.era5.open_cube`.
+        where: the files, for messages (the file holding the first bad value is named when
+            the cube says which, see `era5.file_at`).
+
+    Raises:
+        OptionError: naming the file, the variable, the number of values, the first time and
+            `treat_as_missing`, which masks them when they stand for missing data.
+
+    Example:
+
+    >>> times = pd.date_range("2021-01-01", periods=3, freq="1D")
+    >>> t2m = np.full((3, 2, 2), 288.0, "float32")
+    >>> t2m[1, 0, 0] = 1e30
+    >>> ds = xr.Dataset({"t2m": (("time", "latitude", "longitude"), t2m, {"units": "K"})},
+    ...                 coords={"time": times, "latitude": [1.0, 0.0], "longitude": [0.0, 1.0]})
+    >>> check_values(ds, "era5.nc")
+    Traceback (most recent call last):
+    ...
+    keras_dsc.errors.OptionError: era5.nc: variable 't2m' has 1 value beyond any physical range (100..400 K), the first at 2021-01-02T00:00:00 (1e+30); if such values stand for missing data, pass treat_as_missing 1e+30
+    """
+    names = list(ds.data_vars)
+    tasks = []
+    for name in names:
+        x = ds[name]
+        infinite = np.isinf(x)
+        bad = abs(x) >= LIMIT
+        limits = bounds_for(name, x.attrs.get("units"))
+        if limits is not None:
+            bad = bad | (x < limits[0]) | (x > limits[1])
+        bad = bad & ~infinite
+        tasks.append((infinite.sum(), infinite.any(("latitude", "longitude")),
+                      bad.sum(), bad.any(("latitude", "longitude"))))
+    (results,) = dask.compute(tasks)
+    times = ds.indexes["time"]
+    for name, (n_inf, inf_t, n_bad, bad_t) in zip(names, results):
+        n_inf, n_bad = int(n_inf), int(n_bad)
+        if n_inf:
+            first = times[int(np.argmax(np.asarray(inf_t)))]
+            raise OptionError(
+                f"{_file(ds, first, where)}: variable {name!r} has {n_inf} infinite "
+                f"value{'s' if n_inf > 1 else ''} (+Inf or -Inf), the first at "
+                f"{first.isoformat()}; if they stand for missing data, pass "
+                f"{{treat_as_missing}} inf,-inf", "treat_as_missing")
+        if n_bad:
+            first = times[int(np.argmax(np.asarray(bad_t)))]
+            x = ds[name].sel(time=first).values
+            limits = bounds_for(name, ds[name].attrs.get("units"))
+            low, high = limits if limits is not None else (-LIMIT, LIMIT)
+            wrong = x[np.isfinite(x) & ((np.abs(x) >= LIMIT) | (x < low) | (x > high))]
+            value = float(wrong[0]) if wrong.size else float("nan")
+            rule = (f"{low:g}..{high:g} {ds[name].attrs.get('units')}" if limits is not None
+                    else f"|x| >= {LIMIT:g}")
+            raise OptionError(
+                f"{_file(ds, first, where)}: variable {name!r} has {_count(n_bad)} beyond any "
+                f"physical range ({rule}), the first at {first.isoformat()} ({value:g}); if "
+                f"such values stand for missing data, pass {{treat_as_missing}} {value:g}",
+                "treat_as_missing")
+
+
+def _count(n):
+    return f"{n} value" if n == 1 else f"{n} values"
+
+
+def _file(ds, time, where):
+    return file_at(ds, time) or where

@@ -1,0 +1,244 @@
+"""Windows are cut by time (issue 12, part 1): gaps, mixed steps, 00 UTC starts, calendars.
+
+Every file is written by the test itself in ERA5 form; the data goes through `prepare_data`,
+as `fit` reads it.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keras_dsc.data import DataOptions, prepare_data
+from keras_dsc.data.era5 import open_cube, resample_time
+from keras_dsc.data.time_axis import first_irregular, gaps, infer_step, step_text
+from keras_dsc.data.windows import WindowedCube, window_starts
+from keras_dsc.errors import DataError
+from tests.helpers.era5_files import write_at
+
+VARIABLES = ("u10", "t2m")
+
+
+def prepared(path, **options):
+    options = {"variables": VARIABLES, "anomalies": False, **options}
+    return prepare_data(DataOptions(data=str(path), **options))
+
+
+def assert_no_window_spans_a_gap(data):
+    """Every window's steps are exactly the cube's time step apart."""
+    windows = data.windows
+    times = pd.DatetimeIndex(windows.array["time"].values)
+    step = pd.Timedelta(windows.time_step)
+    for start in windows._starts:
+        span = times[start:start + windows.window]
+        assert len(span) == windows.window
+        assert (np.diff(span) == step.to_timedelta64()).all(), span
+
+
+def one_line(error):
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_daily_record_with_missing_days_is_not_joined_across_the_gap(tmp_path):
+    """Daily data, windows of 2 days: 6 January is never joined to 10 January."""
+    times = pd.date_range("2021-01-01", "2021-01-14", freq="1D").delete([6, 7, 8])
+    path = write_at(tmp_path / "daily_gap.nc", times)
+    data = prepared(path, resample="none", window=2)
+    assert_no_window_spans_a_gap(data)
+    starts = pd.DatetimeIndex(data.windows.start_times).strftime("%m-%d").tolist()
+    assert starts == ["01-01", "01-03", "01-05", "01-10", "01-12"]
+    report = data.description["windowing"]
+    assert report["n_gaps"] == 1 and report["dropped_windows"] == 2
+    assert report["gaps"] == [{"from": "2021-01-06T00:00", "to": "2021-01-10T00:00",
+                               "missing_steps": 3}]
+
+
+def test_hourly_days_after_a_gap_start_at_00_utc(tmp_path):
+    """Hourly data with a gap from 6 January 07:00 to 9 January 13:00 (the step equals the
+    target, so no resampling happens): windows of one day are calendar days, and the two
+    partial days at the edges of the gap are dropped and reported."""
+    hours = pd.date_range("2021-01-04", "2021-01-11 23:00", freq="1h")
+    times = hours[(hours < "2021-01-06 07:00") | (hours >= "2021-01-09 13:00")]
+    path = write_at(tmp_path / "hourly_gap.nc", times)
+    data = prepared(path, resample="1h", window=24)
+    assert_no_window_spans_a_gap(data)
+    starts = pd.DatetimeIndex(data.windows.start_times)
+    assert (starts == starts.normalize()).all()  # 00 UTC, also after the gap
+    assert starts.strftime("%m-%d").tolist() == ["01-04", "01-05", "01-10", "01-11"]
+    report = data.description["windowing"]
+    assert report["windows_without_gaps"] == 8 and report["dropped_windows"] == 4
+    assert report["gaps"][0]["from"] == "2021-01-06T06:00"
+    assert report["gaps"][0]["to"] == "2021-01-09T13:00"
+
+
+def test_gaps_and_dropped_windows_are_reported_by_fit(tmp_path):
+    """The run summary says how many windows and which periods were dropped."""
+    from keras_dsc.data.options import summary_lines
+
+    times = pd.date_range("2021-01-01", "2021-01-20", freq="1D").delete([5, 6, 7])
+    data = prepared(write_at(tmp_path / "gap.nc", times), resample="none", window=1)
+    lines = summary_lines(data.description)
+    assert lines[0] == ("time: steps of 1D (none: the data's step kept); windows of 1 steps "
+                        "(1: as asked)")
+    assert lines[1] == ("dropped 3 of 20 windows: 1 gaps in the time axis "
+                        "(2021-01-05T00:00..2021-01-09T00:00)")
+
+
+def test_a_record_that_starts_at_06_utc_starts_its_days_at_the_first_full_day(tmp_path):
+    times = pd.date_range("2021-01-01 06:00", periods=24 * 3, freq="1h")
+    data = prepared(write_at(tmp_path / "late.nc", times), resample="1h", window=24)
+    assert pd.DatetimeIndex(data.windows.start_times).strftime("%d %H").tolist() == [
+        "02 00", "03 00"]  # 1 January from 06:00 and 4 January until 05:00 are partial
+
+
+def test_3_hourly_then_hourly_is_refused_naming_the_file_and_the_first_irregular_time(
+        tmp_path):
+    times = pd.date_range("2021-01-01", "2021-01-03 21:00", freq="3h").append(
+        pd.date_range("2021-01-04", "2021-01-05 23:00", freq="1h"))
+    path = write_at(tmp_path / "mixed.nc", times)
+    for resample in ("none", "auto"):
+        with pytest.raises(DataError) as error:
+            prepared(path, resample=resample)
+        message = one_line(error)
+        assert message.startswith(f"{path}: irregular time axis: a step of 3h at "
+                                  f"2021-01-01T03:00:00 where the record's step is 1h"), message
+        assert "pass resample 3h" in message
+    # Asked for a step, the record is averaged to it: 3-hourly windows of one day.
+    data = prepared(path, resample="3h")
+    assert_no_window_spans_a_gap(data)
+    assert data.windows.time_step == "3h" and data.windows.window == 8
+    assert len(data.windows) == 5
+
+
+def test_mixed_steps_are_told_from_gaps():
+    gap = pd.date_range("2021-01-01", periods=10, freq="6h").delete([4, 5])
+    assert first_irregular(gap) is None and step_text(infer_step(gap)) == "6h"
+    mixed = pd.date_range("2021-01-01", periods=4, freq="6h").append(
+        pd.date_range("2021-01-02", periods=20, freq="1h"))
+    assert first_irregular(mixed) == 1  # 06:00: the first of the 6-hourly stretch
+    off_grid = pd.DatetimeIndex(["2021-01-01 00:00", "2021-01-01 01:00", "2021-01-01 02:30",
+                                 "2021-01-01 03:30", "2021-01-01 04:30"])
+    assert first_irregular(off_grid) == 2
+
+
+@pytest.mark.parametrize("window, stride, expected", [
+    (24, None, ["03 00:00"]),   # days: 00 UTC (1 January stops at 19:00)
+    (12, None, ["01 00:00", "02 12:00", "03 00:00", "03 12:00"]),  # half days: 00 and 12
+    (5, None, ["01 00:00", "01 05:00", "01 10:00", "01 15:00", "02 06:00", "02 11:00",
+               "02 16:00", "02 21:00", "03 02:00", "03 07:00", "03 12:00",
+               "03 17:00"]),  # 5 hours divide no day: no alignment
+    (24, 1, None),  # sliding windows (stride 1): every start in each stretch
+])
+def test_window_starts_in_each_regular_stretch(window, stride, expected):
+    hours = pd.date_range("2021-01-01", "2021-01-03 23:00", freq="1h")
+    times = hours.delete(range(20, 30))  # 1 January 20:00 .. 2 January 05:00 missing
+    starts, report = window_starts(times, window, stride or window)
+    if expected is None:
+        assert len(starts) == 42 - 24 + 1 and times[starts[0]] == times[20]
+    else:
+        assert times[starts].strftime("%d %H:%M").tolist() == expected
+    assert report.gaps == gaps(times, "1h") and report.gaps[0][2] == 10
+
+
+def test_entirely_missing_windows_are_dropped_never_clustered(tmp_path):
+    """A day with no value anywhere (every variable NaN) is not a window."""
+    times = pd.date_range("2021-01-01", periods=24 * 5, freq="1h")
+
+    def blank_day(name, values):
+        values[48:72] = np.nan  # 3 January
+        return values
+
+    data = prepared(write_at(tmp_path / "blank.nc", times, nan=blank_day), resample="1h",
+                    window=24)
+    starts = pd.DatetimeIndex(data.windows.start_times).strftime("%d").tolist()
+    assert starts == ["01", "02", "04", "05"]
+    report = data.description["windowing"]
+    assert report["n_empty_windows"] == 1 and report["empty_windows"] == ["2021-01-03T00:00"]
+    assert not np.isnan(data.windows[np.arange(4)]).all(axis=(1, 2, 3, 4)).any()
+
+
+def test_every_window_entirely_missing_is_an_error():
+    import xarray as xr
+
+    times = pd.date_range("2021-01-01", periods=6, freq="1h")
+    array = xr.DataArray(np.full((6, 2, 2, 1), np.nan, "float32"),
+                         dims=("time", "latitude", "longitude", "variable"),
+                         coords={"time": times, "variable": ["u10"]})
+    with pytest.raises(DataError, match="every window of 3 steps is entirely missing"):
+        WindowedCube(array, 3)
+
+
+def test_no_window_fits_between_the_gaps_is_one_line(tmp_path):
+    times = pd.date_range("2021-01-01", periods=48, freq="1h").delete([10, 30])
+    with pytest.raises(DataError) as error:
+        prepared(write_at(tmp_path / "short.nc", times), resample="1h", window=24)
+    assert one_line(error) == ("window 24 is longer than every stretch of the series without "
+                               "a gap (the longest: 19 consecutive 1h steps)")
+
+
+def test_resampling_leaves_out_periods_lacking_steps(tmp_path):
+    """Means only of whole periods: a day with 18 of its 24 hours is no daily mean."""
+    hours = pd.date_range("2021-01-01", "2021-01-05 23:00", freq="1h")
+    times = hours[(hours < "2021-01-02 06:00") | (hours >= "2021-01-03 00:00")]
+    data = prepared(write_at(tmp_path / "hours.nc", times), resample="1D", window=1)
+    days = pd.DatetimeIndex(data.cube["time"].values).strftime("%d").tolist()
+    assert days == ["01", "03", "04", "05"]
+    assert any("1 periods of 1D lacking some of their steps" in note
+               for note in data.description["notes"])
+
+
+def leap_year_days(calendar):
+    """(year, month, day, hour) of 25 February .. 5 March 2024, as the calendar has them."""
+    days = {"noleap": [28], "360_day": [30], "all_leap": [29]}[calendar]
+    out = [(2024, 2, d, 0) for d in range(25, days[0] + 1)]
+    return out + [(2024, 3, d, 0) for d in range(1, 6)]
+
+
+def test_noleap_in_a_leap_year_has_no_29_february_window(tmp_path):
+    """Daily noleap data, read date for date: no 29 February window, no all-NaN window."""
+    path = write_at(tmp_path / "noleap.nc", leap_year_days("noleap"), calendar="noleap")
+    data = prepared(path, resample="auto")
+    starts = pd.DatetimeIndex(data.windows.start_times).strftime("%m-%d").tolist()
+    assert "02-29" not in starts and len(starts) == 9
+    assert data.description["windowing"]["n_gaps"] == 1
+    assert any("calendar 'noleap' read date for date" in n for n in data.description["notes"])
+
+
+def test_6_hourly_noleap_averaged_to_days_never_grows_an_empty_29_february(tmp_path):
+    times = [(y, m, d, h) for y, m, d, _ in leap_year_days("noleap") for h in (0, 6, 12, 18)]
+    path = write_at(tmp_path / "noleap6h.nc", times, calendar="noleap")
+    data = prepared(path, resample="1D", window=1)
+    starts = pd.DatetimeIndex(data.windows.start_times).strftime("%m-%d").tolist()
+    assert "02-29" not in starts and len(starts) == 9
+    assert not np.isnan(data.windows[np.arange(len(starts))]).all(axis=(1, 2, 3, 4)).any()
+
+
+def test_360_day_dates_the_standard_calendar_lacks_are_dropped_and_reported(tmp_path):
+    path = write_at(tmp_path / "d360.nc", leap_year_days("360_day"), calendar="360_day")
+    ds = open_cube(str(path))
+    days = pd.DatetimeIndex(ds["time"].values).strftime("%m-%d").tolist()
+    assert days == ["02-25", "02-26", "02-27", "02-28", "02-29", "03-01", "03-02", "03-03",
+                    "03-04", "03-05"]
+    (note,) = ds.attrs["keras_dsc_notes"]
+    assert note == (f"{path}: calendar '360_day' read date for date as the standard calendar; "
+                    f"1 time steps on dates the standard calendar lacks dropped (the first "
+                    f"2024-02-30); dates the 360_day calendar lacks (the 31st of seven months) "
+                    f"are gaps, no window spans them")
+
+
+def test_all_leap_29_february_of_other_years_is_dropped_and_reported(tmp_path):
+    times = [(2023, 2, d, 0) for d in range(26, 30)] + [(2023, 3, d, 0) for d in (1, 2)]
+    path = write_at(tmp_path / "leap.nc", times, calendar="all_leap")
+    data = prepared(path, resample="none", window=1)
+    assert len(data.windows) == 5
+    assert any("1 time steps on dates the standard calendar lacks dropped (the first "
+               "2023-02-29)" in note for note in data.description["notes"])
+
+
+def test_resample_time_keeps_whole_periods_of_a_lazy_cube_too(tmp_path):
+    times = pd.date_range("2021-01-01 03:00", periods=24 * 3, freq="1h")
+    ds = open_cube(str(write_at(tmp_path / "lazy.nc", times)), time_chunk=5)
+    out = resample_time(ds, "1D")
+    assert pd.DatetimeIndex(out["time"].values).strftime("%d").tolist() == ["02", "03"]
+    assert out.attrs["incomplete_periods"] == ["2021-01-01T00:00:00", "2021-01-04T00:00:00"]

@@ -1,0 +1,159 @@
+"""Values that would ruin a variable without an error (issue 12, part 3).
+
+An undeclared fill value, infinities and values beyond any physical range are refused naming
+the file, the variable, the count and the first time (unless masked with treat_as_missing); a
+variable constant in time is refused under anomalies; near-constant variables get scale 1.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from keras_dsc.data import DataOptions, prepare_data
+from keras_dsc.data.preprocessing import CubePreprocessor
+from keras_dsc.data.values import bounds_for
+from keras_dsc.errors import DataError, OptionError
+from tests.helpers.cli_run import refused, run_cli, snapshot
+from tests.helpers.era5_files import write_at
+
+TIMES = pd.date_range("2021-01-01", periods=48, freq="1h")
+
+
+def with_values(where, value, names=("t2m",)):
+    """A `nan=` callback of write_at that writes `value` at the (time, lat, lon) `where`."""
+    def put(name, values):
+        if name in names:
+            values[where] = value
+        return values
+    return put
+
+
+def options(path, **kwargs):
+    data = [str(p) for p in path] if isinstance(path, list) else str(path)
+    return DataOptions(data=data, variables=("u10", "t2m", "sp"), anomalies=False, **kwargs)
+
+
+def message_of(call):
+    with pytest.raises(DataError) as error:
+        call()
+    text = str(error.value)
+    assert "\n" not in text
+    return text
+
+
+def test_an_undeclared_fill_value_is_refused_naming_file_variable_count_and_time(tmp_path):
+    path = write_at(tmp_path / "fill.nc", TIMES, nan=with_values((slice(5, 7), 0, 1), 1e30))
+    text = message_of(lambda: prepare_data(options(path)))
+    assert text == (f"{path}: variable 't2m' has 2 values beyond any physical range "
+                    f"(100..400 K), the first at 2021-01-01T05:00:00 (1e+30); if such values "
+                    f"stand for missing data, pass treat_as_missing 1e+30")
+
+
+def test_treat_as_missing_masks_the_fill_value(tmp_path):
+    path = write_at(tmp_path / "fill.nc", TIMES, nan=with_values((slice(5, 7), 0, 1), 1e30))
+    data = prepare_data(options(path, treat_as_missing=(1e30,), resample="1h", window=24))
+    t2m = data.cube["t2m"].values
+    assert np.isnan(t2m[5:7, 0, 1]).all() and np.isfinite(t2m[:5]).all()
+    scale = data.preprocessor.scale[data.preprocessor.variables.index("t2m")]
+    assert 0.1 < scale < 20  # K: the variable keeps its signal (it was ~1e24 before)
+
+
+def test_a_huge_value_of_any_variable_is_refused(tmp_path):
+    values = np.ones((4, 2, 2), "float32")
+    values[2, 1, 1] = -3e21
+    ds = xr.Dataset({"foo": (("time", "lat", "lon"), values, {"units": "furlongs"})},
+                    coords={"time": pd.date_range("2021-01-01", periods=4, freq="1D"),
+                            "lat": [1.0, 0.0], "lon": [0.0, 1.0]})
+    ds.to_netcdf(tmp_path / "foo.nc")
+    text = message_of(lambda: prepare_data(DataOptions(data=str(tmp_path / "foo.nc"))))
+    assert "variable 'foo' has 1 value beyond any physical range (|x| >= 1e+20), the first at " \
+           "2021-01-03T00:00:00 (-3e+21)" in text
+
+
+def test_infinity_is_reported_as_infinity_with_the_file(tmp_path):
+    path = write_at(tmp_path / "inf.nc", TIMES,
+                    nan=with_values((7, 1, 2), -np.inf, names=("u10",)))
+    text = message_of(lambda: prepare_data(options(path)))
+    assert text == (f"{path}: variable 'u10' has 1 infinite value (+Inf or -Inf), the first at "
+                    f"2021-01-01T07:00:00; if they stand for missing data, pass "
+                    f"treat_as_missing inf,-inf")
+    assert "entirely NaN" not in text
+    data = prepare_data(options(path, treat_as_missing=(np.inf, -np.inf), resample="1h",
+                                window=24))
+    assert np.isnan(data.cube["u10"].values[7, 1, 2])
+
+
+def test_the_file_holding_the_bad_value_is_named_among_several(tmp_path):
+    first = write_at(tmp_path / "a.nc", TIMES[:24])
+    second = write_at(tmp_path / "b.nc", TIMES[24:], nan=with_values((3, 0, 0), 5000.0))
+    text = message_of(lambda: prepare_data(options([first, second])))
+    assert text.startswith(f"{second}: variable 't2m' has 1 value beyond any physical range "
+                           f"(100..400 K), the first at 2021-01-02T03:00:00 (5000)")
+
+
+def test_bounds_apply_in_the_variables_own_units_only():
+    assert bounds_for("sp", "Pa") == (1.0e4, 1.2e5)
+    assert bounds_for("t2m", "degC") is None  # converted by the user: only |x| >= 1e20
+    assert bounds_for("u10", "m s-1") == bounds_for("u10", "m s**-1")
+
+
+def write_mask(path, times, constant):
+    """u10 and a land-sea mask `lsm` (0 over land, 1 over sea, the same at every time)."""
+    rng = np.random.default_rng(0)
+    lsm = np.zeros((len(times), 3, 4), "float32")
+    lsm[:, :, 2:] = 1.0
+    if not constant:
+        lsm = np.clip(lsm + rng.normal(scale=0.1, size=lsm.shape), 0, 1).astype("float32")
+    ds = xr.Dataset({
+        "u10": (("time", "latitude", "longitude"),
+                rng.normal(size=lsm.shape).astype("float32"), {"units": "m s**-1"}),
+        "lsm": (("time", "latitude", "longitude"), lsm, {"units": "(0 - 1)"}),
+    }, coords={"time": times, "latitude": [43.0, 42.75, 42.5],
+               "longitude": [-33.0, -32.75, -32.5, -32.25]})
+    ds.to_netcdf(path)
+    return path
+
+
+def test_a_variable_constant_in_time_is_refused_under_anomalies(tmp_path):
+    path = write_mask(tmp_path / "lsm.nc", TIMES, constant=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # two days are short for the annual harmonics
+        with pytest.raises(OptionError) as error:
+            prepare_data(DataOptions(data=str(path)))
+    assert str(error.value) == (
+        f"{path}: variable 'lsm' is constant in time at every grid point (a fixed field such "
+        f"as a land-sea mask): its anomalies are only rounding residue; leave it out of "
+        f"variables or turn anomalies off")
+    assert error.value.options == ("variables", "anomalies")
+    # Without anomalies it is a plain input of unit scale; with --variables it is left out.
+    data = prepare_data(DataOptions(data=str(path), anomalies=False, resample="1h", window=24))
+    assert data.preprocessor.scale[1] == pytest.approx(0.5, rel=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepare_data(DataOptions(data=str(path), variables=("u10",)))
+    # A mask with noise varies in time: accepted.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepare_data(DataOptions(data=str(write_mask(tmp_path / "n.nc", TIMES, False))))
+
+
+def test_near_constant_variables_get_scale_one_relative_to_their_magnitude():
+    times = pd.date_range("2021-01-01", periods=10, freq="1D")
+    values = 101325.0 + np.arange(10 * 4, dtype="float64").reshape(10, 2, 2) * 1e-6
+    ds = xr.Dataset({"sp": (("time", "latitude", "longitude"), values.astype("float32"),
+                            {"units": "Pa"})},
+                    coords={"time": times, "latitude": [1.0, 0.0], "longitude": [0.0, 1.0]})
+    prep = CubePreprocessor("zscore").fit(ds)
+    assert prep.scale == [1.0]  # float32 jitter of a constant is no signal
+
+
+def test_cli_refuses_the_fill_value_in_one_line_and_writes_nothing(tmp_path):
+    path = write_at(tmp_path / "fill.nc", TIMES, nan=with_values((slice(5, 7), 0, 1), 1e30))
+    before = snapshot(tmp_path)
+    done = run_cli("fit", "--data", path, "--out", tmp_path / "runs", "--n-clusters", "2")
+    refused(done, str(path), "'t2m'", "2 values", "2021-01-01T05:00:00",
+            "--treat-as-missing 1e+30")
+    assert snapshot(tmp_path) == before
