@@ -6,6 +6,7 @@ from matplotlib.image import imread
 from sklearn.datasets import make_blobs
 
 from keras_dsc.errors import DataError
+from keras_dsc.maps import grid_aspect, map_layout
 from keras_dsc.plots import (
     plot_calendar,
     plot_composites,
@@ -48,8 +49,9 @@ def test_plot_composites_default_size_and_grey_land(cube, tmp_path):
     data, labels = cube
     path = plot_composites(data, labels, tmp_path / "maps" / "composites.png", dpi=40)
     assert path.exists()
-    # Default figsize: (3 * 2 variables, 2.6 * 3 clusters + 1).
-    image = assert_png(path, 6.0, 2.6 * 3 + 1.0, 40)
+    # Default figsize: map_layout's for 3 clusters, 2 variables and the grid's aspect.
+    aspect = grid_aspect(data.latitude.values, data.longitude.values)
+    image = assert_png(path, *map_layout(3, 2, aspect)["figsize"], 40)
     grey = np.all(np.abs(image[..., :3] - 0.6) < 0.01, axis=-1)
     assert grey.sum() > 20
 
