@@ -234,7 +234,8 @@ def composites(field, labels, window=None, test="t-test", level=0.05, n_resample
     months = kept.index.month.to_numpy()
     rng = np.random.default_rng(seed)
     out = xr.Dataset(coords={"cluster": ("cluster", np.asarray(chosen, np.int32),
-                                         {"long_name": "weather regime (cluster)"})})
+                                         {"long_name": "weather regime (cluster)",
+                                          "units": "1"})})
     for name, var in means.data_vars.items():
         var = var.transpose("time", ...)
         dims = var.dims[1:]

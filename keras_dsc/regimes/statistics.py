@@ -477,6 +477,10 @@ def filter_probability(labels, probability, min_probability):
 
 
 def _duration(value):
+    if isinstance(value, numbers.Number) or (isinstance(value, str)
+                                             and value.strip().replace(".", "", 1).isdigit()):
+        raise OptionError(f"{{min_duration}}: {value!r} needs a unit, like 3D or 36h",
+                          "min_duration")
     try:
         duration = pd.Timedelta(value)
     except (TypeError, ValueError):
