@@ -208,11 +208,16 @@ def export(run_dir, name, version, out, overwrite):
 @cli.command()
 @click.option("--model", required=True,
               help="A run folder or an exported SavedModel version folder.")
-@click.option("--data", required=True, help="NetCDF file or glob, on the model's grid.")
-@click.option("--out", required=True, help="CSV to write: time,cluster,probability.")
+@click.option("--data", required=True, help="NetCDF file or glob, on the model's grid; with "
+              "an ensemble dimension 'number' and/or a forecast-time axis (step, "
+              "forecast_period) every member and forecast is assigned.")
+@click.option("--out", required=True, help="CSV to write: time,cluster,probability (after "
+              "number[,forecast_reference_time] for ensembles, whose member counts per time go "
+              "to <out>_counts.csv).")
 @click.option("--batch-size", default=64, show_default=True, type=int)
 def predict(model, data, out, batch_size):
     """Assign every window of new data to a cluster of a trained model."""
+    from keras_dsc.runs.predict import counts_path
     from keras_dsc.runs.predict import predict as predict_clusters
 
     table = predict_clusters(model, data, out=out, batch_size=batch_size)
@@ -220,6 +225,9 @@ def predict(model, data, out, batch_size):
     click.echo(f"{len(table)} windows; clusters: "
                + ", ".join(f"{k}:{n}" for k, n in sizes.items()))
     click.echo(f"wrote {out}")
+    if "number" in table.columns:
+        click.echo(f"{table['number'].nunique()} members; members per regime and time: wrote "
+                   f"{counts_path(out)}")
 
 
 @cli.command()

@@ -57,6 +57,8 @@ def open_data(options):
     """
     if options.builtin:
         files = [str(builtin_cube_path(options.days, options.n_regimes))]
+    elif in_memory(options):
+        files = options.data
     elif isinstance(options.data, (list, tuple)):
         files = [str(p) for p in options.data]
     else:
@@ -70,6 +72,16 @@ def open_data(options):
     if options.resample:
         cube = _resample(cube, options.resample)
     return cube, files
+
+
+IN_MEMORY_SOURCE = "an xarray Dataset given in memory"
+
+
+def in_memory(options):
+    """Whether the options' data is an `xarray.Dataset` rather than files."""
+    import xarray as xr
+
+    return isinstance(options.data, xr.Dataset)
 
 
 def prepare_data(options, preprocessor=None):
@@ -96,12 +108,16 @@ def prepare_data(options, preprocessor=None):
         normalised = normalised.load()
     windows = WindowedCube(normalised, options.window, options.stride)
     times = cube["time"].values
+    # A Dataset in memory is described, not listed as files: it cannot be re-opened from them.
+    source = ("built-in synthetic ERA5-form cube" if options.builtin else IN_MEMORY_SOURCE
+              if in_memory(options) else "NetCDF files")
+    listed = [] if in_memory(options) else files if isinstance(files, list) else [files]
     description = describe_data(
-        "built-in synthetic ERA5-form cube" if options.builtin else "NetCDF files",
-        files if isinstance(files, list) else [files], preprocessor, windows,
+        source, listed, preprocessor, windows,
         time={"start": str(times[0]), "end": str(times[-1]), "n_steps": int(len(times))},
-        options={**{key: value for key, value in dataclasses.asdict(options).items()
-                    if key != "data"}, "anomalies": bool(preprocessor.anomalies)},
+        options={**{field.name: getattr(options, field.name)
+                    for field in dataclasses.fields(options) if field.name != "data"},
+                 "anomalies": bool(preprocessor.anomalies)},
         has_labels=windows.labels is not None)
     return PreparedData(windows, preprocessor, cube, description)
 

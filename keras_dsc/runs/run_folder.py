@@ -244,5 +244,8 @@ def run_data_options(config):
     builtin = str(data.get("source", "")).startswith("built-in")
     files = None if builtin else data.get("files")
     if not builtin and not files:
+        if str(data.get("source", "")).startswith("an xarray Dataset"):
+            raise DataError(f"{CONFIG_FILE}: the run was fitted on an xarray Dataset in memory; "
+                            f"give its data again (--data)")
         raise DataError(f"{CONFIG_FILE}: the data description names no files")
     return DataOptions(data=files, **options)
