@@ -295,9 +295,9 @@ def regimes(run_dir, min_probability, min_duration, short_episodes, out, plots, 
               help="Significance level.")
 @click.option("--n-resamples", default=1000, show_default=True, type=int,
               help="Random composites of the bootstrap.")
-@click.option("--climatology", type=click.Choice(["all", "month"]), default="all",
-              show_default=True, help="Anomalies from the mean of all windows, or of the "
-              "windows of the same calendar month.")
+@click.option("--climatology", type=click.Choice(["month", "all"]), default="month",
+              show_default=True, help="Anomalies from the mean of the windows of the same "
+              "calendar month, or of all windows.")
 @click.option("--correction", type=click.Choice(["none", "fdr"]), default="none",
               show_default=True, help="fdr: Benjamini-Hochberg over each map's points.")
 @_filter_options

@@ -100,7 +100,7 @@ def map_layout(n_clusters, n_variables, aspect):
     Example:
 
     >>> map_layout(6, 7, 1.0)["figsize"]
-    (22.25, 19.0)
+    (22.25, 18.5)
     >>> layout = map_layout(2, 1, 18 / 432)
     >>> layout["orientation"], layout["rows"], layout["cols"]
     ('strips', 2, 1)
@@ -111,7 +111,7 @@ def map_layout(n_clusters, n_variables, aspect):
         width = height / aspect
         if width > 3.0:
             width, height = 3.0, 3.0 * aspect
-        figsize = (n_variables * (width + 0.75) + 0.0, n_clusters * (height + 0.55) + 1.2)
+        figsize = (n_variables * (width + 0.75), n_clusters * (height + 0.5) + 1.0)
         return {"orientation": "columns", "rows": n_clusters, "cols": n_variables,
                 "panel": (width, height), "figsize": _round(figsize)}
     width = 10.0
@@ -228,10 +228,10 @@ def _degrees(axis):
     return FuncFormatter(text)
 
 
-def _colour_bar(figure, mesh, axes, orientation, label):
-    location = "bottom" if orientation == "columns" else "right"
-    bar = figure.colorbar(mesh, ax=axes, location=location, shrink=0.9, aspect=30 if
-                          location == "bottom" else 12, label=label)
+def _colour_bar(figure, mesh, cax, orientation, label):
+    horizontal = orientation == "columns"
+    bar = figure.colorbar(mesh, cax=cax, orientation="horizontal" if horizontal else "vertical",
+                          label=label)
     formatter = ScalarFormatter(useMathText=True)
     formatter.set_powerlimits((-2, 3))
     bar.locator = MaxNLocator(nbins=4, symmetric=True)
@@ -241,11 +241,29 @@ def _colour_bar(figure, mesh, axes, orientation, label):
     return bar
 
 
-def _panel_axes(figure, layout, projection):
-    rows, cols = layout["rows"], layout["cols"]
-    kwargs = {"subplot_kw": {"projection": projection}} if projection is not None else {}
-    axes = figure.subplots(rows, cols, squeeze=False, **kwargs)
-    return axes
+def _panel_axes(figure, layout, projection, n_clusters, n_variables):
+    """The panels and one colour-bar axes per variable, on one grid: a thin row under the
+    panels (columns) or a thin column beside each block of regimes (strips)."""
+    kwargs = {"projection": projection} if projection is not None else {}
+    width, height = layout["panel"]
+    if layout["orientation"] == "columns":
+        grid = figure.add_gridspec(n_clusters + 1, n_variables,
+                                   height_ratios=[height] * n_clusters + [0.12])
+        panels = np.empty((n_clusters, n_variables), object)
+        for r in range(n_clusters):
+            for v in range(n_variables):
+                panels[r, v] = figure.add_subplot(grid[r, v], **kwargs)
+        bars = [figure.add_subplot(grid[n_clusters, v]) for v in range(n_variables)]
+    else:
+        grid = figure.add_gridspec(n_clusters * n_variables, 2, width_ratios=[width, 0.15])
+        panels = np.empty((n_clusters * n_variables, 1), object)
+        for i in range(n_clusters * n_variables):
+            panels[i, 0] = figure.add_subplot(grid[i, 0], **kwargs)
+        bars = [figure.add_subplot(grid[v * n_clusters:(v + 1) * n_clusters, 1])
+                for v in range(n_variables)]
+    for bar in bars:
+        bar.set_label("<colorbar>")  # matplotlib's own label for colour-bar axes
+    return panels, bars
 
 
 def composite_figure(composites, significant=None, counts=None, land=None, units=None,
@@ -316,7 +334,7 @@ def composite_figure(composites, significant=None, counts=None, land=None, units
 
     layout = map_layout(len(clusters), len(names), grid_aspect(latitude, longitude))
     figure = _figure(figsize or layout["figsize"], dpi)
-    axes = _panel_axes(figure, layout, crs)
+    axes, bars = _panel_axes(figure, layout, crs, len(clusters), len(names))
     colormap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=NO_DATA_GREY)
     figure.outline = "coastlines" if coastline is not None else (
         "data" if land is not None else None)
@@ -328,10 +346,8 @@ def composite_figure(composites, significant=None, counts=None, land=None, units
         finite = np.isfinite(values)
         limit = float(np.max(np.abs(values[finite]))) if finite.any() else 0.0
         limit = limit if limit > 0 else 1.0
-        panel_axes = []
         for r, cluster in enumerate(clusters):
             ax = _axis_of(axes, layout, r, v, len(clusters))
-            panel_axes.append(ax)
             extra = {"transform": crs} if crs is not None else {}
             mesh = ax.pcolormesh(longitude, latitude, np.ma.masked_invalid(values[r]),
                                  cmap=colormap, vmin=-limit, vmax=limit, shading="nearest",
@@ -351,7 +367,7 @@ def composite_figure(composites, significant=None, counts=None, land=None, units
                          fontsize="small")
             _geographic_axes(ax, crs, extent, layout, r, v, len(clusters), len(names))
         unit = pretty_units(found_units.get(name, ""))
-        _colour_bar(figure, mesh, panel_axes, layout["orientation"],
+        _colour_bar(figure, mesh, bars[v], layout["orientation"],
                     f"{name} anomaly ({unit})" if unit else f"{name} anomaly")
     if title:
         figure.suptitle(title)

@@ -226,7 +226,8 @@ def planted_field(test_seed=0):
 @pytest.mark.parametrize("test", ["t-test", "bootstrap"])
 def test_composites_find_the_planted_anomaly_and_only_it(test):
     field, labels, planted = planted_field()
-    result = composites(field, labels, test=test, level=0.001, n_resamples=2000)
+    result = composites(field, labels, test=test, level=0.001, n_resamples=2000,
+                        climatology="all")
     assert result["count"].values.tolist() == [20, 20, 20]
     assert result["tp"].dims == ("cluster", "latitude", "longitude")
     assert result["tp"].attrs["units"] == "mm"
@@ -245,7 +246,7 @@ def test_composite_t_test_agrees_with_scipy():
     from scipy import stats
 
     field, labels, _ = planted_field(1)
-    result = composites(field, labels)
+    result = composites(field, labels, climatology="all")
     means, kept = window_means(field, labels)
     anomalies = means["tp"].values - means["tp"].values.mean(axis=0)
     expected = stats.ttest_1samp(anomalies[kept.to_numpy() == 2], 0.0, axis=0).pvalue
@@ -281,7 +282,7 @@ def test_composites_monthly_climatology_fdr_and_no_regime_windows():
     labels = pd.Series(np.where(february, 1, 0), index=times)
     labels.iloc[0] = NO_REGIME
     # Against the whole record, regime 1 (February) is warm; against each month, not at all.
-    whole = composites(field, labels, test=None)
+    whole = composites(field, labels, test=None, climatology="all")
     assert whole["t2m"].values[1, 0] > 4
     monthly = composites(field, labels, climatology="month", test=None)
     np.testing.assert_allclose(monthly["t2m"].values, 0.0)
@@ -290,6 +291,8 @@ def test_composites_monthly_climatology_fdr_and_no_regime_windows():
     adjusted = composites(field, labels, correction="fdr")
     assert (adjusted["tp_p_value"].values >= composites(field, labels)["tp_p_value"].values
             - 1e-7).all()
+    # The default, monthly anomalies, finds the planted box too.
+    assert composites(field, labels, level=0.001)["tp_significant"].values[1][planted].all()
     assert adjusted["tp_significant"].values[1][planted].all()
     with pytest.raises(OptionError, match="level must be a significance level"):
         composites(field, labels, level=5)

@@ -2,9 +2,10 @@
 
 The field need not be one that was clustered, nor on the clustered grid: it is averaged over
 each window's time span (`window_means`), so an hourly or daily precipitation file composites
-on windows of any length. Anomalies are taken against the mean over all the windows the field
-covers (or, with `climatology="month"`, over the windows of the same calendar month), and each
-regime's mean anomaly is tested per grid point:
+on windows of any length. Anomalies are taken against the mean of the windows of the same
+calendar month (`climatology="month"`, the default: the seasonal cycle of temperature or sea
+surface temperature would otherwise dominate every regime's spread), or of all the windows the
+field covers (`"all"`), and each regime's mean anomaly is tested per grid point:
 
 * `"t-test"`: Student's one-sample t-test of the regime's window anomalies against zero
   (two-sided; `scipy.stats.t`), the usual test of a composite;
@@ -170,7 +171,7 @@ def _check_choice(value, name, choices):
 
 
 def composites(field, labels, window=None, test="t-test", level=0.05, n_resamples=1000,
-               climatology="all", correction="none", clusters=None, seed=0):
+               climatology="month", correction="none", clusters=None, seed=0):
     """The mean anomaly of each variable of a field in each regime, with a significance mask.
 
     Args:
@@ -183,8 +184,8 @@ def composites(field, labels, window=None, test="t-test", level=0.05, n_resample
             test.
         level: the significance level, in (0, 1). Defaults to 0.05.
         n_resamples: random composites of the bootstrap. Defaults to 1000.
-        climatology: `"all"` (anomalies from the mean of all covered windows) or `"month"`
-            (from the mean of the windows of the same calendar month).
+        climatology: `"month"` (anomalies from the mean of the windows of the same calendar
+            month, the default) or `"all"` (from the mean of all covered windows).
         correction: `"none"` or `"fdr"` (Benjamini-Hochberg over each map's points).
         clusters: the regimes to composite: their number `k` or a list; `None`: those found.
         seed: seed of the bootstrap's draws.
@@ -204,7 +205,7 @@ def composites(field, labels, window=None, test="t-test", level=0.05, n_resample
     ...                   coords={"time": times}, name="tp", attrs={"units": "mm"})
     >>> result = composites(tp, labels)
     >>> np.round(result["tp"].values.astype(float), 1).tolist(), result["count"].values.tolist()
-    ([[-2.4, -2.3, -2.7], [2.4, 2.3, 2.7]], [20, 20])
+    ([[-2.4, -2.3, -2.6], [2.4, 2.3, 2.6]], [20, 20])
     >>> result["tp_significant"].values.all(), result["tp"].attrs["units"]
     (np.True_, 'mm')
     """

@@ -484,7 +484,7 @@ def _run_field_source(run_dir, config):
 
 
 def composites_run(run_dir, data=None, variables=None, region=None, test="t-test",
-                   level=0.05, n_resamples=1000, climatology="all", correction="none",
+                   level=0.05, n_resamples=1000, climatology="month", correction="none",
                    min_probability=None, min_duration=None, short_episodes="merge", out=None,
                    plots=True, dpi=100, projection="auto", seed=0):
     """Composites of any field in the run's regimes: `composites.nc`, counts and maps.
@@ -510,7 +510,7 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
         test: `"t-test"`, `"bootstrap"` or `None`.
         level: the significance level.
         n_resamples: random composites of the bootstrap.
-        climatology: `"all"` or `"month"` (see `keras_dsc.regimes.composites`).
+        climatology: `"month"` or `"all"` (see `keras_dsc.regimes.composites`).
         correction: `"none"` or `"fdr"`.
         min_probability, min_duration, short_episodes: the filters of `regime_statistics`;
             windows in no regime form no composite.
