@@ -647,13 +647,15 @@ def plot_frequencies(tables, climatology, path, figsize=(12.0, 7.0), dpi=100):
     rows = climatology[climatology["period"] == "all"].set_index("cluster").reindex(clusters)
     positions = np.arange(len(clusters))
     errors = rows["year_std"].to_numpy(dtype=float)
+    spread = np.isfinite(errors).any()  # one year: no year-to-year spread to draw
     ax.bar(positions, rows["frequency"].to_numpy(dtype=float),
-           yerr=np.where(np.isfinite(errors), errors, 0.0), capsize=3,
-           color=[colours_of[c] for c in clusters], linewidth=0)
+           yerr=np.where(np.isfinite(errors), errors, 0.0) if spread else None,
+           capsize=3 if spread else 0, color=[colours_of[c] for c in clusters], linewidth=0)
     ax.set_xticks(positions, [_regime_name(c).replace("cluster ", "") for c in clusters])
     ax.set_xlabel("regime")
     ax.set_ylabel("fraction of windows")
-    ax.set_title("climatological frequency (bars: year-to-year std)")
+    ax.set_title("climatological frequency" + (" (bars: year-to-year std)" if spread
+                                                else " (one year: no spread)"))
     return _save(figure, path)
 
 

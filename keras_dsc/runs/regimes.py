@@ -550,7 +550,7 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
         variables = [variables] if isinstance(variables, str) else list(variables)
     field = era5.open_cube(data, variables, region, time_range)
     variables = list(field.data_vars)
-    land = _land_of(data, region, time_range)
+    land = land_of(data, region, time_range)
     n_clusters = _n_clusters(config, raw)
     result = stats.composites(field, labels, window=length, test=test, level=level,
                               n_resamples=n_resamples, climatology=climatology,
@@ -588,15 +588,18 @@ def _files_text(data):
     return str(data)
 
 
-def _land_of(data, region, time_range):
-    """The files' land-sea mask (a variable in `keras_dsc.maps.LAND_SEA_MASKS`), or `None`."""
+def land_of(data, region=None, time_range=None):
+    """Land points of the files' grid for map outlines, or `None`.
+
+    From a land-sea mask variable of the files when they hold one, else from a variable
+    missing over land (such as `sst`) at their first time step (`keras_dsc.maps.land_mask`),
+    whichever variables are being drawn.
+    """
     from keras_dsc import maps
     from keras_dsc.data import era5
 
-    for name in maps.LAND_SEA_MASKS:
-        try:
-            mask = era5.open_cube(data, [name], region, time_range)
-        except DataError:
-            continue
-        return maps.land_mask(mask)
-    return None
+    try:
+        first = era5.open_cube(data, None, region, time_range).isel(time=slice(0, 1))
+    except DataError:
+        return None
+    return maps.land_mask(first)
