@@ -40,6 +40,8 @@ _LAZY = {
     # Runs (what the command line does).
     "FitOptions": "keras_dsc.runs.options",
     "fit_run": "keras_dsc.runs.fit",
+    # Weather regimes, xarray in and out (scikit-learn's conventions).
+    "RegimeModel": "keras_dsc.runs.regime_model",
 }
 
 __all__ = ["DataError", "OptionError", *_LAZY]

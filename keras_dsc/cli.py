@@ -214,14 +214,19 @@ def export(run_dir, name, version, out, overwrite):
 @cli.command()
 @click.option("--model", required=True,
               help="A run folder or an exported SavedModel version folder.")
-@click.option("--data", required=True, help="NetCDF file or glob, on the model's grid.")
-@click.option("--out", required=True, help="CSV to write: time,cluster,probability.")
+@click.option("--data", required=True, help="NetCDF file or glob, on the model's grid; with "
+              "an ensemble dimension 'number' and/or a forecast-time axis (step, "
+              "forecast_period) every member and forecast is assigned.")
+@click.option("--out", required=True, help="CSV to write: time,cluster,probability (after "
+              "number[,forecast_reference_time] for ensembles, whose member counts per time go "
+              "to <out>_counts.csv).")
 @click.option("--batch-size", default=64, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--treat-as-missing", default=None,
               help="Values read as missing, e.g. 1e30 for an undeclared fill value.")
 def predict(model, data, out, batch_size, overwrite, treat_as_missing):
     """Assign every window of new data to a cluster of a trained model."""
+    from keras_dsc.runs.predict import counts_path
     from keras_dsc.runs.predict import predict as predict_clusters
 
     missing = DataOptions(treat_as_missing=_csv(treat_as_missing, float,
@@ -234,6 +239,9 @@ def predict(model, data, out, batch_size, overwrite, treat_as_missing):
     if table.attrs.get("dropped"):
         click.echo(table.attrs["dropped"])
     click.echo(f"wrote {out}")
+    if "number" in table.columns:
+        click.echo(f"{table['number'].nunique()} members; members per regime and time: wrote "
+                   f"{counts_path(out)}")
 
 
 @cli.command()
@@ -246,6 +254,93 @@ def plot(run_dir, dpi):
 
     for path in plot_run(run_dir, dpi=dpi):
         click.echo(f"wrote {path}")
+
+
+def _filter_options(function):
+    """The filters of the regime commands: --min-probability, --min-duration, --short-episodes."""
+    function = click.option(
+        "--short-episodes", type=click.Choice(["merge", "no-regime"]), default="merge",
+        show_default=True, help="What --min-duration does with a short episode: merge (one "
+        "between two long episodes of one regime takes that regime, any other becomes no "
+        "regime) or no-regime (every one becomes no regime).")(function)
+    function = click.option(
+        "--min-duration", default=None, help="Episodes shorter than this (3D, 36h) are "
+        "removed (see --short-episodes). Default: none.")(function)
+    function = click.option(
+        "--min-probability", default=None, type=float, help="Windows whose cluster's "
+        "probability is below this are no regime. Default: none.")(function)
+    return function
+
+
+@cli.command()
+@click.argument("run_dir")
+@_filter_options
+@click.option("--out", default=None, help="Folder to write. Default: RUN_DIR/regimes.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Draw the figures.")
+@click.option("--dpi", default=100, show_default=True, type=click.IntRange(10, 600),
+              help="Pixels per inch of the PNG files.")
+def regimes(run_dir, min_probability, min_duration, short_episodes, out, plots, dpi):
+    """Regime statistics of a run: frequencies, persistence, transitions (CSV, PNG, JSON).
+
+    Works on any run folder with assignments.csv, config.json and preprocessing.json, and
+    writes a new folder inside it; the run's own files are never changed.
+    """
+    from keras_dsc.runs.regimes import regime_statistics, summary_lines
+
+    result = regime_statistics(run_dir, out=out, min_probability=min_probability,
+                               min_duration=min_duration, short_episodes=short_episodes,
+                               plots=plots, dpi=dpi)
+    for line in summary_lines(result):
+        click.echo(line)
+    click.echo(f"wrote {len(result.files)} files into {result.out}")
+
+
+@cli.command()
+@click.argument("run_dir")
+@click.option("--data", default=None, help="NetCDF file or glob of the field, on any grid "
+              "that covers the run's times. Default: the run's own data files.")
+@click.option("--variables", default=None, help="Comma-separated variables to composite "
+              "(clustered or not, e.g. tp). Default: all of the file's.")
+@click.option("--region", default=None, help="N,W,S,E in degrees. Default: the file's grid "
+              "(the run's region for its own files).")
+@click.option("--test", type=click.Choice(["t-test", "bootstrap", "none"]), default="t-test",
+              show_default=True, help="Significance test per grid point.")
+@click.option("--level", default=0.05, show_default=True, type=float,
+              help="Significance level.")
+@click.option("--n-resamples", default=1000, show_default=True, type=int,
+              help="Random composites of the bootstrap.")
+@click.option("--climatology", type=click.Choice(["month", "all"]), default="month",
+              show_default=True, help="Anomalies from the mean of the windows of the same "
+              "calendar month, or of all windows.")
+@click.option("--correction", type=click.Choice(["none", "fdr"]), default="none",
+              show_default=True, help="fdr: Benjamini-Hochberg over each map's points.")
+@_filter_options
+@click.option("--out", default=None,
+              help="Folder to write. Default: RUN_DIR/composites-<variables>.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Draw the maps.")
+@click.option("--projection", type=click.Choice(["auto", "cartopy", "none"]), default="auto",
+              show_default=True, help="Map axes: cartopy's PlateCarree when installed (auto).")
+@click.option("--dpi", default=100, show_default=True, type=click.IntRange(10, 600),
+              help="Pixels per inch of the PNG file.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
+def composites(run_dir, data, variables, region, test, level, n_resamples, climatology,
+               correction, min_probability, min_duration, short_episodes, out, plots,
+               projection, dpi, seed):
+    """Mean anomaly of any field in each regime, with significance (composites.nc, maps)."""
+    from keras_dsc.runs.regimes import composites_run
+
+    if region is not None:
+        region = DataOptions(region=_csv(region, float, "--region")).region
+    dataset, folder = composites_run(
+        run_dir, data=data, variables=_csv(variables), region=region,
+        test=None if test == "none" else test, level=level, n_resamples=n_resamples,
+        climatology=climatology, correction=correction, min_probability=min_probability,
+        min_duration=min_duration, short_episodes=short_episodes, out=out, plots=plots,
+        dpi=dpi, projection=projection, seed=seed)
+    counts = ", ".join(f"{c}:{n}" for c, n in zip(dataset["cluster"].values,
+                                                  dataset["count"].values))
+    click.echo(f"windows per regime: {counts}")
+    click.echo(f"wrote {folder}")
 
 
 @cli.command()

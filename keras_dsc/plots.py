@@ -19,6 +19,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from keras_dsc import maps
 from keras_dsc.errors import DataError, OptionError
 
 _DIM_ALIASES = {
@@ -92,13 +93,16 @@ def _find_dim(array, canonical):
     )
 
 
-def plot_composites(anomalies, labels, path, units=None, figsize=None, dpi=100):
+def plot_composites(anomalies, labels, path, units=None, figsize=None, dpi=100, land=None,
+                    projection="auto"):
     """Draws the mean map of every variable in every cluster (composites).
 
-    Rows are clusters (their size in the panel titles), columns are variables. Each variable has
-    one colour scale, symmetric about zero (limits +-max |mean| over clusters), in the diverging
-    colormap `RdBu_r`, with one colour bar below its column labelled with its units. Points that
-    are NaN in a cluster mean (land in `sst`) are grey.
+    The cluster means of the time steps are drawn by `keras_dsc.maps.composite_figure`: one
+    panel per cluster and variable keeping the grid's aspect (laid out by
+    `keras_dsc.maps.map_layout` for wide and tall domains alike), their size in the titles,
+    one colour scale per variable symmetric about zero in the diverging `RdBu_r`, one colour
+    bar per variable labelled with its units, a land outline, and grey where a cluster mean is
+    NaN (land in `sst`).
 
     Args:
         anomalies: `xarray.DataArray` with dimensions `time`, `latitude`, `longitude` and
@@ -108,9 +112,11 @@ def plot_composites(anomalies, labels, path, units=None, figsize=None, dpi=100):
         path: where to write the PNG.
         units: optional dict `{variable: units}`. Defaults to the `units` coordinate along
             `variable`, else each Dataset variable's `units` attribute, else no units.
-        figsize: `(width, height)` in inches. Defaults to `(3 * n_variables,
-            2.6 * n_clusters + 1)`.
+        figsize: `(width, height)` in inches. Defaults to `keras_dsc.maps.map_layout`'s.
         dpi: int, pixels per inch. Defaults to 100.
+        land: optional boolean (latitude, longitude) mask of land for the outline; `None`:
+            the NaN points of the means (`keras_dsc.maps.land_mask`).
+        projection: `"auto"`, `"cartopy"` or `"none"` (see `keras_dsc.maps.composite_figure`).
 
     Returns:
         The `pathlib.Path` of the PNG.
@@ -146,45 +152,19 @@ def plot_composites(anomalies, labels, path, units=None, figsize=None, dpi=100):
 
     values = np.asarray(anomalies.values, dtype=np.float64)
     clusters = np.unique(labels)
-    sizes = [int(np.sum(labels == c)) for c in clusters]
+    sizes = {int(c): int(np.sum(labels == c)) for c in clusters}
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.stack([_nanmean(values[labels == c]) for c in clusters])  # (k, y, x, v)
-    latitude = np.asarray(anomalies[lat_dim].values)
-    longitude = np.asarray(anomalies[lon_dim].values)
-
-    n_rows, n_cols = clusters.size, len(names)
-    figure = _figure(figsize or (3.0 * n_cols, 2.6 * n_rows + 1.0), dpi)
-    axes = np.atleast_2d(figure.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey=True))
-    colormap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.6")
-    for v, name in enumerate(names):
-        limit = np.nanmax(np.abs(means[..., v])) if np.any(np.isfinite(means[..., v])) else 0.0
-        limit = float(limit) if limit > 0 else 1.0
-        for r, cluster in enumerate(clusters):
-            ax = axes[r, v]
-            mesh = ax.pcolormesh(
-                longitude,
-                latitude,
-                np.ma.masked_invalid(means[r, :, :, v]),
-                cmap=colormap,
-                vmin=-limit,
-                vmax=limit,
-                shading="nearest",
-            )
-            ax.set_facecolor("0.6")
-            ax.set_title(f"{name}, cluster {cluster} (n={sizes[r]})", fontsize="small")
-            if v == 0:
-                ax.set_ylabel("latitude")
-            if r == n_rows - 1:
-                ax.set_xlabel("longitude")
-        unit = found_units.get(name, "")
-        figure.colorbar(
-            mesh,
-            ax=axes[:, v].tolist(),
-            orientation="horizontal",
-            location="bottom",
-            shrink=0.9,
-            label=f"{name} ({unit})" if unit else name,
-        )
+    latitude = np.asarray(anomalies[lat_dim].values, np.float64) if lat_dim in \
+        anomalies.coords else np.arange(anomalies.sizes[lat_dim], dtype=np.float64)
+    longitude = np.asarray(anomalies[lon_dim].values, np.float64) if lon_dim in \
+        anomalies.coords else np.arange(anomalies.sizes[lon_dim], dtype=np.float64)
+    composites = xr.DataArray(
+        means, dims=("cluster", "latitude", "longitude", "variable"),
+        coords={"cluster": clusters, "latitude": latitude, "longitude": longitude,
+                "variable": names})
+    figure = maps.composite_figure(composites, counts=sizes, land=land, units=found_units,
+                                   projection=projection, figsize=figsize, dpi=dpi)
     return _save(figure, path)
 
 
@@ -193,6 +173,32 @@ def _nanmean(block):
     count = np.sum(np.isfinite(block), axis=0)
     total = np.nansum(block, axis=0)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+MAX_CALENDAR_HEIGHT = 12.0
+"""Inches of calendar rows at most: a long record gets thinner rows, never a taller image."""
+
+NO_REGIME_COLOUR = "0.75"
+
+
+def regime_colours(clusters):
+    """The colour of each label in `clusters`: regimes as `cluster_colours`, -1 (no regime) grey.
+
+    The colours of the regimes do not change when some windows are in no regime.
+
+    Example:
+
+    >>> regime_colours([0, 1, -1])[-1]
+    '0.75'
+    """
+    clusters = [int(c) for c in clusters]
+    regimes = sorted(c for c in clusters if c >= 0)
+    colours = dict(zip(regimes, cluster_colours(max(len(regimes), 1))))
+    return [colours.get(c, NO_REGIME_COLOUR) for c in clusters]
+
+
+def _regime_name(cluster):
+    return "no regime" if int(cluster) < 0 else f"cluster {cluster}"
 
 
 def _calendar_grid(days, cluster_index):
@@ -212,20 +218,54 @@ def _calendar_grid(days, cluster_index):
     return grid, [str(y) for y in years], "month", (starts.day_of_year - 1, starts.strftime("%b"))
 
 
-def plot_calendar(times, labels, path, figsize=None, dpi=100):
-    """Draws the cluster of every sample along the calendar, so a year reads at a glance.
+def _dates(times):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            times = pd.DatetimeIndex(pd.to_datetime(np.asarray(times).ravel()))
+    except (TypeError, ValueError) as error:
+        raise DataError(f"times: cannot be read as dates ({error})") from None
+    if times.size == 0:
+        raise DataError("times: no samples")
+    if times.hasnans:
+        raise DataError("times: contains missing dates (NaT)")
+    return times
 
-    Up to 24 months: one row per month, one column per day of the month. Longer spans: one row
-    per year, one column per day of the year. Cells are coloured by cluster (see
-    `cluster_colours`) and white where there is no sample. With several samples on one day the
-    most frequent cluster of the day is shown.
+
+def calendar_kind(times):
+    """`"calendar"` for daily and sub-daily samples, `"timeline"` for monthly and coarser.
+
+    Example:
+
+    >>> calendar_kind(pd.date_range("1800-01-01", periods=240, freq="YS"))
+    'timeline'
+    """
+    times = _dates(times)
+    steps = np.diff(np.unique(times.values))
+    if steps.size and pd.Timedelta(np.median(steps)) >= pd.Timedelta("28D"):
+        return "timeline"
+    return "calendar"
+
+
+def plot_calendar(times, labels, path, figsize=None, dpi=100):
+    """Draws the cluster of every sample along the calendar, so a record reads at a glance.
+
+    The drawing adapts to the record (`calendar_kind`). Daily and sub-daily samples: up to 24
+    months, one row per month and one column per day of the month; longer spans, one row per
+    year and one column per day of the year, the rows thinner as the years add up so that the
+    image stays at most `MAX_CALENDAR_HEIGHT` inches of rows (and at most 40 year labels).
+    Monthly and coarser samples (a 240-year annual record): a timeline strip, one coloured
+    span per sample (see `plot_timeline`). Cells are coloured by cluster (see
+    `regime_colours`; no regime, -1, grey) and white where there is no sample. With several
+    samples on one day the most frequent cluster of the day is shown.
 
     Args:
         times: the time of every sample: a `pandas.DatetimeIndex`, an array of `datetime64`, or
             anything `pandas.to_datetime` reads.
         labels: integer array of the same length, the cluster of every sample.
         path: where to write the PNG.
-        figsize: `(width, height)` in inches. Defaults to `(11, 0.3 * n_rows + 1.4)`.
+        figsize: `(width, height)` in inches. Defaults to `(11, h + 1.4)` with `h` the smaller
+            of `0.3 * n_rows` and `MAX_CALENDAR_HEIGHT`; a timeline's is `(11, 2.4)`.
         dpi: int, pixels per inch. Defaults to 100.
 
     Returns:
@@ -238,17 +278,10 @@ def plot_calendar(times, labels, path, figsize=None, dpi=100):
     PosixPath('calendar.png')
     """
     path = _png_path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
-            times = pd.DatetimeIndex(pd.to_datetime(np.asarray(times).ravel()))
-    except (TypeError, ValueError) as error:
-        raise DataError(f"times: cannot be read as dates ({error})") from None
-    if times.size == 0:
-        raise DataError("times: no samples")
-    if times.hasnans:
-        raise DataError("times: contains missing dates (NaT)")
+    times = _dates(times)
     labels = _labels(labels, times.size, "time")
+    if calendar_kind(times) == "timeline":
+        return plot_timeline(times, labels, path, figsize=figsize, dpi=dpi)
     clusters = np.unique(labels)
     frame = pd.DataFrame({"day": times.normalize(), "cluster": np.searchsorted(clusters, labels)})
     daily = frame.groupby("day")["cluster"].agg(lambda s: s.value_counts().idxmax())
@@ -256,27 +289,89 @@ def plot_calendar(times, labels, path, figsize=None, dpi=100):
         pd.DatetimeIndex(daily.index), daily.to_numpy()
     )
 
-    colours = cluster_colours(clusters.size)
+    colours = regime_colours(clusters)
     colormap = ListedColormap(colours).with_extremes(bad="white")
     norm = BoundaryNorm(np.arange(clusters.size + 1) - 0.5, clusters.size)
     n_rows = grid.shape[0]
-    figure = _figure(figsize or (11.0, 0.3 * n_rows + 1.4), dpi)
+    figure = _figure(figsize or (11.0, min(0.3 * n_rows, MAX_CALENDAR_HEIGHT) + 1.4), dpi)
     ax = figure.subplots()
     ax.imshow(np.ma.masked_invalid(grid), cmap=colormap, norm=norm, aspect="auto",
               interpolation="nearest")
-    ax.set_yticks(np.arange(n_rows), row_labels, fontsize="small")
+    every = max(1, -(-n_rows // 40))  # at most 40 row labels
+    ax.set_yticks(np.arange(0, n_rows, every), row_labels[::every], fontsize="small")
     ax.set_xticks(tick_positions, tick_labels)
     ax.set_xlabel(x_label)
-    ax.set_xticks(np.arange(grid.shape[1] + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(n_rows + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="white", linewidth=0.5)
+    if n_rows <= 60:  # cell borders, while the rows are tall enough to show them
+        ax.set_xticks(np.arange(grid.shape[1] + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(n_rows + 1) - 0.5, minor=True)
+        ax.grid(which="minor", color="white", linewidth=0.5)
     ax.tick_params(which="minor", length=0)
+    _regime_legend(ax, clusters, labels, colours)
+    ax.set_title(f"cluster of each day, {times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}")
+    return _save(figure, path)
+
+
+def _regime_legend(ax, clusters, labels, colours):
     counts = [int(np.sum(labels == c)) for c in clusters]
-    handles = [Patch(color=colours[i], label=f"cluster {c} (n={counts[i]})")
+    handles = [Patch(color=colours[i], label=f"{_regime_name(c)} (n={counts[i]})")
                for i, c in enumerate(clusters)]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
               frameon=False)
-    ax.set_title(f"cluster of each day, {times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}")
+
+
+def plot_timeline(times, labels, path, figsize=(11.0, 2.4), dpi=100):
+    """Draws the cluster of every sample as a strip along time: one coloured span per sample.
+
+    The form for monthly to yearly samples and records of any length (centuries of annual
+    regimes): each sample's span reaches the next sample's time (the median step for the
+    last), white where there is none.
+
+    Args:
+        times: the time of every sample (see `plot_calendar`).
+        labels: integer array of the same length, the cluster of every sample.
+        path: where to write the PNG.
+        figsize: `(width, height)` in inches. Defaults to `(11, 2.4)`.
+        dpi: int, pixels per inch. Defaults to 100.
+
+    Returns:
+        The `pathlib.Path` of the PNG.
+
+    Example:
+
+    >>> times = pd.date_range("1801-01-01", periods=240, freq="YS")
+    >>> plot_timeline(times, np.arange(240) % 3, "timeline.png")
+    PosixPath('timeline.png')
+    """
+    import matplotlib.dates as mdates
+
+    path = _png_path(path)
+    times = _dates(times)
+    labels = _labels(labels, times.size, "time")
+    order = np.argsort(times.values, kind="stable")
+    times, labels = times[order], labels[order]
+    steps = np.diff(times.values)
+    step = np.median(steps) if steps.size else np.timedelta64(1, "D")
+    ends = np.append(np.where(steps <= 1.5 * step, times.values[1:],
+                              times.values[:-1] + step), times.values[-1] + step)
+    clusters = np.unique(labels)
+    colours = regime_colours(clusters)
+    colour_of = dict(zip(clusters, colours))
+    figure = _figure(figsize or (11.0, 2.4), dpi)
+    ax = figure.subplots()
+    starts_num = mdates.date2num(times.to_pydatetime())
+    ends_num = mdates.date2num(pd.DatetimeIndex(ends).to_pydatetime())
+    for cluster in clusters:
+        chosen = labels == cluster
+        spans = list(zip(starts_num[chosen], (ends_num - starts_num)[chosen]))
+        ax.broken_barh(spans, (0, 1), facecolors=colour_of[cluster], linewidth=0)
+    ax.set_xlim(starts_num[0], ends_num[-1])
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    locator = mdates.AutoDateLocator(maxticks=12)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    _regime_legend(ax, clusters, labels, colours)
+    ax.set_title(f"cluster of each sample, {times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}")
     return _save(figure, path)
 
 
@@ -480,4 +575,182 @@ def plot_k_selection(table, path, recommended=None, figsize=(9.0, 6.5), dpi=100)
         ax.grid(alpha=0.3)
     for ax in axes[len(present):]:
         ax.set_visible(False)
+    return _save(figure, path)
+
+
+def _stacked_bars(ax, table, colours_of, width=0.8):
+    """Stacked bars of a (period x regime) table of fractions; returns the bar containers."""
+    positions = np.arange(len(table))
+    bottom = np.zeros(len(table))
+    for cluster in table.columns:
+        heights = table[cluster].to_numpy(dtype=float)
+        ax.bar(positions, heights, width, bottom=bottom, color=colours_of[cluster],
+               linewidth=0, label=_regime_name(cluster))
+        bottom += np.nan_to_num(heights)
+    ax.set_xlim(-0.5, len(table) - 0.5)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("fraction of windows")
+    return positions
+
+
+def plot_frequencies(tables, climatology, path, figsize=(12.0, 7.0), dpi=100):
+    """Draws how often each regime occurs: per month, per season, per year, and on average.
+
+    Three stacked-bar panels (one bar per calendar month, season and year, split by regime;
+    a record of many years gets thin bars and at most about 12 year labels) and a fourth with
+    each regime's climatological frequency and, as error bars, its year-to-year standard
+    deviation.
+
+    Args:
+        tables: dict with the keys `"month"`, `"season"` and `"year"`, each a table of
+            fractions as returned by `keras_dsc.regimes.frequencies` (rows periods, columns
+            regimes; -1 for no regime).
+        climatology: the table of `keras_dsc.regimes.frequency_climatology` (the `all` rows
+            are drawn).
+        path: where to write the PNG.
+        figsize: `(width, height)` in inches. Defaults to `(12, 7)`.
+        dpi: int, pixels per inch. Defaults to 100.
+
+    Returns:
+        The `pathlib.Path` of the PNG.
+
+    Example:
+
+    >>> table = pd.DataFrame({0: [0.25, 0.5], 1: [0.75, 0.5]}, index=[1, 2])
+    >>> climatology = pd.DataFrame({"period": ["all", "all"], "cluster": [0, 1],
+    ...                             "frequency": [0.4, 0.6], "year_std": [np.nan, np.nan]})
+    >>> plot_frequencies({"month": table, "season": table, "year": table}, climatology,
+    ...                  "frequencies.png", dpi=40)
+    PosixPath('frequencies.png')
+    """
+    path = _png_path(path)
+    missing = [k for k in ("month", "season", "year") if k not in tables]
+    if missing:
+        raise DataError(f"tables: no {missing[0]!r} table of frequencies")
+    clusters = list(tables["month"].columns)
+    colours_of = dict(zip(clusters, regime_colours(clusters)))
+    figure = _figure(figsize, dpi)
+    axes = figure.subplots(2, 2)
+    month_names = {m: pd.Timestamp(2000, m, 1).strftime("%b") for m in range(1, 13)}
+    for ax, key, title in ((axes[0, 0], "month", "per calendar month"),
+                           (axes[0, 1], "season", "per season"),
+                           (axes[1, 0], "year", "per year")):
+        table = tables[key].reindex(columns=clusters, fill_value=0.0)
+        positions = _stacked_bars(ax, table, colours_of, width=0.8 if len(table) < 60 else 1.0)
+        names = [month_names.get(i, str(i)) if key == "month" else str(i) for i in table.index]
+        every = max(1, -(-len(names) // 12))
+        ax.set_xticks(positions[::every], names[::every])
+        ax.set_title(f"regime frequency {title}")
+    axes[0, 1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+                      frameon=False)
+    ax = axes[1, 1]
+    rows = climatology[climatology["period"] == "all"].set_index("cluster").reindex(clusters)
+    positions = np.arange(len(clusters))
+    errors = rows["year_std"].to_numpy(dtype=float)
+    spread = np.isfinite(errors).any()  # one year: no year-to-year spread to draw
+    ax.bar(positions, rows["frequency"].to_numpy(dtype=float),
+           yerr=np.where(np.isfinite(errors), errors, 0.0) if spread else None,
+           capsize=3 if spread else 0, color=[colours_of[c] for c in clusters], linewidth=0)
+    ax.set_xticks(positions, [_regime_name(c).replace("cluster ", "") for c in clusters])
+    ax.set_xlabel("regime")
+    ax.set_ylabel("fraction of windows")
+    ax.set_title("climatological frequency" + (" (bars: year-to-year std)" if spread
+                                                else " (one year: no spread)"))
+    return _save(figure, path)
+
+
+def plot_persistence(histogram, persistence, path, figsize=(12.0, 4.0), dpi=100):
+    """Draws how long regimes last: the episode duration histogram and mean/median durations.
+
+    Args:
+        histogram: the table of `keras_dsc.regimes.duration_histogram` (rows durations in
+            days, columns regimes, values episode counts).
+        persistence: the table of `keras_dsc.regimes.persistence` (indexed by regime).
+        path: where to write the PNG.
+        figsize: `(width, height)` in inches. Defaults to `(12, 4)`.
+        dpi: int, pixels per inch. Defaults to 100.
+
+    Returns:
+        The `pathlib.Path` of the PNG.
+
+    Example:
+
+    >>> histogram = pd.DataFrame({0: [2, 1], 1: [0, 3]}, index=[1.0, 2.0])
+    >>> persistence = pd.DataFrame({"mean_duration_days": [1.3, 2.0],
+    ...                             "median_duration_days": [1.0, 2.0]}, index=[0, 1])
+    >>> plot_persistence(histogram, persistence, "persistence.png", dpi=40)
+    PosixPath('persistence.png')
+    """
+    path = _png_path(path)
+    clusters = list(persistence.index)
+    colours_of = dict(zip(clusters, regime_colours(clusters)))
+    figure = _figure(figsize, dpi)
+    left, right = figure.subplots(1, 2, width_ratios=(2, 1))
+    durations = histogram.index.to_numpy(dtype=float)
+    for cluster in clusters:
+        if cluster in histogram.columns:
+            left.plot(durations, histogram[cluster].to_numpy(), marker="o", markersize=3,
+                      color=colours_of[cluster], label=_regime_name(cluster))
+    left.set_xlabel("episode duration (days)")
+    left.set_ylabel("number of episodes")
+    left.set_title("episode durations")
+    left.grid(alpha=0.3)
+    left.legend(fontsize="small", frameon=False)
+    positions = np.arange(len(clusters))
+    right.bar(positions, persistence["mean_duration_days"].to_numpy(dtype=float),
+              color=[colours_of[c] for c in clusters], linewidth=0, label="mean")
+    right.scatter(positions, persistence["median_duration_days"].to_numpy(dtype=float),
+                  color="black", marker="_", s=200, label="median", zorder=3)
+    right.set_xticks(positions, [_regime_name(c).replace("cluster ", "") for c in clusters])
+    right.set_xlabel("regime")
+    right.set_ylabel("days")
+    right.set_title("mean (bars) and median duration")
+    right.legend(fontsize="small", frameon=False)
+    return _save(figure, path)
+
+
+def plot_transitions(probabilities, counts, path, figsize=None, dpi=100):
+    """Draws the regime transition matrix as a heatmap, each cell its probability and count.
+
+    Args:
+        probabilities: the row-normalised matrix of `keras_dsc.regimes.transitions`
+            (`normalize=True`); the diagonal is each regime's persistence.
+        counts: the matrix of counts (`normalize=False`), same shape.
+        path: where to write the PNG.
+        figsize: `(width, height)` in inches. Defaults to `(2 + 0.8 k, 1.2 + 0.8 k)`, at least
+            `(5, 4)`, for `k` rows.
+        dpi: int, pixels per inch. Defaults to 100.
+
+    Returns:
+        The `pathlib.Path` of the PNG.
+
+    Example:
+
+    >>> counts = pd.DataFrame([[3, 1], [1, 2]], index=[0, 1], columns=[0, 1])
+    >>> plot_transitions(counts.div(counts.sum(axis=1), axis=0), counts, "transitions.png")
+    PosixPath('transitions.png')
+    """
+    path = _png_path(path)
+    values = probabilities.to_numpy(dtype=float)
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or counts.shape != values.shape:
+        raise DataError(f"transitions: expected square matrices of the same shape, got "
+                        f"{values.shape} and {counts.shape}")
+    k = values.shape[0]
+    figure = _figure(figsize or (max(5.0, 2.0 + 0.8 * k), max(4.0, 1.2 + 0.8 * k)), dpi)
+    ax = figure.subplots()
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="Blues", vmin=0, vmax=1)
+    names = [("none" if int(c) < 0 else str(c)) for c in probabilities.index]
+    ax.set_xticks(np.arange(k), names)
+    ax.set_yticks(np.arange(k), names)
+    ax.set_xlabel("to regime")
+    ax.set_ylabel("from regime")
+    size = "small" if k <= 8 else "xx-small"
+    for i in range(k):
+        for j in range(k):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.2f}\n({int(counts.iat[i, j])})", ha="center",
+                        va="center", fontsize=size,
+                        color="white" if values[i, j] > 0.6 else "black")
+    figure.colorbar(image, ax=ax, label="probability of the next window's regime")
+    ax.set_title("transitions (diagonal: persistence)")
     return _save(figure, path)

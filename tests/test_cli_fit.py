@@ -12,8 +12,8 @@ from keras_dsc.cli import cli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--days", "4", "--filters", "2", "--latent-dim", "4", "--steps", "2",
         "--pretrain-steps", "2", "--n-clusters", "2", "--batch-size", "2", "--no-plots"]
-RUN_FILES = ["model.keras", "config.json", "assignments.csv", "metrics.json", "history.csv",
-             "preprocessing.json"]
+RUN_FILES = ["model.keras", "config.json", "assignments.csv", "assignments.nc", "metrics.json",
+             "history.csv", "preprocessing.json"]
 
 
 def check_run_folder(run):
@@ -49,6 +49,24 @@ def test_fit_end_to_end_in_process(tmp_path):
     assert result.exit_code == 0, result.output
     check_run_folder(tmp_path / "r")
     assert "clusters found" in result.output and "ari=" in result.output
+
+
+@pytest.mark.slow
+def test_fit_with_figures_writes_the_regime_statistics_and_tensorboard_logs(tmp_path):
+    pytest.importorskip("tensorboard")
+    tiny = [a for a in TINY if a != "--no-plots"]
+    result = CliRunner().invoke(cli, ["fit", *tiny, "--tensorboard", "--out", str(tmp_path),
+                                      "--run-name", "r"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "r"
+    check_run_folder(run)
+    assert f"regimes: frequencies, persistence, transitions in {run / 'regimes'}" in \
+        result.output
+    for name in ("frequency_month.csv", "transition_probabilities.csv", "episodes.csv",
+                 "frequencies.png", "persistence.png", "transitions.png", "calendar.png"):
+        assert (run / "regimes" / name).is_file(), name
+    assert list((run / "logs" / "train").glob("events.out.tfevents.*"))
+    assert list((run / "logs" / "clusters").glob("events.out.tfevents.*"))
 
 
 def test_fit_end_to_end_as_subprocess(tmp_path):

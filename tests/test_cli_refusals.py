@@ -19,7 +19,7 @@ from keras_dsc.data import DataOptions, prepare_data
 from tests.helpers.cli_run import ROOT, refused, run_cli, snapshot
 from tests.helpers.era5_files import write_at, write_era5
 
-TINY = ["--filters", "2", "--latent-dim", "4", "--epochs", "1", "--pretrain-epochs", "1",
+TINY = ["--filters", "2", "--latent-dim", "4", "--steps", "2", "--pretrain-steps", "2",
         "--n-clusters", "2", "--batch-size", "2", "--no-plots"]
 
 

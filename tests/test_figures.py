@@ -11,6 +11,7 @@ from matplotlib.image import imread
 from keras_dsc.cli import cli
 from keras_dsc.data import prepare_data
 from keras_dsc.errors import DataError
+from keras_dsc.maps import map_layout
 from keras_dsc.data.preprocessing import CubePreprocessor
 from keras_dsc.runs.figures import cluster_composites, plot_run, step_labels
 from keras_dsc.runs.run_folder import read_assignments, run_data_options
@@ -81,7 +82,9 @@ def test_plot_command_reopens_the_data_and_draws_four_figures(run_copy):
     names = ["composites.png", "calendar.png", "latent.png", "training_curves.png"]
     assert result.output.splitlines() == [f"wrote {run_copy / name}" for name in names]
     k = len(np.unique(read_assignments(run_copy)))
-    composites = assert_png(run_copy / "composites.png", 3.0 * 7, 2.6 * k + 1.0)
+    grid = json.loads((run_copy / "config.json").read_text())["data"]["grid"]
+    aspect = (grid["north"] - grid["south"]) / (grid["east"] - grid["west"])
+    composites = assert_png(run_copy / "composites.png", *map_layout(k, 7, aspect)["figsize"])
     # Land (NaN in sst) is drawn grey in the composite maps.
     grey = np.all(np.abs(composites[..., :3] - 0.6) < 0.01, axis=-1)
     assert grey.sum() > 5
@@ -97,7 +100,7 @@ def test_plot_run_with_prepared_data_and_labels_as_fit_calls_it(run_copy):
     (run_copy / "history.csv").unlink()  # no log: no training curves
     paths = plot_run(run_copy, data=data, labels=labels, dpi=DPI)
     assert [p.name for p in paths] == ["composites.png", "calendar.png", "latent.png"]
-    assert_png(run_copy / "composites.png", 3.0 * 7, 2.6 * 2 + 1.0)
+    assert_png(run_copy / "composites.png", *map_layout(2, 7, 1.0)["figsize"])
     with pytest.raises(DataError, match="3 cluster labels for 6 windows"):
         plot_run(run_copy, data=data, labels=labels[:3])
 

@@ -6,6 +6,7 @@ from matplotlib.image import imread
 from sklearn.datasets import make_blobs
 
 from keras_dsc.errors import DataError
+from keras_dsc.maps import grid_aspect, map_layout
 from keras_dsc.plots import (
     plot_calendar,
     plot_composites,
@@ -48,8 +49,9 @@ def test_plot_composites_default_size_and_grey_land(cube, tmp_path):
     data, labels = cube
     path = plot_composites(data, labels, tmp_path / "maps" / "composites.png", dpi=40)
     assert path.exists()
-    # Default figsize: (3 * 2 variables, 2.6 * 3 clusters + 1).
-    image = assert_png(path, 6.0, 2.6 * 3 + 1.0, 40)
+    # Default figsize: map_layout's for 3 clusters, 2 variables and the grid's aspect.
+    aspect = grid_aspect(data.latitude.values, data.longitude.values)
+    image = assert_png(path, *map_layout(3, 2, aspect)["figsize"], 40)
     grey = np.all(np.abs(image[..., :3] - 0.6) < 0.01, axis=-1)
     assert grey.sum() > 20
 
@@ -155,3 +157,54 @@ def test_plot_k_selection(tmp_path):
     assert_png(path, 4, 3, 40)
     with pytest.raises(DataError, match="'k'"):
         plot_k_selection(table.drop(columns="k"), tmp_path / "k.png")
+
+
+def test_calendar_adapts_to_the_record(tmp_path):
+    from keras_dsc.plots import MAX_CALENDAR_HEIGHT, calendar_kind
+
+    # 240 years of annual regimes: a timeline strip, not 240 rows of one cell each.
+    annual = pd.date_range("1781-01-01", periods=240, freq="YS")
+    assert calendar_kind(annual) == "timeline"
+    path = plot_calendar(annual, np.arange(240) % 3, tmp_path / "annual.png", dpi=40)
+    assert_png(path, 11.0, 2.4, 40)
+    monthly = pd.date_range("1950-01-01", periods=600, freq="MS")
+    assert calendar_kind(monthly) == "timeline"
+    # 240 years of daily regimes: year rows, but never taller than the bound.
+    days = pd.date_range("1781-01-01", "2020-12-31", freq="1D")
+    assert calendar_kind(days) == "calendar"
+    path = plot_calendar(days, (np.arange(days.size) // 5) % 4, tmp_path / "daily.png", dpi=20)
+    assert_png(path, 11.0, MAX_CALENDAR_HEIGHT + 1.4, 20)
+    # No regime (-1) is grey and keeps the regimes' colours.
+    labels = np.arange(365) % 3
+    labels[::7] = -1
+    path = plot_calendar(pd.date_range("2021-01-01", periods=365), labels,
+                         tmp_path / "no_regime.png", dpi=40)
+    image = assert_png(path, 11.0, 0.3 * 12 + 1.4, 40)
+    assert np.all(np.abs(image[..., :3] - 0.75) < 0.01, axis=-1).sum() > 100
+
+
+def test_regime_statistics_figures(tmp_path):
+    from keras_dsc.plots import plot_frequencies, plot_persistence, plot_transitions
+    from keras_dsc.regimes import (
+        duration_histogram,
+        frequencies,
+        frequency_climatology,
+        persistence,
+        transitions,
+    )
+
+    times = pd.date_range("1990-01-01", "2019-12-31", freq="1D")  # 30 years
+    labels = pd.Series((np.arange(times.size) // 4) % 5, index=times)
+    labels.iloc[::11] = -1
+    tables = {by: frequencies(labels, by=by) for by in ("month", "season", "year")}
+    path = plot_frequencies(tables, frequency_climatology(labels), tmp_path / "f.png", dpi=40)
+    assert_png(path, 12.0, 7.0, 40)
+    path = plot_persistence(duration_histogram(labels), persistence(labels), tmp_path / "p.png",
+                            dpi=40)
+    assert_png(path, 12.0, 4.0, 40)
+    counts = transitions(labels)
+    path = plot_transitions(transitions(labels, normalize=True), counts, tmp_path / "t.png",
+                            dpi=40)
+    assert_png(path, 2.0 + 0.8 * 6, 1.2 + 0.8 * 6, 40)  # 5 regimes and no regime
+    with pytest.raises(DataError, match="square matrices"):
+        plot_transitions(counts.iloc[:2], counts, tmp_path / "t.png")

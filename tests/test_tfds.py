@@ -172,7 +172,7 @@ def test_options_the_dataset_fixes_are_refused(prepared):
 def test_cli_fit_from_tfds(prepared, tmp_path):
     _, data_dir = prepared
     args = ["fit", "--data", "tfds:era5_cube/hourly24", "--n-clusters", "2", "--filters", "2",
-            "--latent-dim", "3", "--epochs", "1", "--pretrain-epochs", "1", "--batch-size", "2",
+            "--latent-dim", "3", "--steps", "2", "--pretrain-steps", "2", "--batch-size", "2",
             "--out", str(tmp_path), "--run-name", "r"]
     result = CliRunner().invoke(cli, args, env={"TFDS_DATA_DIR": str(data_dir)})
     assert result.exit_code == 0, result.output

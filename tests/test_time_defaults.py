@@ -19,7 +19,7 @@ from keras_dsc.data.time_axis import auto_resample, auto_window, step_text, to_s
 from tests.helpers.era5_files import write_era5
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--filters", "2", "--latent-dim", "4", "--epochs", "1", "--pretrain-epochs", "1",
+TINY = ["--filters", "2", "--latent-dim", "4", "--steps", "2", "--pretrain-steps", "2",
         "--batch-size", "2", "--no-plots"]
 
 

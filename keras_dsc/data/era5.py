@@ -64,7 +64,9 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
     variables into two files) are merged.
 
     Args:
-        paths: one path, a glob pattern (`"era5_*.nc"`) or a list of paths.
+        paths: one path, a glob pattern (`"era5_*.nc"`), a list of paths, or an
+            `xarray.Dataset` already opened (for example by `xarray.open_mfdataset`; named in
+            messages by `encoding["source"]`, the file it came from, when it has one).
         variables: list of variable names, in the order wanted. Defaults to every data
             variable on (time, latitude, longitude), in file order.
         region: `(north, west, south, east)` in degrees, the CDS order, west/east in
@@ -143,8 +145,8 @@ def _open_all(files, variables, region, time_range, select, time_chunk, missing_
         if note:
             notes.append(f"{path}: {note}")
         if ds.data_vars:  # a file holding none of the requested variables is left out
-            opened.append((path, ds))
-    where = _describe_files(files)
+            opened.append((_name(path), ds))
+    where = _describe_files([_name(f) for f in files])
     unused = [k for k in select if k not in used_select]
     if unused:
         raise OptionError(f"{{select}}: dimension {unused[0]!r} is in none of the files "
@@ -358,8 +360,18 @@ def _describe_files(files):
     return f"{files[0]} (and {len(files) - 1} more files)"
 
 
+def _name(source):
+    """How messages name a file, or a Dataset given in memory."""
+    if isinstance(source, xr.Dataset):
+        return str(source.encoding.get("source") or "the xarray Dataset")
+    return str(source)
+
+
 def _resolve_paths(paths):
-    """Turn a path, a glob pattern or a list of paths into a list of existing files."""
+    """Turn a path, a glob pattern or a list of paths into a list of existing files (a Dataset
+    given in memory stays as it is)."""
+    if isinstance(paths, xr.Dataset):
+        return [paths]
     if isinstance(paths, (str, os.PathLike)):
         text = os.fspath(paths)
         if glob.has_magic(text):
@@ -417,10 +429,13 @@ def _check_netcdf3_complete(path):
 
 
 def _open_one(path, variables, select, region, time_chunk, handles):
-    """Open one file lazily and bring it to the canonical form (without region/time cuts).
+    """Open one file lazily (or take an `xarray.Dataset` as it is) and bring it to the
+    canonical form (without region/time cuts).
 
-    The opened file is appended to `handles`; a file holding none of `variables` is closed.
+    An opened file is appended to `handles`; a file holding none of `variables` is closed.
     """
+    if isinstance(path, xr.Dataset):
+        return _canonical(path, _name(path), variables, select, region, time_chunk)
     try:
         raw = xr.open_dataset(path, chunks=None, cache=False)
     except (OSError, ValueError, RuntimeError, KeyError, IndexError, TypeError) as error:

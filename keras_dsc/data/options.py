@@ -36,8 +36,10 @@ class DataOptions:
     naming the field.
 
     Attributes:
-        data: NetCDF path, glob or list of paths; `None` or `"builtin"` for the built-in cube;
-            `"tfds:era5_cube/<config>"` for a prepared TFDS dataset (`keras_dsc.data.tfds`).
+        data: NetCDF path, glob or list of paths; an `xarray.Dataset` already opened (ERA5's
+            form or any other `keras_dsc.data.era5.open_cube` reads); `None` or `"builtin"`
+            for the built-in cube; `"tfds:era5_cube/<config>"` for a prepared TFDS dataset
+            (`keras_dsc.data.tfds`).
         days: length of the built-in cube in days.
         n_regimes: regimes planted in the built-in cube.
         regime_strength: scale of the built-in cube's regime anomalies (`make_cube`).
@@ -158,7 +160,7 @@ class DataOptions:
     @property
     def builtin(self):
         """Whether the options name the built-in cube."""
-        return self.data is None or self.data == BUILTIN
+        return self.data is None or (isinstance(self.data, str) and self.data == BUILTIN)
 
     @property
     def select_dict(self):

@@ -91,6 +91,8 @@ def _open(options):
     if options.builtin:
         files = [str(builtin_cube_path(options.days, options.n_regimes, options.regime_strength,
                                        options.episode_days))]
+    elif in_memory(options):
+        files = options.data
     elif isinstance(options.data, (list, tuple)):
         files = [str(p) for p in options.data]
     else:
@@ -182,6 +184,16 @@ def _irregular(cube, times, step, position, where):
                        f"step) to average it to one step", "resample")
 
 
+IN_MEMORY_SOURCE = "an xarray Dataset given in memory"
+
+
+def in_memory(options):
+    """Whether the options' data is an `xarray.Dataset` rather than files."""
+    import xarray as xr
+
+    return isinstance(options.data, xr.Dataset)
+
+
 def prepare_data(options, preprocessor=None):
     """Opens, resamples, normalises and windows the data the options describe.
 
@@ -216,12 +228,16 @@ def prepare_data(options, preprocessor=None):
         window, time["window"] = options.window, f"{options.window}: as asked"
     windows = WindowedCube(normalised, window, options.stride, time_step=time["step"])
     times = cube["time"].values
-    applied = {key: value for key, value in dataclasses.asdict(options).items() if key != "data"}
+    # A Dataset in memory is described, not listed as files: it cannot be re-opened from them.
+    applied = {field.name: getattr(options, field.name)
+               for field in dataclasses.fields(options) if field.name != "data"}
     applied.update(anomalies=bool(preprocessor.anomalies), window=window,
                    resample=_applied_resample(options.resample, time))
+    source = ("built-in synthetic ERA5-form cube" if options.builtin else IN_MEMORY_SOURCE
+              if in_memory(options) else "NetCDF files")
+    listed = [] if in_memory(options) else files if isinstance(files, list) else [files]
     description = describe_data(
-        "built-in synthetic ERA5-form cube" if options.builtin else "NetCDF files",
-        files if isinstance(files, list) else [files], preprocessor, windows,
+        source, listed, preprocessor, windows,
         time={"start": str(times[0]), "end": str(times[-1]), "n_steps": int(len(times)),
               **time},
         options=applied,

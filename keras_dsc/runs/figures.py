@@ -85,11 +85,22 @@ def cluster_composites(cube, variables, labels, window, stride):
     return anomalies.transpose("cluster", "latitude", "longitude", "variable")
 
 
+def _land(description):
+    """The land outline of the run's files (their land-sea mask or missing `sst`), if any."""
+    from keras_dsc.runs.regimes import land_of
+
+    files = description.get("files") or []
+    if not files or str(description.get("source", "")).startswith("an xarray Dataset"):
+        return None
+    return land_of(files, (description.get("options") or {}).get("region"))
+
+
 def plot_run(run_dir, data=None, labels=None, dpi=100):
     """Draws a run's figures into its folder.
 
     * `composites.png`: per-cluster mean anomaly maps of every variable (physical units, one
-      colour scale per variable centred on zero, land grey); titles count windows.
+      colour scale per variable centred on zero, land grey and outlined from the files' land-sea
+      mask or missing `sst`, even when it was not clustered); titles count windows.
     * `calendar.png`: the cluster of every window along the calendar.
     * `latent.png`: the model's latent vectors projected with PCA, coloured by cluster, with
       the clustering layer's centres.
@@ -138,7 +149,9 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
     order = np.searchsorted(composites["cluster"].values, labels)
     per_window = composites.isel(cluster=order).rename(cluster="time")
     per_window = per_window.assign_coords(time=np.asarray(windows.start_times))
-    paths.append(plots.plot_composites(per_window, labels, run_dir / "composites.png", dpi=dpi))
+    land = _land(data.description)
+    paths.append(plots.plot_composites(per_window, labels, run_dir / "composites.png", dpi=dpi,
+                                       land=None if land is None else land.values))
     paths.append(plots.plot_calendar(windows.start_times, labels, run_dir / "calendar.png",
                                      dpi=dpi))
 

@@ -111,7 +111,9 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     The folder `<out>/<run_name>/` receives `model.keras`, `preprocessing.json` (the
     normalisation that new data must get), `config.json` (every hyperparameter, the data
     description, the seed, library versions), `history.csv`, `assignments.csv`,
-    `metrics.json` and, unless `plots=False`, PNG figures.
+    `metrics.json`, `assignments.nc` and, unless `plots=False`, PNG figures and the regime
+    statistics (`regimes/`, see `keras_dsc.runs.regimes.regime_statistics`); with
+    `tensorboard`, TensorBoard logs in `logs/`.
 
     Args:
         data_options: a `DataOptions` (default: the built-in cube).
@@ -191,6 +193,13 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
         from keras_dsc.runs.figures import plot_run
 
         plot_run(run_dir, data=data, labels=result.labels)
+    from keras_dsc.runs import regimes
+
+    regimes.write_run_assignments_netcdf(run_dir, windows.start_times, result.labels,
+                                         result.probabilities, config)
+    if fit_options.plots:
+        echo(f"regimes: frequencies, persistence, transitions in "
+             f"{regimes.regime_statistics(run_dir).out}")
     summarise(echo, run_dir, result.labels, scores)
     return run_dir
 

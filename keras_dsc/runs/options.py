@@ -78,7 +78,9 @@ class FitOptions:
                          "partition and reports how well the seeds agree (stability).")
     out: str = option("saved_models", "Parent output folder.")
     run_name: str | None = option(None, "Run folder name. Default: dsc-<timestamp>.")
-    plots: bool = option(True, "Write PNG figures.")
+    plots: bool = option(True, "Write PNG figures and the regime statistics.")
+    tensorboard: bool = option(False, "Write TensorBoard logs into the run folder (logs/): "
+                               "both phases, label change and cluster sizes per epoch.")
 
     def __post_init__(self):
         self.n_clusters = _integer(self, "n_clusters", 2, "at least 2")
@@ -116,6 +118,13 @@ class FitOptions:
         self.explained_variance = _number(self, "explained_variance", lambda v: 0 < v <= 1,
                                           "must be in (0, 1]")
         self.out = str(self.out)
+        if self.tensorboard:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is None:
+                raise OptionError("{tensorboard} needs the tensorboard package: pip install "
+                                  "tensorboard (or the tensorboard extra of keras_dsc)",
+                                  "tensorboard")
 
     def check_samples(self, n_samples):
         """Raises `OptionError` when the data has fewer samples than clusters."""
@@ -167,8 +176,18 @@ def build_dsc(sample_shape, n_clusters, fit_options, dtype_policy="float32", lat
 
 def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto",
                        jit_compile="auto", initial_partition=None):
-    """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`)."""
+    """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`).
+
+    With `fit_options.tensorboard` and a `log_dir`, TensorBoard logs go to
+    `<log_dir>/logs/` (`keras_dsc.runs.tensorboard.tensorboard_callbacks`).
+    """
     from keras_dsc.training import train_dsc
+
+    callbacks = []
+    if fit_options.tensorboard and log_dir is not None:
+        from keras_dsc.runs.tensorboard import tensorboard_callbacks
+
+        callbacks = tensorboard_callbacks(log_dir, windows, fit_options.batch_size)
 
     return train_dsc(
         model, windows,
@@ -180,6 +199,7 @@ def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto"
         learning_rate=fit_options.learning_rate,
         seed=fit_options.seed,
         log_dir=log_dir,
+        callbacks=callbacks,
         verbose=verbose,
         jit_compile=jit_compile,
         initial_partition=initial_partition,

@@ -7,12 +7,15 @@ exported version folder receives the windows in physical units and normalises in
 same data gives the same clusters through both.
 """
 
+import glob
 import os
 import pathlib
 import re
 import tempfile
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
 from keras_dsc.data import era5
 from keras_dsc.data.grid import axis_text, same_axis
@@ -31,8 +34,15 @@ from keras_dsc.runs.export import (
 )
 
 
+ENSEMBLE_DIM = "number"
+"""The ensemble member dimension (ERA5's ensemble of data assimilations, ensemble forecasts)."""
+LEAD_DIMS = ("step", "forecast_period", "lead_time", "leadtime")
+"""Forecast-time axes: lead times after an initial time (`forecast_reference_time` or `time`)."""
+INIT_NAMES = ("forecast_reference_time", "time", "init_time")
+
+
 def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_missing=None):
-    """Assigns every window of new data to a cluster.
+    """Assigns every window of new data to a cluster: reanalyses, forecasts and ensembles.
 
     The data is opened with `keras_dsc.data.era5.open_cube` (the model's variables, in its order,
     and its region when the run selected one), averaged to the model's time step when finer,
@@ -41,10 +51,18 @@ def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_miss
     apart: windows across a gap of the data, or with no value at all, are left out (the
     table's `attrs["windowing"]` says which).
 
+    Files with an ensemble dimension `number` (ERA5's ensemble of data assimilations, ensemble
+    forecasts) are assigned member by member, and files on a forecast-time axis (a lead time
+    `step` or `forecast_period` after each `forecast_reference_time` or `time`) forecast by
+    forecast, on the valid times (initial time + lead time); see `forecast_series`. The table
+    then has a `number` column (and `forecast_reference_time` for forecasts), and `out` gets a
+    second file beside it, `<out>_counts.csv`: for every (forecast and) window start, how many
+    members are in each regime and which fraction (`member_counts`).
+
     Args:
         model: a run folder (`model.keras`, `preprocessing.json`) or an exported SavedModel
             version folder (`saved_models/<name>/<version>`).
-        data: NetCDF path, glob pattern or list of paths.
+        data: NetCDF path, glob pattern or list of paths, or an `xarray.Dataset`.
         out: CSV to write (`time,cluster,probability`: the window's first time step, its
             cluster and that cluster's probability), or `None`. An existing file is refused
             unless `overwrite`; the file is written whole or not at all.
@@ -54,7 +72,8 @@ def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_miss
             `keras_dsc.data.era5.open_cube` takes them. Defaults to none.
 
     Returns:
-        A `pandas.DataFrame` with columns `time`, `cluster`, `probability`.
+        A `pandas.DataFrame` with columns `time`, `cluster`, `probability` (after `number`
+        and `forecast_reference_time` for ensembles and forecasts).
 
     Example (`run_dir`: a run folder written by `keras_dsc.runs.fit.fit_run` on the built-in
     cube's grid; an exported version folder works the same):
@@ -76,8 +95,54 @@ def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_miss
         if out.exists() and not overwrite:
             raise OptionError(f"{{out}}: {out} already exists; pass {{overwrite}} to replace "
                               f"it", "out", "overwrite")
+    series = forecast_series(data) if isinstance(data, xr.Dataset) else None
     assigner = load_assigner(model)
-    cube, where = open_for_model(data, assigner.metadata, treat_as_missing)
+    if series is None:
+        # Files are opened once, by the usual path; only files it cannot take as one time
+        # series (an ensemble or lead-time dimension) are opened again, as forecasts.
+        try:
+            cube, where = open_for_model(data, assigner.metadata, treat_as_missing)
+        except DataError as error:
+            series = forecast_series(data) if _forecast_layout(error) else None
+            if series is None:
+                raise
+        else:
+            table = _assign_cube(assigner, cube, batch_size)
+            if out is not None:
+                _write_whole(table, out)
+            return table
+    tables = []
+    for key, member in series:
+        cube, where = open_for_model(member, assigner.metadata, treat_as_missing)
+        table = _assign_cube(assigner, cube, batch_size)
+        for i, (name, value) in enumerate(key.items()):
+            table.insert(i, name, value)
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
+    if out is not None:
+        counts = counts_path(out)
+        if counts.exists() and not overwrite:
+            raise OptionError(f"{{out}}: {counts} already exists; pass {{overwrite}} to "
+                              f"replace it", "out", "overwrite")
+        _write_whole(table, out)
+        _write_whole(member_counts(table, int(assigner.metadata["n_clusters"])), counts)
+    return table
+
+
+def _forecast_layout(error):
+    """Whether `open_cube` refused the data for an ensemble or forecast-time dimension."""
+    dims = "|".join(re.escape(d) for d in (ENSEMBLE_DIM, *LEAD_DIMS))
+    return bool(re.search(rf"extra dimension '({dims})'|no time dimension", str(error)))
+
+
+def counts_path(out):
+    """Where `predict` writes the member counts beside `out`: `<stem>_counts.csv`."""
+    out = pathlib.Path(out)
+    return out.with_name(f"{out.stem}_counts{out.suffix or '.csv'}")
+
+
+def _assign_cube(assigner, cube, batch_size):
+    """The assignments table of every window of `cube` (its files closed when done)."""
     # The files are closed when done, not left open until the garbage collector finds them.
     with cube:
         windows = assigner.windows(cube)
@@ -89,14 +154,146 @@ def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_miss
             cluster, probability = assigner.assign(windows[start:stop], start_times[start:stop])
             labels.append(cluster)
             probabilities.append(probability)
-    labels = np.concatenate(labels).astype("int64")
-    probabilities = np.concatenate(probabilities)
-    table = run_folder.assignments_table(start_times, labels, probabilities)
+    table = run_folder.assignments_table(start_times, np.concatenate(labels).astype("int64"),
+                                         np.concatenate(probabilities))
     table.attrs["windowing"] = report.as_dict()
     table.attrs["dropped"] = report.text()
-    if out is not None:
-        _write_whole(table, out)
     return table
+
+
+def member_counts(table, n_clusters):
+    """How many ensemble members are in each regime, per (forecast and) window start.
+
+    Args:
+        table: `predict`'s table of an ensemble (`number`, [`forecast_reference_time`],
+            `time`, `cluster`, `probability`).
+        n_clusters: int, the model's number of clusters.
+
+    Returns:
+        A `pandas.DataFrame`: the keys ([`forecast_reference_time`], `time`), `n_members`,
+        `count_0` ... `count_<k-1>` and `fraction_0` ... `fraction_<k-1>`.
+
+    Example:
+
+    >>> table = pd.DataFrame({"number": [0, 1, 2], "time": ["2024-01-01T00:00:00"] * 3,
+    ...                       "cluster": [1, 1, 0], "probability": [0.9, 0.8, 0.7]})
+    >>> member_counts(table, 2).to_dict("records")[0]["fraction_1"]
+    0.666667
+    """
+    keys = [c for c in ("forecast_reference_time", "time") if c in table.columns]
+    counts = pd.crosstab([table[k] for k in keys], table["cluster"])
+    counts = counts.reindex(columns=range(n_clusters), fill_value=0)
+    members = counts.sum(axis=1)
+    out = pd.DataFrame({"n_members": members})
+    for k in range(n_clusters):
+        out[f"count_{k}"] = counts[k]
+    for k in range(n_clusters):
+        out[f"fraction_{k}"] = (counts[k] / members).round(6)
+    return out.reset_index()
+
+
+def _files(data):
+    """The files `data` names (a path, a glob or a list), or `None` when that is not clear."""
+    if isinstance(data, (list, tuple)):
+        files = [os.fspath(p) for p in data]
+    elif isinstance(data, (str, os.PathLike)):
+        text = os.path.expanduser(os.fspath(data))
+        files = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
+    else:
+        return None
+    return files if files and all(os.path.isfile(f) for f in files) else None
+
+
+def _layout(ds):
+    """`(members, lead)`: whether `ds` has an ensemble dimension of several members, and its
+    forecast-time (lead) dimension or `None`."""
+    members = ENSEMBLE_DIM in ds.dims and ds.sizes[ENSEMBLE_DIM] > 1
+    lead = next((d for d in LEAD_DIMS if d in ds.dims), None)
+    return members, lead
+
+
+def forecast_series(data):
+    """Splits ensemble and forecast data into time series on valid times, one per member and
+    forecast; `None` for data with neither (the usual path of `predict`).
+
+    Ensemble members are the values of the dimension `number`. A forecast-time axis is a
+    lead-time dimension (`LEAD_DIMS`: `step`, `forecast_period`, ...) of timedeltas after an
+    initial time, a dimension or a scalar coordinate among `forecast_reference_time`, `time`,
+    `init_time`; each forecast becomes a series on its valid times (initial time + lead).
+
+    Args:
+        data: NetCDF path, glob or list of paths, or an `xarray.Dataset`.
+
+    Returns:
+        `None`, or a list of `(key, dataset)`: `key` a dict (`number`, and
+        `forecast_reference_time` for forecasts, ISO 8601), `dataset` an `xarray.Dataset` on
+        `time` that `keras_dsc.data.era5.open_cube` reads.
+
+    Example:
+
+    >>> ds = xr.Dataset({"t2m": (("number", "valid_time", "latitude", "longitude"),
+    ...                          np.zeros((2, 3, 1, 1)))},
+    ...                 coords={"number": [0, 1], "latitude": [0.0], "longitude": [0.0],
+    ...                         "valid_time": pd.date_range("2024-01-01", periods=3)})
+    >>> [key for key, member in forecast_series(ds)]
+    [{'number': 0}, {'number': 1}]
+    """
+    if isinstance(data, xr.Dataset):
+        ds, where = data, str(data.encoding.get("source") or "the xarray Dataset")
+    else:
+        files = _files(data)
+        if files is None:
+            return None  # the usual path reports what is wrong with the paths
+        where = files[0] if len(files) == 1 else f"{files[0]} (and {len(files) - 1} more files)"
+        try:
+            ds = (xr.open_dataset(files[0], chunks={}) if len(files) == 1 else
+                  xr.open_mfdataset(files, combine="by_coords", chunks={}))
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise DataError(f"{where}: cannot combine the files of the ensemble "
+                            f"({first})") from None
+    members, lead = _layout(ds)
+    if not members and lead is None:
+        return None
+    forecasts = _forecasts(ds, lead, where) if lead is not None else [({}, ds)]
+    series = []
+    for key, forecast in forecasts:
+        numbers = forecast[ENSEMBLE_DIM].values if members else [None]
+        for i, number in enumerate(numbers):
+            member = forecast.isel({ENSEMBLE_DIM: i}) if members else forecast
+            label = {ENSEMBLE_DIM: _plain(number) if members else 0, **key}
+            member.encoding["source"] = f"{where} (" + ", ".join(
+                f"{k}={v}" for k, v in label.items()) + ")"
+            series.append((label, member))
+    return series
+
+
+def _plain(value):
+    value = np.asarray(value)
+    return value.item() if value.ndim == 0 else value.tolist()
+
+
+def _forecasts(ds, lead, where):
+    """One dataset on valid `time` per initial time of a forecast file."""
+    if not np.issubdtype(ds[lead].dtype, np.timedelta64):
+        raise DataError(f"{where}: the forecast-time axis {lead!r} is not made of lead times "
+                        f"(timedeltas; dtype {ds[lead].dtype})")
+    init = next((n for n in INIT_NAMES if n in ds.variables and n != lead), None)
+    if init is None:
+        raise DataError(f"{where}: a forecast-time axis {lead!r} but no initial time (looked "
+                        f"for {', '.join(INIT_NAMES)})")
+    starts = ds[init]
+    inits = starts.values if init in ds.dims else [starts.values]
+    out = []
+    for i, start in enumerate(inits):
+        forecast = ds.isel({init: i}) if init in ds.dims else ds
+        valid = np.datetime64(pd.Timestamp(start)) + forecast[lead].values
+        drop = [n for n in ("valid_time", "time", "forecast_reference_time", "init_time")
+                if n in forecast.variables and n != lead]
+        forecast = forecast.drop_vars(drop).assign_coords({lead: valid}).rename({lead: "time"})
+        out.append(({"forecast_reference_time": pd.Timestamp(start).strftime(
+            "%Y-%m-%dT%H:%M:%S")}, forecast))
+    return out
 
 
 def _write_whole(table, out):
@@ -199,7 +396,7 @@ def open_for_model(data, metadata, treat_as_missing=None):
     """Opens data for a model and checks it: variables, grid, time step, window length.
 
     Args:
-        data: NetCDF path, glob or list of paths.
+        data: NetCDF path, glob or list of paths, or an `xarray.Dataset`.
         metadata: the model's `serving_metadata` dict.
         treat_as_missing: values read as missing (see `era5.open_cube`).
 
@@ -207,7 +404,10 @@ def open_for_model(data, metadata, treat_as_missing=None):
         `(cube, where)`: the canonical Dataset, resampled to the model's time step when finer,
         and a short description of the files for messages.
     """
-    if isinstance(data, (list, tuple)):
+    if isinstance(data, xr.Dataset):
+        paths = data
+        where = str(data.encoding.get("source") or "the xarray Dataset")
+    elif isinstance(data, (list, tuple)):
         paths = [str(p) for p in data]
         where = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more files)"
     else:

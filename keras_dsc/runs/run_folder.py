@@ -6,8 +6,14 @@ A run folder, `<out>/<run_name>/`, is what `fit` writes and every other command 
 - `preprocessing.json` (and `climatology.nc` for anomalies): the fitted `CubePreprocessor`;
 - `config.json`: every option of the run, the data description, library versions;
 - `assignments.csv`: `time`, `cluster`, `probability` of every window;
+- `assignments.nc`: the same assignments as CF NetCDF, with every cluster's probability;
 - `metrics.json`, `history.csv` (and `checkpoint.keras` while training, both written by
-  `keras_dsc.train_dsc`), and the figures `FIGURES`.
+  `keras_dsc.train_dsc`), and the figures `FIGURES`;
+- `regimes/` (`REGIMES_FOLDER`): the regime statistics, tables `REGIME_TABLES` and figures
+  `REGIME_FIGURES` (`keras_dsc.runs.regimes.regime_statistics`);
+- `composites-<variables>/`: composites of a field, `COMPOSITES_NETCDF`, `COMPOSITE_COUNTS`
+  and `COMPOSITES_FIGURE` (`keras_dsc.runs.regimes.composites_run`);
+- `logs/` (`TENSORBOARD_FOLDER`): TensorBoard logs, with `fit --tensorboard`.
 
 Nothing else in keras_dsc knows these names.
 """
@@ -31,6 +37,33 @@ CONFIG_FILE = "config.json"
 ASSIGNMENTS_FILE = "assignments.csv"
 METRICS_FILE = "metrics.json"
 FIGURES = ("composites.png", "calendar.png", "latent.png", "training_curves.png")
+ASSIGNMENTS_NETCDF = "assignments.nc"
+REGIMES_FOLDER = "regimes"
+REGIME_TABLES = {
+    "month": "frequency_month.csv",
+    "season": "frequency_season.csv",
+    "year": "frequency_year.csv",
+    "climatology": "frequency_climatology.csv",
+    "episodes": "episodes.csv",
+    "persistence": "persistence.csv",
+    "durations": "duration_histogram.csv",
+    "longest": "longest_episodes.csv",
+    "transition_counts": "transition_counts.csv",
+    "transition_probabilities": "transition_probabilities.csv",
+    "summary": "regimes.json",
+}
+FILTERED_ASSIGNMENTS = ("assignments_filtered.csv", "assignments_filtered.nc")
+REGIME_FIGURES = {
+    "frequencies": "frequencies.png",
+    "persistence": "persistence.png",
+    "transitions": "transitions.png",
+    "calendar": "calendar.png",
+}
+COMPOSITES_PREFIX = "composites"
+COMPOSITES_NETCDF = "composites.nc"
+COMPOSITE_COUNTS = "composite_counts.csv"
+COMPOSITES_FIGURE = "composites.png"
+TENSORBOARD_FOLDER = "logs"
 
 
 def free_run_dir(out, run_name, prefix="dsc"):
@@ -116,6 +149,60 @@ def read_assignments(run_dir):
     return frame["cluster"].to_numpy(dtype=np.int64)
 
 
+def read_assignments_table(run_dir):
+    """The run's `assignments.csv` as a table: `time` (datetime64), `cluster` and, when the run
+    has one, `probability` (of the assigned cluster)."""
+    path = pathlib.Path(run_dir) / ASSIGNMENTS_FILE
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    missing = [c for c in ("time", "cluster") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: no {missing[0]!r} column")
+    try:
+        frame["time"] = pd.to_datetime(frame["time"])
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: the 'time' column is not made of dates") from None
+    return frame
+
+
+def read_time_step(run_dir):
+    """The time step of the run's data (`"3h"`, `"1D"`), from `preprocessing.json`; `None` when
+    the run has none or it does not say."""
+    path = pathlib.Path(run_dir) / PREPROCESSING_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text()).get("time_step")
+    except (json.JSONDecodeError, AttributeError):
+        raise DataError(f"{path}: not valid JSON") from None
+
+
+def check_free(path, option="out"):
+    """Returns `path` as a `pathlib.Path`; raises `OptionError` naming `option` when it exists
+    (nothing is overwritten)."""
+    path = pathlib.Path(path)
+    if path.exists():
+        raise OptionError(f"{{{option}}}: {path} already exists; give another {{{option}}} "
+                          f"(nothing is overwritten)", option)
+    return path
+
+
+def free_output_dir(path, option="out"):
+    """Creates the folder a command writes into; refuses an existing one (nothing is
+    overwritten). Raises `OptionError` naming `option`."""
+    path = check_free(path, option)
+    try:
+        path.mkdir(parents=True)
+    except OSError as error:
+        raise OptionError(f"{{{option}}}: cannot create {path}: {error.strerror}",
+                          option) from None
+    return path
+
+
 def assignments_table(start_times, labels, probabilities):
     """The assignments as a table: window start (ISO 8601), cluster, that cluster's probability.
 
@@ -157,5 +244,8 @@ def run_data_options(config):
     builtin = str(data.get("source", "")).startswith("built-in")
     files = None if builtin else data.get("files")
     if not builtin and not files:
+        if str(data.get("source", "")).startswith("an xarray Dataset"):
+            raise DataError(f"{CONFIG_FILE}: the run was fitted on an xarray Dataset in memory; "
+                            f"give its data again (--data)")
         raise DataError(f"{CONFIG_FILE}: the data description names no files")
     return DataOptions(data=files, **options)

@@ -1,0 +1,281 @@
+"""`cli.py regimes` and `cli.py composites` on run folders, and the NetCDF files they write."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+from matplotlib.image import imread
+
+from keras_dsc.cli import cli
+from keras_dsc.maps import grid_aspect, map_layout
+from keras_dsc.regimes import as_labels, frequencies, transitions
+from keras_dsc.runs.regimes import assignments_dataset, composites_run, regime_statistics
+
+DPI = 40
+
+
+def assert_png(path, width_in, height_in, dpi=DPI):
+    image = imread(path)
+    assert image.shape[:2] == (round(height_in * dpi), round(width_in * dpi)), path.name
+    assert image[..., :3].std() > 0
+    return image
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    return shutil.copytree(tiny_run, tmp_path / "run")
+
+
+def hand_made_run(folder, clusters, probabilities, start="2021-01-01", freq="1D", k=3):
+    """A run folder as any method would write it: assignments.csv, config.json,
+    preprocessing.json; no model."""
+    folder.mkdir(parents=True)
+    times = pd.date_range(start, periods=len(clusters), freq=freq)
+    pd.DataFrame({"time": times.strftime("%Y-%m-%dT%H:%M:%S"), "cluster": clusters,
+                  "probability": probabilities}).to_csv(folder / "assignments.csv", index=False)
+    config = {"fit": {"n_clusters": k, "method": "eof-kmeans"},
+              "data": {"source": "NetCDF files", "files": ["era5.nc"],
+                       "options": {"window": 1, "stride": None, "resample": freq}}}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "preprocessing.json").write_text(json.dumps({"time_step": freq}))
+    return folder
+
+
+def test_regimes_command_on_a_run_of_another_method(tmp_path):
+    clusters = [0, 0, 0, 1, 0, 0, 0, 2, 2, 1, 1, 1]
+    probabilities = [0.9, 0.8, 0.9, 0.7, 0.9, 0.3, 0.9, 0.8, 0.8, 0.9, 0.9, 0.9]
+    run = hand_made_run(tmp_path / "eof", clusters, probabilities)
+    before = (run / "assignments.csv").read_bytes()
+    result = CliRunner().invoke(cli, ["regimes", str(run), "--dpi", str(DPI)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "12 windows of 1D every 1D, 2021-01-01 to 2021-01-12"
+    assert "regime 0: frequency 0.500, 2 episodes, mean 3.00 days, persistence 0.67" in \
+        result.output
+    out = run / "regimes"
+    month = pd.read_csv(out / "frequency_month.csv", index_col=0)
+    assert month.columns.tolist() == ["n_windows", "0", "1", "2"]
+    assert month.loc[1].tolist() == [12, 6 / 12, 4 / 12, 2 / 12]
+    counts = pd.read_csv(out / "transition_counts.csv", index_col=0)
+    # Pairs: 0-0 x4, 0-1, 1-0, 0-2, 2-2, 2-1, 1-1 x2.
+    assert counts.values.tolist() == [[4, 1, 1], [1, 2, 0], [0, 1, 1]]
+    probabilities = pd.read_csv(out / "transition_probabilities.csv", index_col=0)
+    np.testing.assert_allclose(np.diag(probabilities.values), [4 / 6, 2 / 3, 1 / 2])
+    episodes = pd.read_csv(out / "episodes.csv")
+    assert episodes["cluster"].tolist() == [0, 1, 0, 2, 1]
+    assert episodes["duration_days"].tolist() == [3.0, 1.0, 3.0, 2.0, 3.0]
+    assert episodes["end"].tolist()[0] == "2021-01-04T00:00:00"
+    persistence = pd.read_csv(out / "persistence.csv", index_col=0)
+    assert persistence["mean_duration_days"].tolist() == [3.0, 2.0, 2.0]
+    longest = pd.read_csv(out / "longest_episodes.csv")
+    assert longest.loc[0, "start"] == "2021-01-01T00:00:00"
+    summary = json.loads((out / "regimes.json").read_text())
+    assert summary["window_step"] == "1D" and summary["filters"]["min_duration"] is None
+    assert_png(out / "frequencies.png", 12.0, 7.0)
+    assert_png(out / "persistence.png", 12.0, 4.0)
+    assert_png(out / "transitions.png", 5.0, 4.0)
+    assert_png(out / "calendar.png", 11.0, 0.3 + 1.4)
+    assert (run / "assignments.csv").read_bytes() == before
+    # The run had no assignments.nc: it gets one (the assigned cluster's probability only).
+    with xr.open_dataset(run / "assignments.nc") as ds:
+        assert ds["cluster"].values.tolist() == clusters
+        assert ds["probability"].dims == ("time",)
+
+
+def test_filters_are_written_beside_the_assignments_never_over_them(tmp_path):
+    clusters = [0, 0, 0, 1, 0, 0, 0, 2, 2, 1, 1, 1]
+    probabilities = [0.9, 0.8, 0.9, 0.7, 0.9, 0.3, 0.9, 0.8, 0.8, 0.9, 0.9, 0.9]
+    run = hand_made_run(tmp_path / "eof", clusters, probabilities)
+    before = (run / "assignments.csv").read_bytes()
+    result = CliRunner().invoke(cli, ["regimes", str(run), "--min-probability", "0.5",
+                                      "--min-duration", "2D", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    filtered = pd.read_csv(run / "regimes" / "assignments_filtered.csv")
+    assert filtered.columns.tolist() == ["time", "cluster", "probability", "regime"]
+    assert filtered["cluster"].tolist() == clusters
+    # Probability: window 5 (0.3) is no regime. Duration 2D: the 1 at 3 lies between 0 0 0
+    # and a one-day 0 (cut by the no-regime window): not two long flanks, so no regime; the
+    # one-day 0s at 4 and 6 are no regime too.
+    assert filtered["regime"].tolist() == [0, 0, 0, -1, -1, -1, -1, 2, 2, 1, 1, 1]
+    assert (run / "assignments.csv").read_bytes() == before
+    month = pd.read_csv(run / "regimes" / "frequency_month.csv", index_col=0)
+    assert month.columns.tolist() == ["n_windows", "0", "1", "2", "-1"]
+    assert month.loc[1, "-1"] == 4 / 12
+    with xr.open_dataset(run / "regimes" / "assignments_filtered.nc") as ds:
+        assert ds["cluster"].values.tolist() == filtered["regime"].tolist()
+        assert ds["raw_cluster"].values.tolist() == clusters
+        assert ds["cluster"].attrs["flag_meanings"] == "no_regime regime_0 regime_1 regime_2"
+        assert ds.attrs["min_duration"] == "2D"
+    assert not list((run / "regimes").glob("*.png"))
+    # The folder exists now: a second run is refused in one line, nothing overwritten.
+    again = CliRunner().invoke(cli, ["regimes", str(run)])
+    assert again.exit_code == 2
+    assert again.stderr.strip().splitlines() == [
+        f"Error: --out: {run / 'regimes'} already exists; give another --out (nothing is "
+        f"overwritten)"]
+    bad = CliRunner().invoke(cli, ["regimes", str(run), "--out", str(tmp_path / "x"),
+                                   "--min-duration", "3"])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == "Error: --min-duration: '3' needs a unit, like 3D or 36h"
+    assert not (tmp_path / "x").exists()
+
+
+def test_regime_statistics_of_the_tiny_run_match_its_assignments(run_copy):
+    result = regime_statistics(run_copy, dpi=DPI)
+    table = pd.read_csv(run_copy / "assignments.csv")
+    labels = as_labels(table)
+    assert result.step == pd.Timedelta("1D")  # windows of 8 three-hourly steps
+    pd.testing.assert_frame_equal(result.tables["month"], frequencies(labels, by="month",
+                                                                      clusters=2))
+    pd.testing.assert_frame_equal(result.tables["transition_counts"],
+                                  transitions(labels, clusters=2))
+    assert sorted(p.name for p in result.out.glob("*.png")) == [
+        "calendar.png", "frequencies.png", "persistence.png", "transitions.png"]
+
+
+def test_assignments_netcdf_reopens_with_values_units_and_flags(run_copy):
+    from keras_dsc.runs.regimes import write_run_assignments_netcdf
+
+    path = run_copy / "assignments.nc"
+    path.unlink(missing_ok=True)
+    table = pd.read_csv(run_copy / "assignments.csv")
+    probabilities = np.stack([1 - table["probability"], table["probability"]], axis=1)
+    probabilities[table["cluster"] == 0] = probabilities[table["cluster"] == 0][:, ::-1]
+    write_run_assignments_netcdf(run_copy, pd.to_datetime(table["time"]), table["cluster"],
+                                 probabilities)
+    with xr.open_dataset(path) as ds:
+        assert ds["cluster"].dtype == np.int32
+        assert ds["cluster"].values.tolist() == table["cluster"].tolist()
+        assert ds["cluster"].attrs["flag_meanings"] == "regime_0 regime_1"
+        assert ds["cluster"].attrs["flag_values"].tolist() == [0, 1]
+        assert ds["probability"].dims == ("time", "regime")
+        np.testing.assert_allclose(ds["probability"].values[np.arange(6), table["cluster"]],
+                                   table["probability"], rtol=1e-6)
+        assert ds["probability"].attrs["units"] == "1"
+        starts = pd.to_datetime(table["time"]).to_numpy()
+        assert (ds["time"].values == starts).all()
+        assert (ds["time_bounds"].values[:, 1] - starts == np.timedelta64(1, "D")).all()
+        assert ds["time"].attrs["standard_name"] == "time"
+        assert ds.attrs["Conventions"] == "CF-1.8"
+        assert ds.attrs["fit_n_clusters"] == 2 and ds.attrs["data_window"] == 8
+        assert json.loads(ds.attrs["keras_dsc_config"])["fit"]["run_name"] == "tiny"
+    with pytest.raises(Exception, match="already exists"):
+        from keras_dsc.runs.regimes import write_netcdf
+
+        write_netcdf(assignments_dataset(starts, [0] * 6, None, "1D"), path)
+
+
+def precipitation_file(path, run, seed=0, with_lsm=True):
+    """Hourly `tp` on a 1-degree grid unlike the run's (other region, other size), +1 mm over
+    a box in the windows of regime 1, and a land-sea mask."""
+    assignments = pd.read_csv(run / "assignments.csv")
+    starts = pd.to_datetime(assignments["time"])
+    hours = pd.date_range(starts.iloc[0], periods=len(starts) * 24, freq="1h")
+    rng = np.random.default_rng(seed)
+    latitude = np.arange(46.0, 35.0, -1.0)
+    longitude = np.arange(-36.0, -21.0, 1.0)
+    tp = 1e-3 * rng.random((hours.size, latitude.size, longitude.size))
+    planted = np.zeros((latitude.size, longitude.size), bool)
+    planted[3:6, 4:9] = True
+    in_regime_1 = np.repeat(assignments["cluster"].to_numpy() == 1, 24)
+    tp[np.ix_(in_regime_1, planted.any(1), planted.any(0))] += 1.0
+    lsm = np.zeros((hours.size, latitude.size, longitude.size), "float32")
+    lsm[:, :3, :4] = 1.0
+    variables = {"tp": (("valid_time", "latitude", "longitude"), tp.astype("float32"),
+                        {"units": "mm", "long_name": "Total precipitation"})}
+    if with_lsm:
+        variables["lsm"] = (("valid_time", "latitude", "longitude"), lsm,
+                            {"units": "(0 - 1)", "long_name": "Land-sea mask"})
+    xr.Dataset(variables, coords={"valid_time": hours, "latitude": latitude,
+                                  "longitude": longitude}).to_netcdf(path)
+    return path, planted
+
+
+def test_composites_of_a_field_that_was_not_clustered(run_copy, tmp_path):
+    path, planted = precipitation_file(tmp_path / "precip_2021.nc", run_copy)
+    result = CliRunner().invoke(cli, ["composites", str(run_copy), "--data", str(path),
+                                      "--variables", "tp", "--level", "0.001",
+                                      "--dpi", str(DPI)])
+    assert result.exit_code == 0, result.output
+    counts = pd.read_csv(run_copy / "assignments.csv")["cluster"].value_counts().sort_index()
+    assert result.output.splitlines() == [
+        f"windows per regime: 0:{counts[0]}, 1:{counts[1]}", f"wrote {run_copy / 'composites-tp'}"]
+    out = run_copy / "composites-tp"
+    with xr.open_dataset(out / "composites.nc") as ds:
+        assert ds["tp"].dims == ("cluster", "latitude", "longitude")
+        assert ds["tp"].shape == (2, 11, 15)  # the field's own grid
+        assert ds["tp"].attrs["units"] == "mm"
+        assert ds["tp"].attrs["long_name"] == "mean anomaly of Total precipitation in each regime"
+        assert ds["count"].values.tolist() == [counts[0], counts[1]]
+        significant = ds["tp_significant"].values
+        assert significant.dtype == bool
+        assert significant[1][planted].all() and not significant[1][~planted].any()
+        share = counts[1] / counts.sum()
+        np.testing.assert_allclose(ds["tp"].values[1][planted], 1.0 - share, atol=1e-3)
+        assert ds["latitude"].attrs["units"] == "degrees_north"
+        assert ds.attrs["test"] == "t-test" and ds.attrs["significance_level"] == 0.001
+        assert ds.attrs["window_length"] == "1D"
+    table = pd.read_csv(out / "composite_counts.csv")
+    assert table.to_dict("list") == {"cluster": [0, 1], "count": [counts[0], counts[1]]}
+    aspect = grid_aspect(np.arange(46.0, 35.0, -1.0), np.arange(-36.0, -21.0, 1.0))
+    assert_png(out / "composites.png", *map_layout(2, 1, aspect)["figsize"])
+
+
+def test_composites_of_the_runs_own_data_bootstrap_and_refusals(run_copy, tmp_path):
+    ds, out = composites_run(run_copy, variables=["sst"], test="bootstrap", n_resamples=50,
+                             plots=False)
+    assert out == run_copy / "composites-sst"
+    assert ds.attrs["n_resamples"] == 50
+    assert np.isnan(ds["sst"].values[0]).any()  # land stays missing
+    again = CliRunner().invoke(cli, ["composites", str(run_copy), "--variables", "sst"])
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    missing = CliRunner().invoke(cli, ["composites", str(run_copy), "--variables", "tp"])
+    assert missing.exit_code == 2
+    assert missing.stderr.strip().splitlines()[0].endswith(
+        "variable 'tp' not found; available: u10, v10, t2m, sst, sp, slhf, sshf")
+    late = tmp_path / "late.nc"
+    precipitation_file(late, run_copy, with_lsm=False)
+    with xr.open_dataset(late) as field:
+        field = field.assign_coords(valid_time=field.valid_time + np.timedelta64(900, "D"))
+        field.load().to_netcdf(tmp_path / "later.nc")
+    outside = CliRunner().invoke(cli, ["composites", str(run_copy), "--data",
+                                       str(tmp_path / "later.nc"), "--variables", "tp"])
+    assert outside.exit_code == 2
+    assert "fall in none of the windows" in outside.stderr
+    assert not (run_copy / "composites-tp").exists()
+
+
+def cf_tables(folder):
+    """Minimal CF tables for the checker, offline: the standard names these files use."""
+    names = {"time": "s", "latitude": "degree_north", "longitude": "degree_east"}
+    entries = "".join(f'<entry id="{n}"><canonical_units>{u}</canonical_units></entry>'
+                      for n, u in names.items())
+    standard = folder / "standard-names.xml"
+    standard.write_text(f"<standard_name_table><version_number>1</version_number>"
+                        f"<last_modified>2024-01-01</last_modified>{entries}"
+                        f"</standard_name_table>")
+    empty = folder / "empty.xml"
+    empty.write_text("<table><version_number>1</version_number><date>2024-01-01</date></table>")
+    return standard, empty
+
+
+def test_netcdf_outputs_pass_the_cf_checker(run_copy, tmp_path):
+    try:
+        from cfchecker.cfchecks import CFChecker
+    except (ImportError, OSError, FileNotFoundError) as error:  # cfunits needs UDUNITS-2
+        pytest.skip(f"the CF checker does not run here ({error})")
+    path, _ = precipitation_file(tmp_path / "precip.nc", run_copy)
+    regime_statistics(run_copy, min_probability=0.55, plots=False)
+    composites_run(run_copy, data=str(path), variables=["tp"], plots=False)
+    standard, empty = cf_tables(tmp_path)
+    for name in ("assignments.nc", "regimes/assignments_filtered.nc",
+                 "composites-tp/composites.nc"):
+        checker = CFChecker(cfStandardNamesXML=str(standard), cfAreaTypesXML=str(empty),
+                            cfRegionNamesXML=str(empty), version="1.8", silent=True)
+        checker.checker(str(run_copy / name))
+        totals = checker.get_total_counts()
+        assert (totals["FATAL"], totals["ERROR"], totals["WARN"]) == (0, 0, 0), (
+            name, checker.all_messages)
