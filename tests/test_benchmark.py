@@ -77,7 +77,7 @@ def test_summarise_tests_silhouette_without_reference_labels():
 
 def test_check_methods():
     assert [m.name for m in check_methods("dsc,kmeans")] == ["kmeans", "dsc"]
-    assert len(check_methods(None)) == len(METHOD_NAMES) == 13
+    assert len(check_methods(None)) == len(METHOD_NAMES) == 15
     with pytest.raises(DataError, match="methods: unknown method svm"):
         check_methods("kmeans,svm")
 

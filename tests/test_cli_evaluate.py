@@ -23,7 +23,7 @@ def test_cli_evaluate_writes_the_metrics_json_into_the_run(tiny_run, tmp_path):
     metrics = json.loads((run / "evaluation.json").read_text())
     assert {"silhouette_cosine", "davies_bouldin", "calinski_harabasz", "total_rmse", "variance",
             "inter_cluster_distance", "ari", "nmi", "features", "reference"} <= set(metrics)
-    assert metrics["features"] == "normalised input windows, flattened (6 x 94136)"
+    assert metrics["features"] == "normalised input windows, flattened (6 x 94136), area-weighted"
 
 
 def test_cli_evaluate_latent_with_labels_and_out(tiny_run, tmp_path):

@@ -34,7 +34,7 @@ def write_builtin_copy(path, variables=None, days=6):
 
 def test_evaluate_own_data_reproduces_the_run(tiny_run, own):
     assert SCORES <= set(own)
-    assert own["features"] == "normalised input windows, flattened (6 x 94136)"
+    assert own["features"] == "normalised input windows, flattened (6 x 94136), area-weighted"
     assert own["data"]["own_data"] and own["data"]["n_windows"] == 6
     assert own["data"]["first_window"] == "2021-01-01T00:00:00"
     # The planted regimes of the built-in cube are the reference.
