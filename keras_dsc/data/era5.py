@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from keras_dsc.data import grid
+from keras_dsc.data.era5_names import short_name
 from keras_dsc.data.time_axis import first_irregular, infer_step, is_calendar, to_step
 from keras_dsc.errors import DataError, OptionError
 
@@ -66,8 +67,17 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
     Args:
         paths: one path, a glob pattern (`"era5_*.nc"`), a list of paths, or an
             `xarray.Dataset` already opened (for example by `xarray.open_mfdataset`; named in
-            messages by `encoding["source"]`, the file it came from, when it has one).
-        variables: list of variable names, in the order wanted. Defaults to every data
+            messages by `encoding["source"]`, the file it came from, when it has one). A
+            Zarr store is one of the paths: a local directory (`era5.zarr`, or any holding
+            `.zmetadata`, `.zgroup` or `zarr.json`) or a URL read through fsspec (`gs://`
+            needs gcsfs, `s3://` s3fs: the extras `keras_dsc[gcs]`, `keras_dsc[s3]`). It is
+            read lazily, its consolidated metadata used when present, the region and time
+            range cut before anything else, so only the chunks selected are ever read; the
+            analysis-ready ERA5 layout (ARCO-ERA5: long names, `time`, longitude 0..360, a
+            `level` dimension chosen with `select`) comes out in the same canonical form.
+        variables: list of variable names, in the order wanted: ERA5 short names (`t2m`)
+            or long names (`2m_temperature`), either for files of either form; the cube names
+            them by their short names (`keras_dsc.data.era5_names`). Defaults to every data
             variable on (time, latitude, longitude), in file order.
         region: `(north, west, south, east)` in degrees, the CDS order, west/east in
             -180..180; the box is selected inclusively. Defaults to the whole grid.
@@ -104,7 +114,7 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
     if variables is not None:
         if isinstance(variables, str):
             variables = [variables]
-        variables = list(variables)
+        variables = [short_name(str(v)) for v in variables]
         if not variables:
             raise DataError("variables: the list of variables is empty")
         duplicated = sorted({v for v in variables if variables.count(v) > 1})
@@ -139,7 +149,7 @@ def _open_all(files, variables, region, time_range, select, time_chunk, missing_
     notes = []
     for path in files:
         ds, used, names, note = _open_one(path, variables, select, region, time_chunk,
-                                            handles)
+                                            handles, time_range)
         used_select.update(used)
         available += [n for n in names if n not in available]
         if note:
@@ -374,7 +384,7 @@ def _resolve_paths(paths):
         return [paths]
     if isinstance(paths, (str, os.PathLike)):
         text = os.fspath(paths)
-        if glob.has_magic(text):
+        if glob.has_magic(text) and not _is_url(text):
             found = sorted(glob.glob(os.path.expanduser(text)))
             if not found:
                 raise DataError(f"{text}: no file matches this pattern")
@@ -387,16 +397,103 @@ def _resolve_paths(paths):
             raise DataError("paths: the list of files is empty")
     files = []
     for path in candidates:
-        path = os.path.expanduser(path)
+        path = path if _is_url(path) else os.path.expanduser(path)
+        if is_zarr_store(path):
+            files.append(path)
+            continue
         if not os.path.exists(path):
-            raise DataError(f"{path}: file not found")
+            kind = "Zarr store" if path.rstrip("/").endswith(".zarr") else "file"
+            raise DataError(f"{path}: {kind} not found")
         if os.path.isdir(path):
-            raise DataError(f"{path}: is a directory, not a NetCDF file")
+            raise DataError(f"{path}: is a directory, neither a NetCDF file nor a Zarr store "
+                            f"(no .zmetadata, .zgroup or zarr.json in it)")
         files.append(path)
     duplicated = sorted({p for p in files if files.count(p) > 1})
     if duplicated:
         raise DataError(f"{duplicated[0]}: file given more than once")
     return files
+
+
+ZARR_MARKERS = (".zmetadata", ".zgroup", "zarr.json")
+"""Files at the root of a Zarr store (v2 consolidated metadata, v2 group, v3)."""
+
+FSSPEC_EXTRAS = {"gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs"), "s3": ("s3fs", "s3"),
+                 "s3a": ("s3fs", "s3"), "http": ("aiohttp", "http"),
+                 "https": ("aiohttp", "http")}
+"""URL scheme -> (the fsspec implementation it needs, the keras_dsc extra that installs it)."""
+
+
+def _is_url(path):
+    return "://" in str(path)
+
+
+def is_zarr_store(path):
+    """Whether `path` names a Zarr store: a URL (`gs://`, `s3://`, read through fsspec), or a
+    local directory ending in `.zarr` or holding `.zmetadata`, `.zgroup` or `zarr.json`.
+
+    Example:
+
+    >>> is_zarr_store("gs://gcp-public-data-arco-era5/ar/full_37-1h-0p25deg-chunk-1.zarr-v3")
+    True
+    >>> is_zarr_store("era5_2021.nc")
+    False
+    """
+    text = os.fspath(path) if not isinstance(path, xr.Dataset) else ""
+    if _is_url(text):
+        return True
+    if not os.path.isdir(text):
+        return False
+    return text.rstrip(os.sep).endswith(".zarr") or any(
+        os.path.exists(os.path.join(text, marker)) for marker in ZARR_MARKERS)
+
+
+def _open_zarr(path):
+    """Open a Zarr store lazily (no dask yet, nothing read but the metadata and coordinates).
+
+    Consolidated metadata is used when the store has it. A URL needs the fsspec implementation
+    of its scheme (gcsfs for `gs://`, s3fs for `s3://`), installed by an optional extra.
+    """
+    if _is_url(path):
+        scheme = path.split("://", 1)[0].lower()
+        import fsspec
+
+        try:
+            fsspec.get_filesystem_class(scheme)
+        except ImportError:
+            package, extra = FSSPEC_EXTRAS.get(scheme, (f"the fsspec {scheme} filesystem",
+                                                        "cloud"))
+            raise OptionError(f"{{data}} {path}: reading {scheme}:// stores needs {package}, "
+                              f"not installed; pip install 'keras_dsc[{extra}]'",
+                              "data") from None
+        except ValueError:
+            raise OptionError(f"{{data}} {path}: unknown URL scheme {scheme}:// (fsspec "
+                              f"knows gs://, s3://, https://, ...)", "data") from None
+    consolidated = None
+    if not _is_url(path):
+        consolidated = os.path.exists(os.path.join(path, ".zmetadata")) or _v3_consolidated(
+            path)
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # consolidated=None on a URL: xarray warns when it falls back to the plain metadata.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.filterwarnings("ignore", "Consolidated metadata is currently not part")
+            return xr.open_dataset(path, engine="zarr", chunks=None, cache=False,
+                                   consolidated=consolidated)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise DataError(f"{path}: not a readable Zarr store ({_first_line(error)})") from None
+
+
+def _v3_consolidated(path):
+    """Whether a local Zarr v3 store keeps consolidated metadata in its root `zarr.json`."""
+    import json
+
+    try:
+        with open(os.path.join(path, "zarr.json"), encoding="utf-8") as handle:
+            return json.load(handle).get("consolidated_metadata") is not None
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _check_netcdf3_complete(path):
@@ -428,7 +525,7 @@ def _check_netcdf3_complete(path):
         raise DataError(f"{path}: truncated or damaged NetCDF3 file ({message})")
 
 
-def _open_one(path, variables, select, region, time_chunk, handles):
+def _open_one(path, variables, select, region, time_chunk, handles, time_range=None):
     """Open one file lazily (or take an `xarray.Dataset` as it is) and bring it to the
     canonical form (without region/time cuts).
 
@@ -436,6 +533,11 @@ def _open_one(path, variables, select, region, time_chunk, handles):
     """
     if isinstance(path, xr.Dataset):
         return _canonical(path, _name(path), variables, select, region, time_chunk)
+    if is_zarr_store(path):
+        raw = _open_zarr(path)
+        handles.append(raw)
+        return _canonical(raw, path, variables, select, region, time_chunk, cut=True,
+                          time_range=time_range)
     try:
         raw = xr.open_dataset(path, chunks=None, cache=False)
     except (OSError, ValueError, RuntimeError, KeyError, IndexError, TypeError) as error:
@@ -448,8 +550,19 @@ def _open_one(path, variables, select, region, time_chunk, handles):
     return out
 
 
-def _canonical(ds, path, variables, select, region, time_chunk):
-    """`_open_one` on the opened Dataset `ds`: `(dataset, used select keys, names, note)`."""
+def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
+               time_range=None):
+    """`_open_one` on the opened Dataset `ds`: `(dataset, used select keys, names, note)`.
+
+    With `cut` (Zarr stores, whose record may span decades of hourly steps over the globe),
+    the region and the time range are cut before the cube is chunked, so that dask's graph
+    holds only the chunks selected and nothing else is ever read.
+    """
+    # ERA5 long names (analysis-ready stores) become short names, as in CDS files.
+    renamed = {name: short_name(name) for name in ds.data_vars
+               if short_name(name) != name and short_name(name) not in ds.variables}
+    if renamed:
+        ds = ds.rename(renamed)
 
     # Time.
     if "valid_time" in ds.dims:
@@ -533,6 +646,11 @@ def _canonical(ds, path, variables, select, region, time_chunk):
         ds = ds.sortby("longitude")
         ds = ds.drop_duplicates("longitude")
     ds = ds.transpose(*CANONICAL_DIMS)
+    if cut:
+        if time_range is not None:
+            ds = _select_time(ds, time_range, path)
+        if region is not None:
+            ds = _select_region(ds, region, path)
 
     # Lazy dask chunks along time only.
     if time_chunk is None:

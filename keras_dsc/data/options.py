@@ -36,7 +36,10 @@ class DataOptions:
     naming the field.
 
     Attributes:
-        data: NetCDF path, glob or list of paths; an `xarray.Dataset` already opened (ERA5's
+        data: NetCDF path, glob or list of paths; a Zarr store (a local `.zarr` folder, or a
+            `gs://`/`s3://` URL read through fsspec, e.g. Google's analysis-ready ARCO-ERA5,
+            read lazily: only the variables, region and times selected); an
+            `xarray.Dataset` already opened (ERA5's
             form or any other `keras_dsc.data.era5.open_cube` reads); `None` or `"builtin"`
             for the built-in cube; `"tfds:era5_cube/<config>"` for a prepared TFDS dataset
             (`keras_dsc.data.tfds`).
@@ -44,7 +47,9 @@ class DataOptions:
         n_regimes: regimes planted in the built-in cube.
         regime_strength: scale of the built-in cube's regime anomalies (`make_cube`).
         episode_days: `(shortest, longest)` regime episode of the built-in cube, in days.
-        variables: variable names in order, or `None` for all.
+        variables: variable names in order, or `None` for all; ERA5 short (`t2m`) or long
+            (`2m_temperature`) names, the cube names them by their short names
+            (`keras_dsc.data.era5_names`).
         region: `(north, west, south, east)` in degrees, or `None` for the whole grid.
         time_range: `(start, end)` dates, or `None`.
         select: `("NAME=VALUE", ...)`: one value of each extra dimension of the files (a
@@ -86,8 +91,9 @@ class DataOptions:
     {'pressure_level': '500'}
     """
 
-    data: object = option(None, "NetCDF file, glob or 'tfds:era5_cube/<config>'. Default: the "
-                          "built-in synthetic ERA5-form cube.")
+    data: object = option(None, "NetCDF file, glob, Zarr store (a .zarr folder, gs://... or "
+                          "s3://...) or 'tfds:era5_cube/<config>'. Default: the built-in "
+                          "synthetic ERA5-form cube.")
     days: int = option(365, "Length of the built-in cube in days.")
     n_regimes: int = option(6, "Regimes planted in the built-in cube (4 to 7).")
     regime_strength: float = option(1.0, "Strength of the built-in cube's regimes (0.33: about "

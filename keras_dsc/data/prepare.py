@@ -233,9 +233,10 @@ def prepare_data(options, preprocessor=None):
                for field in dataclasses.fields(options) if field.name != "data"}
     applied.update(anomalies=bool(preprocessor.anomalies), window=window,
                    resample=_applied_resample(options.resample, time))
-    source = ("built-in synthetic ERA5-form cube" if options.builtin else IN_MEMORY_SOURCE
-              if in_memory(options) else "NetCDF files")
     listed = [] if in_memory(options) else files if isinstance(files, list) else [files]
+    source = ("built-in synthetic ERA5-form cube" if options.builtin else IN_MEMORY_SOURCE
+              if in_memory(options) else "Zarr store" if any(
+                  era5.is_zarr_store(str(f)) for f in listed) else "NetCDF files")
     description = describe_data(
         source, listed, preprocessor, windows,
         time={"start": str(times[0]), "end": str(times[-1]), "n_steps": int(len(times)),

@@ -355,3 +355,91 @@ def write_at(path, times, nlat=3, nlon=4, variables=("u10", "t2m", "sp"), seed=0
                           else {"dtype": "float32", "_FillValue": np.float32(np.nan)})
     ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=encoding)
     return path
+
+
+ZARR_LEVELS = (1000, 850, 500)
+"""Pressure levels (hPa) of the level variables `write_zarr` writes by default."""
+
+_LEVEL_ATTRS = {
+    "t": {"units": "K", "long_name": "Temperature", "standard_name": "air_temperature"},
+    "z": {"units": "m**2 s**-2", "long_name": "Geopotential", "standard_name": "geopotential"},
+}
+
+
+def level_fields(times, lat, lon, levels, seed=0):
+    """`t` and `z` on pressure levels, dict name -> float64 array (time, level, lat, lon)."""
+    base = fields(times, lat, lon, ("t2m", "sp"), seed)
+    level = np.asarray(levels, dtype="float64")[None, :, None, None]
+    t = base["t2m"][:, None] - 0.0065 * 8000.0 * np.log(1000.0 / level)
+    z = 9.80665 * 8000.0 * np.log(1000.0 / level) + 0.8 * (base["sp"][:, None] - 101000.0)
+    return {"t": t, "z": z}
+
+
+def write_zarr(path, n_times=24, nlat=5, nlon=6, variables=("u10", "v10", "t2m", "sp"),
+               level_variables=("t", "z"), levels=ZARR_LEVELS, start="2021-01-01", freq="1h",
+               seed=0, *, north=43.0, west=-33.0, resolution=0.25, long_names=True,
+               zarr_format=2, consolidated=True, times=None, put=None):
+    """Write a Zarr store in the analysis-ready ERA5 layout of Google's ARCO-ERA5.
+
+    Long variable names (`2m_temperature`, `10m_u_component_of_wind`, `temperature`,
+    `geopotential`; short names with `long_names=False`), `time` (int64 hours since
+    1900-01-01), latitude descending, longitude in 0..360 ascending, `level` as a dimension of
+    the level variables (hPa, int64), float32 values, one time step per chunk, consolidated
+    metadata. The values are those of `fields` (and `level_fields`) for the same arguments, so
+    `write_at(..., packed=())` on the same grid and times holds the same single-level fields.
+
+    Args:
+        path: the store to write (a directory, usually ending in `.zarr`).
+        n_times, nlat, nlon, variables, start, freq, seed, north, west, resolution: as
+            `write_era5` (single-level ERA5 short names).
+        level_variables: `t` and/or `z`, written on `levels`.
+        levels: pressure levels in hPa.
+        long_names: name the variables by their long names, as ARCO-ERA5 does.
+        zarr_format: 2 (`.zmetadata`) or 3 (`zarr.json`).
+        consolidated: write consolidated metadata.
+        times: the time axis instead of `n_times`, `start`, `freq` (to write gaps).
+        put: optional function `(short name, float64 values) -> values` applied before writing
+            (to plant a fill value or an infinity).
+
+    Returns:
+        The path written.
+    """
+    from keras_dsc.data.era5_names import SHORT_TO_LONG
+
+    times = (pd.date_range(start, periods=n_times, freq=freq) if times is None
+             else pd.DatetimeIndex(times))
+    put = put or (lambda short, values: values)
+    lat, lon = _grid(nlat, nlon, north, west, resolution)
+    lon360 = _to_360(lon)
+    order = np.argsort(lon360)
+    name = (lambda short: SHORT_TO_LONG[short]) if long_names else (lambda short: short)
+    data_vars = {}
+    for short, v in fields(times, lat, lon, variables, seed).items():
+        data_vars[name(short)] = (("time", "latitude", "longitude"),
+                                  put(short, v[:, :, order]).astype("float32"), _attrs(short))
+    if level_variables:
+        for short, v in level_fields(times, lat, lon, levels, seed).items():
+            if short in level_variables:
+                data_vars[name(short)] = (("time", "level", "latitude", "longitude"),
+                                          put(short, v[..., order]).astype("float32"),
+                                          _LEVEL_ATTRS[short])
+    ds = xr.Dataset(data_vars, coords={
+        "time": ("time", times.values),
+        "latitude": ("latitude", lat.astype("float32"), {"units": "degrees_north",
+                                                          "long_name": "latitude"}),
+        "longitude": ("longitude", lon360[order].astype("float32"),
+                      {"units": "degrees_east", "long_name": "longitude"}),
+        "level": ("level", np.asarray(levels, dtype="int64"), {"units": "millibars",
+                                                               "long_name": "pressure_level"}),
+    }, attrs={"title": "ARCO-ERA5-form test store written by tests/helpers/era5_files.py"})
+    encoding = {"time": {"units": "hours since 1900-01-01", "dtype": "int64",
+                         "calendar": "proleptic_gregorian"}}
+    for var_name, var in ds.data_vars.items():
+        encoding[var_name] = {"chunks": (1,) + var.shape[1:]}
+    import warnings
+
+    with warnings.catch_warnings():  # consolidated metadata is not yet in the v3 spec
+        warnings.simplefilter("ignore", UserWarning)
+        ds.to_zarr(path, mode="w", encoding=encoding, consolidated=consolidated,
+                   zarr_format=zarr_format)
+    return path
