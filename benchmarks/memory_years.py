@@ -1,4 +1,4 @@
-"""Peak memory of training from a 1-year and a 4-year hourly NetCDF file of the same grid.
+"""Peak memory of training from a 1-year and a 4-year hourly record (NetCDF or Zarr), same grid.
 
 Training must stream: the peak resident memory of training on four years of hourly data must
 stay within 1.3 times that on one year. The script
@@ -13,6 +13,11 @@ stay within 1.3 times that on one year. The script
    model: the child runs `keras_dsc.runs.fit.fit_run`, what `python cli.py fit` runs, except that
    by default it leaves out the final clustering scores (`--scores` keeps them: `score_run`
    flattens at most `keras_dsc.runs.fit.SCORE_BYTES` of windows, a random subset on long records);
+   With `--source zarr` the records are Zarr stores instead, `years_1.zarr` and `years_4.zarr`,
+   in the analysis-ready ERA5 layout of ARCO-ERA5 (long variable names, `time`, longitude
+   0..360, consolidated metadata), written year by year from the same yearly NetCDF parts with
+   one day (24 steps) per chunk (ARCO-ERA5 has one step per chunk; a day keeps the benchmark's
+   store to some ten thousand files), and training reads them through `open_cube`'s Zarr path;
 3. prints every child's peak resident set size (`ru_maxrss` of exactly that child, read with
    `os.wait4`), its wall time, and the ratio; the exit status is 1 when the ratio exceeds
    `--max-ratio`.
@@ -21,6 +26,7 @@ Usage (from the repository root; about 2 GB of files go to --folder):
 
     python -m benchmarks.memory_years
     python -m benchmarks.memory_years --folder /tmp/mem --keep --scores
+    python -m benchmarks.memory_years --source zarr
 """
 
 import argparse
@@ -72,6 +78,55 @@ def write_years(folder, years):
     return path
 
 
+def write_zarr_years(folder, years):
+    """`years_<years>.zarr`: the yearly NetCDF parts appended one year at a time into a store
+    in the ARCO-ERA5 layout (one day per chunk), never more than a month in memory."""
+    import numpy as np
+    import xarray as xr
+
+    from keras_dsc.data.era5_names import SHORT_TO_LONG
+
+    path = folder / f"years_{years}.zarr"
+    if path.exists():
+        return path
+    partial = folder / f"years_{years}.zarr.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    for k in range(years):
+        year = FIRST_YEAR + k
+        part = folder / f"part_{year}.nc"
+        if not part.exists():
+            write_years_part(folder, year, k)
+        with xr.open_dataset(part, chunks={"valid_time": 24 * 31}) as ds:
+            ds = ds.drop_vars([n for n in ("regime", "expver", "number") if n in ds.variables])
+            ds = ds.rename({"valid_time": "time", **{n: SHORT_TO_LONG[n] for n in ds.data_vars
+                                                    if n in SHORT_TO_LONG}})
+            lon360 = np.mod(ds["longitude"].values, 360.0)
+            ds = ds.assign_coords(longitude=("longitude", lon360, ds["longitude"].attrs))
+            ds = ds.isel(longitude=np.argsort(lon360))
+            ds = ds.astype("float32").chunk({"time": 24 * 31, "latitude": -1, "longitude": -1})
+            for name in ds.data_vars:
+                ds[name].encoding = {"chunks": (24, ds.sizes["latitude"], ds.sizes["longitude"])}
+            if k == 0:
+                ds["time"].encoding = {"units": "hours since 1900-01-01", "dtype": "int64"}
+                ds.to_zarr(partial, mode="w", consolidated=True, zarr_format=2)
+            else:
+                for name in ds.variables:
+                    ds[name].encoding = {}
+                ds.to_zarr(partial, append_dim="time", consolidated=True)
+    os.replace(partial, path)
+    return path
+
+
+def write_years_part(folder, year, k):
+    """`part_<year>.nc`: one year of the synthetic cube (seed `k`)."""
+    import pandas as pd
+
+    from keras_dsc.data.synthetic import write_cube
+
+    days = (pd.Timestamp(f"{year + 1}-01-01") - pd.Timestamp(f"{year}-01-01")).days
+    return write_cube(folder / f"part_{year}.nc", days=days, start=f"{year}-01-01", seed=k)
+
+
 def train(path, out, run_name, scores):
     """The child: `fit_run` on `path`, streaming; without `scores`, no final scores."""
     import numpy as np
@@ -112,6 +167,9 @@ def main():
     parser.add_argument("--scores", action="store_true",
                         help="Also compute the final clustering scores, as cli.py fit does.")
     parser.add_argument("--max-ratio", type=float, default=1.3)
+    parser.add_argument("--source", choices=("netcdf", "zarr"), default="netcdf",
+                        help="Read the records from NetCDF files or Zarr stores (ARCO-ERA5 "
+                        "layout).")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--run-name", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -122,15 +180,18 @@ def main():
     folder = pathlib.Path(args.folder or tempfile.mkdtemp(prefix="keras_dsc_memory_"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
+        write = write_zarr_years if args.source == "zarr" else write_years
+        paths = {}
         for years in (1, 4):
             started = time.time()
-            path = write_years(folder, years)
-            print(f"{path.name}: {path.stat().st_size / 2**20:.0f} MiB "
-                  f"(ready in {time.time() - started:.0f} s)")
+            paths[years] = path = write(folder, years)
+            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if \
+                path.is_dir() else path.stat().st_size
+            print(f"{path.name}: {size / 2**20:.0f} MiB (ready in {time.time() - started:.0f} s)")
         print(f"training: {DATA}, {FIT}, scores {'on' if args.scores else 'off'}")
         results = {}
         for years in (1, 4):
-            path = folder / f"years_{years}.nc"
+            path = paths[years]
             run_name = f"run_{years}y_{'scores_' if args.scores else ''}{int(time.time())}"
             rss, wall = peak_memory_of_training(path, folder / "runs", run_name, args.scores)
             results[years] = rss

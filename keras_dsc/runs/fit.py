@@ -11,6 +11,7 @@ import pandas as pd
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.data.options import summary_lines
+from keras_dsc.errors import OptionError
 from keras_dsc.runs import run_folder
 from keras_dsc.runs.options import FitOptions, build_dsc, train_with_options
 from keras_dsc.scoring.metrics import score_run
@@ -56,13 +57,19 @@ def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="au
                                       fit_options.n_eofs, fit_options.explained_variance,
                                       fit_options.area_weighting, seed)
         partition = soft_assignments(start, windows, fit_options.batch_size).argmax(axis=1)
+    from keras_dsc.training.hardware import Distribution
+
     keras.utils.set_random_seed(seed)
-    model = build_dsc(windows.sample_shape, fit_options.n_clusters, fit_options,
-                      hardware["dtype_policy"], getattr(windows, "latitudes", None))
-    options = dataclasses.replace(fit_options, seed=seed)
-    return model, train_with_options(model, windows, options, log_dir=log_dir, verbose=verbose,
-                                     jit_compile=hardware["jit_compile"],
-                                     initial_partition=partition)
+    # The model is built, compiled and trained in the engine's scope (`--distribute`); the
+    # k-means initialisation and the target distribution are computed once, on the host.
+    with Distribution(fit_options.distribute):
+        model = build_dsc(windows.sample_shape, fit_options.n_clusters, fit_options,
+                          hardware["dtype_policy"], getattr(windows, "latitudes", None))
+        options = dataclasses.replace(fit_options, seed=seed)
+        result = train_with_options(model, windows, options, log_dir=log_dir, verbose=verbose,
+                                    jit_compile=hardware["jit_compile"],
+                                    initial_partition=partition)
+    return model, result
 
 
 def choose_seed(trained, windows, weights, fit_options):
@@ -143,6 +150,15 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     # chatter on stderr would bury a one-line error) and before anything is written.
     import keras
 
+    distribution = None
+    if fit_options.distribute != "none":
+        from keras_dsc.training.hardware import Distribution
+
+        distribution = Distribution(fit_options.distribute).describe()
+        if fit_options.batch_size < distribution["replicas"]:
+            raise OptionError(f"{{batch_size}} {fit_options.batch_size} is smaller than the "
+                              f"{distribution['replicas']} devices of {{distribute}} "
+                              f"{fit_options.distribute}", "batch_size", "distribute")
     run_dir = run_folder.new_run_dir(fit_options.out, fit_options.run_name)
     echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
          f"(time, lat, lon, variables) from {data.description['source']}")
@@ -154,6 +170,10 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     hardware = hardware_settings(fit_options.jit_compile, fit_options.mixed_precision)
     echo(f"hardware: {hardware['backend']} on {hardware['device']}, XLA "
          f"{'on' if hardware['jit_compile'] else 'off'}, {hardware['dtype_policy']}")
+    if distribution is not None:
+        hardware.update(distribution)
+        echo(f"distribute: {fit_options.distribute} over {hardware['replicas']} devices "
+             f"({', '.join(hardware['devices'])}), global batch {fit_options.batch_size}")
     trained = [train_method(windows, fit_options, fit_options.seed + i, hardware,
                             log_dir=run_dir if fit_options.n_init == 1 else None,
                             verbose=verbose)

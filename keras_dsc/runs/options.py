@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_dsc.data.options import option
 from keras_dsc.errors import OptionError
-from keras_dsc.training.hardware import CHOICES
+from keras_dsc.training.hardware import CHOICES, DISTRIBUTE, check_distribute
 
 METHODS = ("dsc", "eof-kmeans", "kmeans", "som")
 """The clusterings `fit` offers: the deep model and the classical recipes it is measured against."""
@@ -65,6 +65,10 @@ class FitOptions:
     mixed_precision: str = option("auto", "mixed_bfloat16 training: auto (on for GPUs and TPUs, "
                                   "off on CPU), on or off; losses and assignments stay "
                                   "float32.")
+    distribute: str = option("none", "Data-parallel training on this machine's devices: none, "
+                             "mirrored (TensorFlow's MirroredStrategy) or data-parallel (Keras' "
+                             "DataParallel, JAX); --batch-size is the global batch, split "
+                             "across the devices.")
     area_weighting: bool = option(True, "Weight grid cells by their area, cos(latitude), in the "
                                   "loss, the EOFs and k-means and the scores.")
     n_eofs: int | None = option(None, "EOFs kept by eof-kmeans and som. Default: the fewest "
@@ -108,6 +112,11 @@ class FitOptions:
             if getattr(self, name) not in CHOICES:
                 raise OptionError(f"{{{name}}} must be one of {', '.join(CHOICES)}, got "
                                   f"{getattr(self, name)!r}", name)
+        check_distribute(self.distribute)
+        if self.distribute != "none" and self.method != "dsc":
+            raise OptionError(f"{{distribute}} {self.distribute} trains the deep model only; "
+                              f"{{method}} {self.method} has no network to distribute",
+                              "distribute", "method")
         if self.init not in ("latent", "eof"):
             raise OptionError(f"{{init}} must be latent or eof, got {self.init!r}", "init")
         if self.method not in METHODS:

@@ -96,3 +96,144 @@ def hardware_settings(jit_compile="auto", mixed_precision="auto"):
         "threads": threads,
         "cpu_count": os.cpu_count(),
     }
+
+
+DISTRIBUTE = ("none", "mirrored", "data-parallel")
+"""The engines of data-parallel training on this machine's devices (`FitOptions.distribute`)."""
+
+ENGINE_BACKEND = {"mirrored": "tensorflow", "data-parallel": "jax"}
+"""The Keras backend each engine runs on."""
+
+
+def configured_backend():
+    """The Keras backend that `import keras` will choose, read without importing Keras (and so
+    TensorFlow): `$KERAS_BACKEND`, else the `backend` of `keras.json` (in `$KERAS_HOME` or
+    `~/.keras`), else `"tensorflow"`. Once Keras is imported, its own answer."""
+    import sys
+
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    import json
+
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as handle:
+            return json.load(handle).get("backend") or "tensorflow"
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def check_distribute(distribute, backend=None):
+    """Refuses an engine of `distribute` that the Keras backend does not run.
+
+    `mirrored` is `tf.distribute.MirroredStrategy` (TensorFlow); `data-parallel` is Keras'
+    `keras.distribution.DataParallel`, which Keras 3 implements for JAX only (its TensorFlow
+    version is a prototype marked "do not use").
+
+    Args:
+        distribute: one of `DISTRIBUTE`.
+        backend: the Keras backend; defaults to `configured_backend()`.
+
+    Raises:
+        OptionError: an unknown engine, or one for another backend (one line).
+
+    Example:
+
+    >>> check_distribute("mirrored", backend="tensorflow")
+    >>> check_distribute("data-parallel", backend="tensorflow")
+    Traceback (most recent call last):
+    ...
+    keras_dsc.errors.OptionError: distribute data-parallel is Keras' DataParallel for the JAX backend, but the backend is tensorflow: use distribute mirrored, or KERAS_BACKEND=jax
+    """
+    if distribute not in DISTRIBUTE:
+        raise OptionError(f"{{distribute}} must be one of {', '.join(DISTRIBUTE)}, got "
+                          f"{distribute!r}", "distribute")
+    if distribute == "none":
+        return
+    backend = backend or configured_backend()
+    wanted = ENGINE_BACKEND[distribute]
+    if backend != wanted:
+        other = {b: e for e, b in ENGINE_BACKEND.items()}.get(backend)
+        instead = f"use {{distribute}} {other}, or " if other else ""
+        what = ("TensorFlow's MirroredStrategy" if distribute == "mirrored"
+                else "Keras' DataParallel for the JAX backend")
+        raise OptionError(f"{{distribute}} {distribute} is {what}, but the backend is "
+                          f"{backend}: {instead}KERAS_BACKEND={wanted}", "distribute")
+
+
+def local_devices(distribute):
+    """The devices an engine trains on: every GPU (or TPU) of the machine, else every CPU
+    device (one, unless split into logical devices); `[]` for `"none"`."""
+    if distribute == "none":
+        return []
+    if distribute == "mirrored":
+        import tensorflow as tf
+
+        for kind in ("GPU", "TPU", "CPU"):
+            found = tf.config.list_logical_devices(kind)
+            if found:
+                return [device.name for device in found]
+        return []
+    import keras
+
+    return list(keras.distribution.list_devices())
+
+
+class Distribution:
+    """Data-parallel training on this machine's devices, as one object: a context manager in
+    which the model is built, compiled and trained.
+
+    `"mirrored"`: `tf.distribute.MirroredStrategy` over `local_devices`: every variable is
+    mirrored, each global batch is split across the replicas and the gradients are summed
+    (the train step divides its per-replica mean loss by the number of replicas, so the sum is
+    the global mean). `"data-parallel"`: `keras.distribution.DataParallel` (JAX): the batch is
+    sharded across the devices in one SPMD program. `"none"`: the default, nothing changes.
+
+    Args:
+        distribute: one of `DISTRIBUTE`.
+
+    Example:
+
+    >>> with Distribution("none") as distribution:
+    ...     distribution.replicas
+    1
+    """
+
+    def __init__(self, distribute="none"):
+        check_distribute(distribute)
+        self.distribute = distribute
+        self.devices = local_devices(distribute)
+        self._scope = None
+        self._engine = None
+        if distribute == "mirrored":
+            import tensorflow as tf
+
+            self._engine = tf.distribute.MirroredStrategy(self.devices)
+        elif distribute == "data-parallel":
+            import keras
+
+            self._engine = keras.distribution.DataParallel(devices=self.devices)
+
+    @property
+    def replicas(self):
+        """How many devices share each batch."""
+        return max(1, len(self.devices))
+
+    def describe(self):
+        """A JSON-ready dict: `distribute`, `replicas`, `devices`."""
+        return {"distribute": self.distribute, "replicas": self.replicas,
+                "devices": list(self.devices)}
+
+    def __enter__(self):
+        if self._engine is not None:
+            self._scope = self._engine.scope()
+            self._scope.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._scope is not None:
+            scope, self._scope = self._scope, None
+            return scope.__exit__(*exc)
+        return False
