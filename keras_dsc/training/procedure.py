@@ -216,6 +216,10 @@ def train_dsc(
 
     # 3. Joint training against the global target distribution, within its step budget.
     model.clustering.trainable = True
+    # The centres' trainability changed: the assignment model's predict function, compiled
+    # while they were frozen, is made again (JAX under a `keras.distribution` fixes the
+    # shardings of the trainable and non-trainable variables in it).
+    model.assignment_model.predict_function = None
     model.compile(optimizer=fresh_optimizer(optimizer, learning_rate), jit_compile=jit_compile)
     targets = np.zeros((n_samples, model.n_clusters), dtype="float32")
     update = TargetDistributionUpdate(windows, targets, update_interval, tol, batch_size)
