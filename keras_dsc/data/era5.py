@@ -447,6 +447,43 @@ def is_zarr_store(path):
         os.path.exists(os.path.join(text, marker)) for marker in ZARR_MARKERS)
 
 
+_COLLECTOR = []  # the garbage-collector thread, once started
+
+
+def collect_garbage_off_the_io_thread(interval=0.05):
+    """Runs Python's cyclic garbage collection in a thread of its own from now on.
+
+    zarr-python 3 reads every chunk through ONE event-loop thread (`zarr_io`). The automatic
+    collection runs in whatever thread happens to allocate; when that is `zarr_io` and the
+    garbage holds a finished `tf.data` iterator (Keras leaves them in reference cycles),
+    destroying the iterator waits for its in-flight reads, which wait for `zarr_io`: the
+    process hangs (seen in `benchmarks.memory_years --source zarr`, in the `predict` after
+    joint training). So, once a Zarr store is opened, automatic collection is turned off and a
+    daemon thread collects with the same generation thresholds; it is never a thread that
+    reads need. Idempotent.
+    """
+    import gc
+    import threading
+    import time
+
+    if _COLLECTOR:
+        return
+    gc.disable()
+
+    def collect():
+        while True:
+            time.sleep(interval)
+            counts, thresholds = gc.get_count(), gc.get_threshold()
+            for generation in (2, 1, 0):
+                if thresholds[generation] and counts[generation] > thresholds[generation]:
+                    gc.collect(generation)
+                    break
+
+    thread = threading.Thread(target=collect, name="keras_dsc_gc", daemon=True)
+    thread.start()
+    _COLLECTOR.append(thread)
+
+
 def _open_zarr(path):
     """Open a Zarr store lazily (no dask yet, nothing read but the metadata and coordinates).
 
@@ -468,6 +505,7 @@ def _open_zarr(path):
         except ValueError:
             raise OptionError(f"{{data}} {path}: unknown URL scheme {scheme}:// (fsspec "
                               f"knows gs://, s3://, https://, ...)", "data") from None
+    collect_garbage_off_the_io_thread()
     consolidated = None
     if not _is_url(path):
         consolidated = os.path.exists(os.path.join(path, ".zmetadata")) or _v3_consolidated(
