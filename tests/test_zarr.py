@@ -220,3 +220,44 @@ def test_fit_from_a_zarr_store_on_the_command_line(tmp_path):
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in refused.stderr
     assert str(path) in lines[0] and "'tp' not found" in lines[0]
+
+
+def test_garbage_is_collected_off_zarrs_io_thread(tmp_path):
+    """zarr reads every chunk on one event-loop thread; the cyclic garbage collection, which
+    may finalise a tf.data iterator whose reads wait on that thread, runs in its own."""
+    import gc
+    import threading
+    import time
+    import weakref
+
+    open_cube(store(tmp_path), variables=["t2m"]).t2m.values
+    assert gc.get_threshold()[0] >= 2**30  # no automatic collection, in any thread
+    assert any(t.name == "keras_dsc_gc" and t.is_alive() for t in threading.enumerate())
+
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node  # a reference cycle: only the collector frees it
+    gone = weakref.ref(node)
+    del node
+    deadline = time.time() + 20
+    while gone() is not None and time.time() < deadline:
+        kept = [[] for _ in range(3000)]  # live objects: the counts pass the thresholds
+        time.sleep(0.05)
+    del kept
+    assert gone() is None
+
+
+@pytest.mark.slow  # TensorFlow and a tiny training, streamed from the store
+def test_training_streams_from_a_zarr_store(tmp_path):
+    from keras_dsc import DSC, train_dsc
+
+    prepared = prepare_data(DataOptions(data=str(store(tmp_path, n_times=6 * 24)),
+                                        variables=("t2m", "u10"), stream=True))
+    assert prepared.windows.array.chunks  # lazy: read window by window
+    model = DSC(input_shape=prepared.windows.sample_shape, n_clusters=2, filters=(2,),
+                latent_dim=2)
+    result = train_dsc(model, prepared.windows, batch_size=2, pretrain_steps=3, steps=3,
+                       update_interval=1, verbose=0)
+    assert result.labels.shape == (6,)

@@ -458,9 +458,10 @@ def collect_garbage_off_the_io_thread(interval=0.05):
     garbage holds a finished `tf.data` iterator (Keras leaves them in reference cycles),
     destroying the iterator waits for its in-flight reads, which wait for `zarr_io`: the
     process hangs (seen in `benchmarks.memory_years --source zarr`, in the `predict` after
-    joint training). So, once a Zarr store is opened, automatic collection is turned off and a
-    daemon thread collects with the same generation thresholds; it is never a thread that
-    reads need. Idempotent.
+    joint training). So, once a Zarr store is opened, the automatic collection's thresholds
+    are raised out of reach (`gc.disable` would not do: dask turns collection back on) and a
+    daemon thread collects at the former thresholds; it is never a thread that reads need.
+    Idempotent.
     """
     import gc
     import threading
@@ -468,12 +469,13 @@ def collect_garbage_off_the_io_thread(interval=0.05):
 
     if _COLLECTOR:
         return
-    gc.disable()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(2**30, 2**30, 2**30)
 
     def collect():
         while True:
             time.sleep(interval)
-            counts, thresholds = gc.get_count(), gc.get_threshold()
+            counts = gc.get_count()
             for generation in (2, 1, 0):
                 if thresholds[generation] and counts[generation] > thresholds[generation]:
                     gc.collect(generation)
