@@ -7,24 +7,14 @@ a CDS account's API key. Nothing here touches the network until `submit` is call
 
 import os
 
+from keras_dsc.data.era5_names import SINGLE_LEVEL
 from keras_dsc.errors import DataError, OptionError
 
 DATASET = "reanalysis-era5-single-levels"
 
-# ERA5 short name -> CDS variable name.
-SHORT_NAMES = {
-    "u10": "10m_u_component_of_wind",
-    "v10": "10m_v_component_of_wind",
-    "t2m": "2m_temperature",
-    "d2m": "2m_dewpoint_temperature",
-    "sst": "sea_surface_temperature",
-    "sp": "surface_pressure",
-    "msl": "mean_sea_level_pressure",
-    "slhf": "surface_latent_heat_flux",
-    "sshf": "surface_sensible_heat_flux",
-    "tp": "total_precipitation",
-    "tcc": "total_cloud_cover",
-}
+SHORT_NAMES = SINGLE_LEVEL
+"""ERA5 short name -> CDS variable name, of the single-level variables
+(`keras_dsc.data.era5_names`, the one table of both names)."""
 
 _CREDENTIALS_HELP = (
     "create ~/.cdsapirc with the two lines 'url: https://cds.climate.copernicus.eu/api' and "

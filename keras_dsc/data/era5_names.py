@@ -74,6 +74,13 @@ SHORT_TO_LONG = {
 LONG_TO_SHORT = {long: short for short, long in SHORT_TO_LONG.items()}
 """ERA5 long name -> short name."""
 
+PRESSURE_LEVEL = ("z", "t", "u", "v", "w", "q", "r", "vo", "d", "pv")
+"""Short names of the variables on pressure levels (ERA5's pressure-levels dataset)."""
+
+SINGLE_LEVEL = {short: long for short, long in SHORT_TO_LONG.items()
+                if short not in PRESSURE_LEVEL}
+"""Short -> long names of the single-level variables (what `cli.py download` requests)."""
+
 
 def short_name(name):
     """The short name of an ERA5 variable given by either name; other names unchanged."""
