@@ -26,7 +26,7 @@ Usage (from the repository root; about 2 GB of files go to --folder):
 
     python -m benchmarks.memory_years
     python -m benchmarks.memory_years --folder /tmp/mem --keep --scores
-    python -m benchmarks.memory_years --source zarr
+    python -m benchmarks.memory_years --source zarr --parallel
 """
 
 import argparse
