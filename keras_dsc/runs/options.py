@@ -79,6 +79,10 @@ class FitOptions:
     out: str = option("saved_models", "Parent output folder.")
     run_name: str | None = option(None, "Run folder name. Default: dsc-<timestamp>.")
     plots: bool = option(True, "Write PNG figures and the regime statistics.")
+    resume: str | None = option(None, "Continue the run that a killed fit left unfinished: "
+                                "its name (in --out) or the path of its folder. It keeps the "
+                                "options it was started with and ends with the same "
+                                "assignments as a run never stopped.")
     tensorboard: bool = option(False, "Write TensorBoard logs into the run folder (logs/): "
                                "both phases, label change and cluster sizes per epoch.")
 
@@ -118,6 +122,8 @@ class FitOptions:
         self.explained_variance = _number(self, "explained_variance", lambda v: 0 < v <= 1,
                                           "must be in (0, 1]")
         self.out = str(self.out)
+        if self.resume is not None and not str(self.resume).strip():
+            raise OptionError("{resume} must name a run, got an empty name", "resume")
         if self.tensorboard:
             import importlib.util
 
@@ -175,8 +181,9 @@ def build_dsc(sample_shape, n_clusters, fit_options, dtype_policy="float32", lat
 
 
 def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto",
-                       jit_compile="auto", initial_partition=None):
-    """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`).
+                       jit_compile="auto", initial_partition=None, backup_dir=None):
+    """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`);
+    `backup_dir` is `train_dsc`'s (the backups `fit --resume` continues from).
 
     With `fit_options.tensorboard` and a `log_dir`, TensorBoard logs go to
     `<log_dir>/logs/` (`keras_dsc.runs.tensorboard.tensorboard_callbacks`).
@@ -203,4 +210,5 @@ def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto"
         verbose=verbose,
         jit_compile=jit_compile,
         initial_partition=initial_partition,
+        backup_dir=backup_dir,
     )

@@ -65,6 +65,7 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
         self.labels = None
         self.label_change = float("nan")
         self.converged = False
+        self.skip_first_update = False
         self._steps = 0
 
     def _update(self):
@@ -79,7 +80,8 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
         self.labels = labels
 
     def on_train_begin(self, logs=None):
-        self._update()
+        if not self.skip_first_update:  # set when P is restored (`keras_dsc.training.resume`)
+            self._update()
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps += 1
