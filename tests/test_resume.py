@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -171,3 +172,48 @@ def test_resume_after_kill_gives_the_uninterrupted_assignments(uninterrupted, tm
     metrics = [json.loads((run / "metrics.json").read_text()) for run in (uninterrupted, resumed)]
     assert metrics[0]["stopping"] == metrics[1]["stopping"]
     assert metrics[0]["epochs_run"] == metrics[1]["epochs_run"] == 20
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises at the end of epoch `epoch`, before that epoch's backup is saved (as a kill
+    there would leave it)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError(f"interrupted at epoch {epoch}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("epoch", [2, 9])
+def test_resume_in_process_keeps_early_stopping_and_the_budgets(tmp_path, epoch):
+    """`train_dsc(backup_dir=...)` called again after an interruption (in pre-training, which
+    ends on a plateau of `EarlyStopping`, or in joint training) returns what an uninterrupted
+    training returns: the state of `EarlyStopping` and of the budgets survived."""
+    from keras_dsc import DSC
+    from keras_dsc.training import train_dsc
+
+    windows = np.random.default_rng(0).normal(size=(12, 2, 6, 6, 1)).astype("float32")
+
+    def train(backup, callbacks=()):
+        keras.utils.set_random_seed(0)
+        model = DSC(input_shape=windows.shape[1:], n_clusters=3, filters=(2,), latent_dim=2)
+        return train_dsc(model, windows, batch_size=4, pretrain_steps=60, steps=24,
+                         update_interval=2, tol=0, plateau_delta=0.02, plateau_patience=2,
+                         backup_dir=backup, callbacks=callbacks, verbose=0)
+
+    whole = train(tmp_path / "whole")
+    assert whole.stopping["pretraining"]["reason"] == "plateau"
+    pretraining_epochs = whole.stopping["pretraining"]["steps"] // 3
+    assert (epoch < pretraining_epochs) == (epoch == 2), whole.stopping
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train(tmp_path / "cut", [Interrupt(epoch)])
+    resumed = train(tmp_path / "cut")
+    assert resumed.stopping == whole.stopping
+    np.testing.assert_array_equal(resumed.labels, whole.labels)
+    np.testing.assert_array_equal(resumed.probabilities, whole.probabilities)
+    np.testing.assert_array_equal(resumed.initial_labels, whole.initial_labels)
+    pd.testing.assert_frame_equal(pd.DataFrame(resumed.history), pd.DataFrame(whole.history))

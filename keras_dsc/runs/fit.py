@@ -153,6 +153,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
         data_options, fit_options = resumed_options(run_folder.read_run_options(partial),
                                                     data_options, fit_options, given)
         claim = run_folder.reclaim_run_dir(partial)
+        claim.clear_outputs()
     else:
         run_dir = run_folder.free_run_dir(fit_options.out, fit_options.run_name)
         fit_options = dataclasses.replace(fit_options, run_name=run_dir.name)

@@ -169,14 +169,28 @@ class RunClaim:
         Returns:
             The finished run folder, a `pathlib.Path`.
         """
-        shutil.rmtree(self.state_dir, ignore_errors=True)
         if self.run_dir.exists():  # created behind fit's back; never overwritten
             raise OptionError(f"{{run_name}}: {self.run_dir} appeared while the run was "
                               f"written; the run stays in {self.partial}", "run_name")
-        (self.partial / LOCK_FILE).unlink(missing_ok=True)
         os.rename(self.partial, self.run_dir)
+        # Killed now, the finished run would only keep these two as well.
+        shutil.rmtree(self.run_dir / STATE_FOLDER, ignore_errors=True)
+        (self.run_dir / LOCK_FILE).unlink(missing_ok=True)
         self.release()
         return self.run_dir
+
+    def clear_outputs(self):
+        """Removes what a stopped run had begun to write after its training (model, tables,
+        figures, `regimes/`), keeping the lock, the training state and the training logs, so
+        that a resumed run writes them afresh."""
+        kept = {LOCK_FILE, STATE_FOLDER, HISTORY_FILE, CHECKPOINT_FILE, TENSORBOARD_FOLDER}
+        for path in self.partial.iterdir():
+            if path.name in kept:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
     def abandon(self):
         """Removes the partial folder (of a run refused before its training began)."""
@@ -294,7 +308,7 @@ def write_run_options(claim, fit_options, data_options):
     import dataclasses
 
     claim.state_dir.mkdir(parents=True, exist_ok=True)
-    data = dataclasses.asdict(data_options)
+    data = {f.name: getattr(data_options, f.name) for f in dataclasses.fields(data_options)}
     if data.get("data") is not None and not isinstance(data["data"], (str, list, tuple)):
         data["data"] = None
         data["in_memory"] = True
