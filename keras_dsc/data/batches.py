@@ -25,6 +25,10 @@ class WindowBatches(keras.utils.PyDataset):
             `keras_dsc.TargetDistributionUpdate` does) changes what later batches carry.
         **kwargs: `keras.utils.PyDataset` arguments (`workers`, ...).
 
+    Attributes:
+        epochs_started: int, the epochs `synchronous_batches` has begun serving (with the
+            shuffling generator's state, what a resumed training restores).
+
     Example:
 
     >>> import numpy as np

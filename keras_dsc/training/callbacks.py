@@ -39,6 +39,11 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
         tol: float, stop when the fraction of changed labels is below this.
         batch_size: int, windows per prediction batch.
 
+    Attributes:
+        skip_first_update: bool, whether `on_train_begin` leaves P as it is (set by
+            `keras_dsc.training.resume.PhaseBackup` when it restores P, the labels and the
+            step count of a killed training). Defaults to `False`.
+
     Example:
 
     >>> import numpy as np
