@@ -71,9 +71,9 @@ class FitOptions:
                                 "that explain --explained-variance.")
     explained_variance: float = option(0.9, "Variance the EOFs keep when --n-eofs is not given.")
     seed: int = option(0, "Seed of Keras, NumPy, the shuffling and k-means.")
-    init: str = option("latent", "The partition DSC's joint training starts from: latent "
-                       "(k-means on the pre-trained latent vectors, as DEC and the paper) or "
-                       "eof (EOF + k-means on the input windows).")
+    init: str = option("eof", "The partition DSC's joint training starts from: eof (EOF + "
+                       "k-means on the input windows) or latent (k-means on the pre-trained "
+                       "latent vectors, as DEC and the paper).")
     n_init: int = option(1, "Seeds to train (seed, seed+1, ...); the run keeps the most compact "
                          "partition and reports how well the seeds agree (stability).")
     out: str = option("saved_models", "Parent output folder.")

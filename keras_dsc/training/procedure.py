@@ -121,7 +121,8 @@ def train_dsc(
 
     1. Autoencoder pre-training (reconstruction only), for at most `pretrain_steps` training
        steps; it stops earlier once the reconstruction loss has improved by less than
-       `plateau_delta` for `plateau_patience` epochs (`keras.callbacks.EarlyStopping`).
+       `plateau_delta` for `plateau_patience` epochs (`keras.callbacks.EarlyStopping`), but
+       never before half that budget.
        Skipped for encoder-only models (no `decode`), which have nothing to reconstruct.
     2. k-means (scikit-learn, `kmeans_n_init` seeded restarts) on the latent vectors sets the
        clustering centres.
@@ -302,9 +303,9 @@ def pretrain(model, windows, batch_size=16, steps=240, learning_rate=2e-3, seed=
 
     Trains for at most `steps` steps, and stops earlier once the reconstruction loss has
     improved by less than `plateau_delta` for `plateau_patience` epochs
-    (`keras.callbacks.EarlyStopping`). The clustering centres take no part in the loss, so they
-    are frozen. A model without a decoder (`has_decoder`) has nothing to reconstruct and is
-    only compiled.
+    (`keras.callbacks.EarlyStopping`), never before half the budget. The clustering centres
+    take no part in the loss, so they are frozen. A model without a decoder (`has_decoder`)
+    has nothing to reconstruct and is only compiled.
 
     Args:
         model: a `keras_dsc` deep clustering model.
@@ -336,8 +337,12 @@ def pretrain(model, windows, batch_size=16, steps=240, learning_rate=2e-3, seed=
     if steps <= 0 or not has_decoder(model):
         return {}, stopping
     budget = StepBudget(steps)
-    plateau = keras.callbacks.EarlyStopping(monitor="reconstruction_loss", mode="min",
-                                            min_delta=plateau_delta, patience=plateau_patience)
+    # Never before half the budget: a record of 50 samples (4 steps an epoch) would otherwise
+    # stop after a dozen steps, when the latent space has not formed yet.
+    plateau = keras.callbacks.EarlyStopping(
+        monitor="reconstruction_loss", mode="min", min_delta=plateau_delta,
+        patience=plateau_patience,
+        start_from_epoch=_epochs_for(steps // 2, len(windows), batch_size))
     batches = window_batches(windows, batch_size, shuffle=True, seed=seed)
     first = last = []
     if backup is not None:
