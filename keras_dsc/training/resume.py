@@ -163,8 +163,10 @@ class PhaseBackup:
                                "stopped": objects["budget"].stopped}
         if objects.get("plateau") is not None:
             plateau = objects["plateau"]
+            best = plateau.best  # None until the check starts (`start_from_epoch`)
             state["plateau"] = {"wait": int(plateau.wait), "stopped_epoch":
-                                int(plateau.stopped_epoch), "best": float(plateau.best),
+                                int(plateau.stopped_epoch),
+                                "best": None if best is None else float(best),
                                 "best_epoch": int(getattr(plateau, "best_epoch", 0))}
         update = objects.get("update")
         if update is not None:
