@@ -223,11 +223,15 @@ def data_path(days, batch, steps):
                               data=str(builtin_cube_path(days)), stream=True))):
         windows = prepare_data(options).windows
         batches = window_batches(windows, batch, shuffle=True, seed=0)
-        batches[0]
-        count = min(steps, len(batches))
+        count = min(steps, -(-len(windows) // batch) - 1)
+        if hasattr(batches, "as_numpy_iterator"):  # a tf.data.Dataset, read ahead
+            iterator = batches.as_numpy_iterator()
+        else:  # a WindowBatches
+            iterator = (batches[i] for i in range(len(batches)))
+        next(iterator)
         start = time.perf_counter()
-        for i in range(count):
-            batches[i]
+        for _ in range(count):
+            next(iterator)
         seconds[name] = (time.perf_counter() - start) / count
     return seconds
 

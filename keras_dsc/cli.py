@@ -158,10 +158,14 @@ def cli():
 @dataclass_options(DataOptions, into="data")
 @dataclass_options(FitOptions, into="fit_options")
 def fit(data, fit_options):
-    """Train DSC and write a run folder (model, assignments, scores, history)."""
+    """Train DSC and write a run folder (model, assignments, scores, history).
+
+    The run is written into the hidden <out>/.<run-name>.partial and renamed into place when
+    complete; --resume continues a killed run from its last completed epoch."""
     from keras_dsc.runs.fit import fit_run
 
-    fit_run(data, fit_options, echo=click.echo)
+    fit_run(data, fit_options, echo=click.echo,
+            given={"data": given_options(data), "fit": given_options(fit_options)})
 
 
 @cli.command()

@@ -130,7 +130,7 @@ def test_fit_defaults_are_the_library_defaults(monkeypatch):
 
     received = []
     monkeypatch.setattr(keras_dsc.runs.fit, "fit_run",
-                        lambda data, options, echo: received.append((data, options)))
+                        lambda data, options, echo, given: received.append((data, options)))
     assert CliRunner().invoke(cli, ["fit"]).exit_code == 0
     assert received == [(DataOptions(), FitOptions())]
     flags = {opt for param in cli.commands["fit"].params for opt in param.opts}

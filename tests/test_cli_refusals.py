@@ -157,12 +157,13 @@ def test_two_fits_into_one_run_name_at_once(tmp_path):
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2], [err[-2000:] for _, _, err in results]
     (_, out, loser), = [r for r in results if r[0] == 2]
-    # The loser finds the name taken only when it creates the folder, after TensorFlow has
-    # started (whose start-up lines, and the short-record warning, precede the error line).
+    # The run name is claimed (its hidden partial folder created, locked) once the data is
+    # read, before TensorFlow starts: the loser refuses then (after the short-record warning).
     lines = loser.strip().splitlines()
-    assert out == "" and lines[-1].startswith("Error: "), loser[-2000:]
-    assert lines[-1] == f"Error: --run-name: {tmp_path / 'runs' / 'same'} already exists; choose " \
-                   f"another name", loser[-2000:]
+    assert out == "" and lines[-1] == (
+        f"Error: --run-name: {tmp_path / 'runs' / 'same'} is being written by another fit "
+        f"({tmp_path / 'runs' / '.same.partial'}); choose another name"), loser[-2000:]
     assert "Traceback" not in loser
     assert (tmp_path / "runs" / "same" / "model.keras").is_file()
     assert len(pd.read_csv(tmp_path / "runs" / "same" / "assignments.csv")) == 4
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["same"]

@@ -105,10 +105,11 @@ def test_budgets_are_steps_and_the_reasons_are_reported():
     assert result.stopping["pretraining"] == {"steps": 7, "budget": 7, "reason": "budget"}
     assert result.stopping["joint"] == {"steps": 5, "budget": 5, "reason": "budget"}
     assert len(result.history["loss"]) == 3 + 2  # the last epoch of each phase is cut short
-    # A reconstruction that must improve by 10 an epoch "plateaus" after patience + 1 epochs.
-    plateau = train_dsc(small_model(), x, batch_size=4, pretrain_steps=300, steps=3,
+    # A reconstruction that must improve by 10 an epoch "plateaus" patience + 1 epochs after
+    # the check starts, at half the budget: epoch 5 (15 steps), so it stops after 8 epochs.
+    plateau = train_dsc(small_model(), x, batch_size=4, pretrain_steps=30, steps=3,
                         plateau_delta=10.0, plateau_patience=2, kmeans_n_init=2, verbose=0)
-    assert plateau.stopping["pretraining"] == {"steps": 9, "budget": 300, "reason": "plateau"}
+    assert plateau.stopping["pretraining"] == {"steps": 24, "budget": 30, "reason": "plateau"}
 
 
 def test_train_dsc_writes_history_and_checkpoint(tmp_path):

@@ -242,3 +242,27 @@ def test_resample_time_keeps_whole_periods_of_a_lazy_cube_too(tmp_path):
     out = resample_time(ds, "1D")
     assert pd.DatetimeIndex(out["time"].values).strftime("%d").tolist() == ["02", "03"]
     assert out.attrs["incomplete_periods"] == ["2021-01-01T00:00:00", "2021-01-04T00:00:00"]
+
+
+@pytest.mark.parametrize("times, step", [
+    (pd.DatetimeIndex([f"{year}-01-15" for year in range(1950, 1962)]), "1YS"),  # DJF means
+    (pd.DatetimeIndex([f"{year}-07-01 12:00" for year in range(1950, 1962)]), "1YS"),
+    (pd.DatetimeIndex(["2001-01-16 12:00", "2001-02-15", "2001-03-16 12:00",
+                       "2001-04-16", "2001-05-16 12:00", "2001-06-16"]), "1MS"),  # mid-month
+])
+def test_means_stamped_mid_month_mid_season_or_mid_year_are_monthly_or_annual(tmp_path, times,
+                                                                              step):
+    assert first_irregular(times) is None and step_text(infer_step(times)) == step
+    path = write_at(tmp_path / "means.nc", times)
+    data = prepare_data(DataOptions(data=str(path), anomalies=False))
+    assert len(data.windows) == len(times) and data.windows.window == 1
+    assert data.description["time"]["step"] == step
+
+
+def test_a_missing_month_in_mid_month_means_is_a_gap_not_an_irregular_axis():
+    times = pd.DatetimeIndex(["2001-01-16 12:00", "2001-02-15", "2001-04-16", "2001-05-16 12:00",
+                              "2001-06-16"])
+    assert first_irregular(times) is None
+    assert gaps(times, infer_step(times)) == [(times[1], times[2], 1)]
+    weekly = pd.date_range("2001-01-03", periods=8, freq="7D")
+    assert step_text(infer_step(weekly)) == "7D"  # weekly data is not monthly

@@ -1,6 +1,7 @@
 """Batches of windows for `model.fit` and `predict`, read on demand from any window source."""
 
 import math
+import random
 
 import keras
 import numpy as np
@@ -24,6 +25,10 @@ class WindowBatches(keras.utils.PyDataset):
             `keras_dsc.TargetDistributionUpdate` does) changes what later batches carry.
         **kwargs: `keras.utils.PyDataset` arguments (`workers`, ...).
 
+    Attributes:
+        epochs_started: int, the epochs `synchronous_batches` has begun serving (with the
+            shuffling generator's state, what a resumed training restores).
+
     Example:
 
     >>> import numpy as np
@@ -40,6 +45,7 @@ class WindowBatches(keras.utils.PyDataset):
         self.shuffle = bool(shuffle)
         self.targets = targets
         self._rng = np.random.default_rng(seed)
+        self.epochs_started = 0  # counted by `synchronous_batches`
         self._order = np.arange(len(windows))
         if self.shuffle:
             self._rng.shuffle(self._order)
@@ -58,6 +64,63 @@ class WindowBatches(keras.utils.PyDataset):
     def on_epoch_end(self):
         if self.shuffle:
             self._rng.shuffle(self._order)
+
+
+def synchronous_batches(batches):
+    """A `tf.data.Dataset` serving a `WindowBatches` to `fit` exactly as `fit(shuffle=True)`
+    would, except that a batch is read only when the training step takes it.
+
+    Every epoch the order of the batches is shuffled with Python's `random` (as Keras does) and,
+    from the second epoch on, the samples are reshuffled (`on_epoch_end`), so the batches are the
+    same. But Keras reads a `PyDataset` ahead in a background thread (`prefetch`), so an
+    in-place update of the target distribution P reached the next batches or not depending on
+    timing; here nothing is read ahead, so an update always reaches the next batch, and where
+    an epoch stands is all in `epochs_started`, the generators' states and `random`'s (what
+    `keras_dsc.training.resume` saves to resume a killed training).
+
+    Args:
+        batches: a `WindowBatches`.
+
+    Returns:
+        A `tf.data.Dataset` of `len(batches)` batches per iteration.
+
+    Example:
+
+    >>> import numpy as np
+    >>> batches = WindowBatches(np.zeros((10, 2, 4, 4, 1), "float32"), 4, shuffle=True)
+    >>> sorted(int(b.shape[0]) for b in synchronous_batches(batches)), batches.epochs_started
+    ([2, 4, 4], 1)
+    """
+    import tensorflow as tf
+
+    first = batches[0]
+    pair = isinstance(first, tuple)
+    shapes = [(None, *np.shape(a)[1:]) for a in (first if pair else (first,))]
+    order = []
+
+    def read(index):
+        if index == 0:  # an epoch begins
+            if batches.epochs_started > 0:
+                batches.on_epoch_end()
+            batches.epochs_started += 1
+            order[:] = range(len(batches))
+            if batches.shuffle:
+                random.shuffle(order)
+        batch = batches[order[int(index)]]
+        return tuple(np.asarray(a, "float32") for a in (batch if pair else (batch,)))
+
+    def fetch(index):
+        arrays = tf.numpy_function(read, [index], [tf.float32] * len(shapes), stateful=True)
+        for array, shape in zip(arrays, shapes):
+            array.set_shape(shape)
+        return tuple(arrays) if pair else arrays[0]
+
+    ds = tf.data.Dataset.range(len(batches)).map(fetch)  # one at a time, in order
+    options = tf.data.Options()
+    options.experimental_optimization.inject_prefetch = False  # read when taken
+    options.experimental_optimization.map_parallelization = False
+    options.deterministic = True
+    return ds.with_options(options)
 
 
 def streamed_batches(windows, batch_size, shuffle=False, seed=0, targets=None, parallel=2):

@@ -112,16 +112,34 @@ def _mode(values):
     return values[np.argmax(counts)]  # the smallest of the most frequent
 
 
-def _calendar_times(times):
-    """Whether every time is 00:00 on the first of a month (monthly or annual data)."""
+def _first_of_month(times):
+    """Whether every time is 00:00 on the first of a month."""
     return bool(np.all(times == times.normalize()) and np.all(times.day == 1))
+
+
+def _month_apart(times):
+    """Per pair of consecutive times: whether they lie a whole number of months apart at the
+    same place in their months (mid-month means, DJF means stamped in January, annual means
+    stamped mid-year): the month numbers differ by m >= 1 and the times by 28m - 3 to
+    31m + 3 days."""
+    months = np.diff(_months(times))
+    days = np.diff(np.asarray(times, dtype="datetime64[ns]")).astype("int64") / 86400e9
+    return (months > 0) & (days >= 28 * months - 3) & (days <= 31 * months + 3)
+
+
+def _calendar_times(times):
+    """Whether the times are monthly or annual data: 00:00 on the first of each month, or
+    one time a whole number of months after the other throughout (`_month_apart`)."""
+    return _first_of_month(times) or bool(np.all(_month_apart(times)))
 
 
 def infer_step(times):
     """The step of a time axis: its most frequent difference; `None` for fewer than 2 times.
 
-    Times all at 00:00 on the first of a month are monthly (or annual) data: their step is a
-    number of months (`MonthBegin`) or years (`YearBegin`). Gaps do not change the step.
+    Times all at 00:00 on the first of a month, or each a whole number of months after the
+    other at the same place in the month (mid-month, mid-season or mid-year stamps), are
+    monthly (or annual) data: their step is a number of months (`MonthBegin`) or years
+    (`YearBegin`). Gaps do not change the step.
 
     Example:
 
@@ -129,6 +147,8 @@ def infer_step(times):
     Timedelta('0 days 06:00:00')
     >>> infer_step(pd.date_range("2021-01-01", periods=4, freq="MS"))
     <MonthBegin>
+    >>> infer_step(pd.DatetimeIndex(["1999-01-15", "2000-01-15", "2001-01-15"]))
+    <YearBegin: month=1>
     """
     times = pd.DatetimeIndex(times)
     if len(times) < 2:
@@ -170,10 +190,12 @@ def _step_units(times, step):
     """The differences of consecutive times in units of `step` (float; 1.0: one step)."""
     if is_calendar(step):
         per = step.n * (12 if isinstance(step, pd.offsets.YearBegin) else 1)
-        months = _months(times).astype("float64")
-        # Times off the first of a month at 00:00 never count as a whole number of steps.
+        units = np.diff(_months(times).astype("float64")) / per
+        if not _first_of_month(times):  # data stamped mid-month, mid-season or mid-year
+            return np.where(_month_apart(times), units, np.nan)
+        # On an axis of firsts of months, times off 00:00 on the first never count as a
+        # whole number of steps.
         off = ~((times == times.normalize()) & (times.day == 1))
-        units = np.diff(months) / per
         return np.where(off[1:] | off[:-1], np.nan, units)
     ns = np.asarray(times, dtype="datetime64[ns]").astype("int64")
     return np.diff(ns) / float(step.value)

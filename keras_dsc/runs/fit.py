@@ -11,7 +11,7 @@ import pandas as pd
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.data.options import summary_lines
-from keras_dsc.errors import OptionError
+from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs import run_folder
 from keras_dsc.runs.options import FitOptions, build_dsc, train_with_options
 from keras_dsc.scoring.metrics import score_run
@@ -30,8 +30,10 @@ def library_versions():
     return versions
 
 
-def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="auto"):
-    """Trains the clustering `fit_options.method` names once, with `seed`.
+def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="auto",
+                 backup_dir=None):
+    """Trains the clustering `fit_options.method` names once, with `seed`; a DSC training
+    backs itself up into `backup_dir` (and continues from what it holds, see `train_dsc`).
 
     Returns:
         `(model, result)`: the Keras model (a `DSC` or a `CentroidModel`) and a
@@ -68,7 +70,7 @@ def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="au
         options = dataclasses.replace(fit_options, seed=seed)
         result = train_with_options(model, windows, options, log_dir=log_dir, verbose=verbose,
                                     jit_compile=hardware["jit_compile"],
-                                    initial_partition=partition)
+                                    initial_partition=partition, backup_dir=backup_dir)
     return model, result
 
 
@@ -112,7 +114,7 @@ def _scoring_features(windows, weights, max_bytes=256 * 1024**2, seed=0):
     return windows.flatten_features(indices=subset) * weights
 
 
-def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
+def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", given=None):
     """Trains DSC on the data the options describe and writes a run folder.
 
     The folder `<out>/<run_name>/` receives `model.keras`, `preprocessing.json` (the
@@ -122,11 +124,21 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     statistics (`regimes/`, see `keras_dsc.runs.regimes.regime_statistics`); with
     `tensorboard`, TensorBoard logs in `logs/`.
 
+    The run is written into the hidden `<out>/.<run_name>.partial/`, claimed (locked) before
+    TensorFlow starts, and renamed into place once complete, so a folder that looks finished
+    is. A killed run leaves only its partial folder, with a backup of its training at every
+    epoch end; `fit_options.resume` (the run's name or folder) continues it, with the options
+    it was started with, to the same assignments as a run never stopped.
+
     Args:
-        data_options: a `DataOptions` (default: the built-in cube).
+        data_options: a `DataOptions` (default: the built-in cube). Ignored when resuming,
+            except for the options in `given`.
         fit_options: a `FitOptions`.
         echo: function that prints a line of the summary.
         verbose: `fit`'s verbosity.
+        given: when resuming, `{"data": {...}, "fit": {...}}`, the options the user set (the
+            command line's); each must agree with the saved run's. Default: the options that
+            differ from their defaults.
 
     Returns:
         The run folder, a `pathlib.Path`.
@@ -141,25 +153,43 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     """
     data_options = data_options or DataOptions()
     fit_options = fit_options or FitOptions()
-    run_folder.free_run_dir(fit_options.out, fit_options.run_name)
-    started = time.time()
-    data = prepare_data(data_options)
-    windows = data.windows
-    fit_options.check_samples(len(windows))
-    # Every check on the user's input is done before TensorFlow is imported (its start-up
-    # chatter on stderr would bury a one-line error) and before anything is written.
-    import keras
+    claim = None
+    if fit_options.resume is not None:
+        partial = run_folder.find_partial(fit_options.resume, fit_options.out)
+        data_options, fit_options = resumed_options(run_folder.read_run_options(partial),
+                                                    data_options, fit_options, given)
+        claim = run_folder.reclaim_run_dir(partial)
+        claim.clear_outputs()
+    else:
+        run_dir = run_folder.free_run_dir(fit_options.out, fit_options.run_name)
+        fit_options = dataclasses.replace(fit_options, run_name=run_dir.name)
+    try:
+        started = time.time()
+        data = prepare_data(data_options)
+        windows = data.windows
+        fit_options.check_samples(len(windows))
+        # Every check on the user's input is done before TensorFlow is imported (its start-up
+        # chatter on stderr would bury a one-line error) and before anything is written; the
+        # run name is claimed then, so that of two fits into one name the second refuses now.
+        if claim is None:
+            claim = run_folder.claim_run_dir(fit_options.out, fit_options.run_name)
+            run_folder.write_run_options(claim, fit_options, data_options)
+    except (OptionError, DataError):
+        if claim is not None and fit_options.resume is None:
+            claim.abandon()
+        raise
+    import keras  # noqa: F401
 
-    distribution = None
-    if fit_options.distribute != "none":
-        from keras_dsc.training.hardware import Distribution
-
-        distribution = Distribution(fit_options.distribute).describe()
-        if fit_options.batch_size < distribution["replicas"]:
-            raise OptionError(f"{{batch_size}} {fit_options.batch_size} is smaller than the "
-                              f"{distribution['replicas']} devices of {{distribute}} "
-                              f"{fit_options.distribute}", "batch_size", "distribute")
-    run_dir = run_folder.new_run_dir(fit_options.out, fit_options.run_name)
+    # The model is built, compiled and trained in the engine's scope (`--distribute`); the
+    # k-means initialisation and the target distribution are computed once, on the host.
+    with Distribution(fit_options.distribute):
+        model = build_dsc(windows.sample_shape, fit_options.n_clusters, fit_options,
+                          hardware["dtype_policy"], getattr(windows, "latitudes", None))
+        options = dataclasses.replace(fit_options, seed=seed)
+        result = train_with_options(model, windows, options, log_dir=log_dir, verbose=verbose,
+                                    jit_compile=hardware["jit_compile"],
+                                    initial_partition=partition, backup_dir=backup_dir)
+    return model, result
     echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
          f"(time, lat, lon, variables) from {data.description['source']}")
     for line in summary_lines(data.description):
@@ -176,7 +206,8 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
              f"({', '.join(hardware['devices'])}), global batch {fit_options.batch_size}")
     trained = [train_method(windows, fit_options, fit_options.seed + i, hardware,
                             log_dir=run_dir if fit_options.n_init == 1 else None,
-                            verbose=verbose)
+                            verbose=verbose,
+                            backup_dir=claim.state_dir / f"seed-{fit_options.seed + i}")
                for i in range(fit_options.n_init)]
     weights = feature_weights(windows, fit_options.area_weighting)
     model, result, stability = choose_seed(trained, windows, weights, fit_options)
@@ -200,7 +231,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     (run_dir / run_folder.METRICS_FILE).write_text(json.dumps(scores, indent=2))
     config = {
         "fit": {**dataclasses.asdict(fit_options), "filters": list(fit_options.filters),
-                "run_name": run_dir.name},
+                "run_name": claim.run_dir.name},
         "data": data.description,
         "model": model.get_config(),
         "hardware": hardware,
@@ -218,10 +249,57 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto"):
     regimes.write_run_assignments_netcdf(run_dir, windows.start_times, result.labels,
                                          result.probabilities, config)
     if fit_options.plots:
+        statistics = regimes.regime_statistics(run_dir).out
         echo(f"regimes: frequencies, persistence, transitions in "
-             f"{regimes.regime_statistics(run_dir).out}")
+             f"{claim.run_dir / statistics.relative_to(run_dir)}")
+    run_dir = claim.finish()
     summarise(echo, run_dir, result.labels, scores)
     return run_dir
+
+
+def resumed_options(saved, data_options, fit_options, given=None):
+    """The `(DataOptions, FitOptions)` of a resumed run: those it was started with.
+
+    Args:
+        saved: the run's saved options (`keras_dsc.runs.run_folder.read_run_options`).
+        data_options, fit_options: the options of the `fit --resume` call.
+        given: `{"data": {...}, "fit": {...}}`, the options the user set; default: those that
+            differ from their defaults.
+
+    Raises:
+        OptionError: naming the first given option that contradicts the saved run's.
+    """
+    if saved.get("data", {}).get("in_memory"):
+        raise OptionError("{resume}: the run was fitted on data in memory; it cannot be "
+                          "resumed from the command line", "resume")
+    if given is None:
+        given = {"data": _non_defaults(data_options), "fit": _non_defaults(fit_options)}
+    ignored = {"resume", "out"}
+    for kind, options in (("data", given.get("data", {})), ("fit", given.get("fit", {}))):
+        for name, value in options.items():
+            if name in ignored or name not in saved[kind]:
+                continue
+            if _plain(value) != _plain(saved[kind][name]):
+                raise OptionError(
+                    f"{{{name}}} {_plain(value)!r} contradicts the run being resumed, which was "
+                    f"started with {_plain(saved[kind][name])!r}; {{resume}} continues a run "
+                    f"with its own options (leave {{{name}}} out)", name, "resume")
+    data = {k: tuple(v) if isinstance(v, list) and k != "data" else v
+            for k, v in saved["data"].items() if k in DataOptions.__dataclass_fields__}
+    fit = {k: tuple(v) if isinstance(v, list) else v for k, v in saved["fit"].items()
+           if k in FitOptions.__dataclass_fields__}
+    fit["resume"] = fit_options.resume
+    return DataOptions(**data), FitOptions(**fit)
+
+
+def _non_defaults(options):
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+            if getattr(options, f.name) != f.default}
+
+
+def _plain(value):
+    """`value` as JSON has it (tuples as lists), to compare given and saved options."""
+    return json.loads(json.dumps(value, default=str))
 
 
 REASONS = {

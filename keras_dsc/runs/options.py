@@ -75,14 +75,18 @@ class FitOptions:
                                 "that explain --explained-variance.")
     explained_variance: float = option(0.9, "Variance the EOFs keep when --n-eofs is not given.")
     seed: int = option(0, "Seed of Keras, NumPy, the shuffling and k-means.")
-    init: str = option("latent", "The partition DSC's joint training starts from: latent "
-                       "(k-means on the pre-trained latent vectors, as DEC and the paper) or "
-                       "eof (EOF + k-means on the input windows).")
+    init: str = option("eof", "The partition DSC's joint training starts from: eof (EOF + "
+                       "k-means on the input windows) or latent (k-means on the pre-trained "
+                       "latent vectors, as DEC and the paper).")
     n_init: int = option(1, "Seeds to train (seed, seed+1, ...); the run keeps the most compact "
                          "partition and reports how well the seeds agree (stability).")
     out: str = option("saved_models", "Parent output folder.")
     run_name: str | None = option(None, "Run folder name. Default: dsc-<timestamp>.")
     plots: bool = option(True, "Write PNG figures and the regime statistics.")
+    resume: str | None = option(None, "Continue the run that a killed fit left unfinished: "
+                                "its name (in --out) or the path of its folder. It keeps the "
+                                "options it was started with and ends with the same "
+                                "assignments as a run never stopped.")
     tensorboard: bool = option(False, "Write TensorBoard logs into the run folder (logs/): "
                                "both phases, label change and cluster sizes per epoch.")
 
@@ -127,6 +131,8 @@ class FitOptions:
         self.explained_variance = _number(self, "explained_variance", lambda v: 0 < v <= 1,
                                           "must be in (0, 1]")
         self.out = str(self.out)
+        if self.resume is not None and not str(self.resume).strip():
+            raise OptionError("{resume} must name a run, got an empty name", "resume")
         if self.tensorboard:
             import importlib.util
 
@@ -184,8 +190,9 @@ def build_dsc(sample_shape, n_clusters, fit_options, dtype_policy="float32", lat
 
 
 def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto",
-                       jit_compile="auto", initial_partition=None):
-    """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`).
+                       jit_compile="auto", initial_partition=None, backup_dir=None):
+    """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`);
+    `backup_dir` is `train_dsc`'s (the backups `fit --resume` continues from).
 
     With `fit_options.tensorboard` and a `log_dir`, TensorBoard logs go to
     `<log_dir>/logs/` (`keras_dsc.runs.tensorboard.tensorboard_callbacks`).
@@ -212,4 +219,5 @@ def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto"
         verbose=verbose,
         jit_compile=jit_compile,
         initial_partition=initial_partition,
+        backup_dir=backup_dir,
     )

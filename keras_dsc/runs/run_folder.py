@@ -15,12 +15,22 @@ A run folder, `<out>/<run_name>/`, is what `fit` writes and every other command 
   and `COMPOSITES_FIGURE` (`keras_dsc.runs.regimes.composites_run`);
 - `logs/` (`TENSORBOARD_FOLDER`): TensorBoard logs, with `fit --tensorboard`.
 
+While `fit` runs, the run is written into the hidden `<out>/.<run_name>.partial/`
+(`partial_dir`), claimed before the long work starts (`claim_run_dir`) and renamed into place
+when complete (`RunClaim.finish`), so that a folder `<out>/<run_name>/` is always complete. The
+partial folder also holds `.lock` (`LOCK_FILE`, locked while a `fit` writes it) and
+`training_state/` (`STATE_FOLDER`: the saved options and the Keras backups `fit --resume`
+continues from), neither of which reaches the finished folder.
+
 Nothing else in keras_dsc knows these names.
 """
 
 import datetime
+import fcntl
 import json
+import os
 import pathlib
+import shutil
 import zipfile
 
 import numpy as np
@@ -64,20 +74,62 @@ COMPOSITES_NETCDF = "composites.nc"
 COMPOSITE_COUNTS = "composite_counts.csv"
 COMPOSITES_FIGURE = "composites.png"
 TENSORBOARD_FOLDER = "logs"
+PARTIAL_SUFFIX = ".partial"
+LOCK_FILE = ".lock"
+STATE_FOLDER = "training_state"
+RUN_OPTIONS_FILE = "options.json"
+
+
+def partial_dir(run_dir):
+    """The hidden folder a run is written into before it is renamed to `run_dir`:
+    `<out>/.<run_name>.partial`."""
+    run_dir = pathlib.Path(run_dir)
+    return run_dir.parent / f".{run_dir.name}{PARTIAL_SUFFIX}"
 
 
 def free_run_dir(out, run_name, prefix="dsc"):
-    """`<out>/<run_name>` (`run_name` None: `<prefix>-<time stamp>`); refuses an existing one."""
+    """`<out>/<run_name>` (`run_name` None: `<prefix>-<time stamp>`); refuses an existing one,
+    and one whose partial folder a killed `fit` left (pointing to `fit --resume`)."""
     run_name = run_name or datetime.datetime.now().strftime(f"{prefix}-%Y%m%d-%H%M%S")
     run_dir = pathlib.Path(out) / run_name
     if run_dir.exists():
         raise OptionError(f"{{run_name}}: {run_dir} already exists; choose another name",
                           "run_name")
+    partial = partial_dir(run_dir)
+    if partial.exists():
+        _refuse_partial(run_dir, partial)
     return run_dir
 
 
+def _refuse_partial(run_dir, partial):
+    """Raises the `OptionError` for a run name whose partial folder exists: another `fit` is
+    writing it (its lock is held), or a killed one left it."""
+    if _is_locked(partial):
+        raise OptionError(f"{{run_name}}: {run_dir} is being written by another fit "
+                          f"({partial}); choose another name", "run_name")
+    raise OptionError(f"{{run_name}}: {run_dir} was not finished: a stopped fit left {partial}; "
+                      f"continue it with fit {{resume}} {run_dir.name} (or remove that folder)",
+                      "run_name", "resume")
+
+
+def _is_locked(partial):
+    """Whether a running `fit` holds the lock of `partial` (or is creating or renaming it)."""
+    try:
+        descriptor = os.open(pathlib.Path(partial) / LOCK_FILE, os.O_RDWR)
+    except FileNotFoundError:  # being created (the lock comes first) or being renamed
+        return pathlib.Path(partial).exists()
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
 def new_run_dir(out, run_name, prefix="dsc"):
-    """Creates `<out>/<run_name>/`; refuses an existing one so that no earlier run is lost."""
+    """Creates `<out>/<run_name>/` at once (commands whose output is quick to write, such as
+    `select-k`); refuses an existing one so that no earlier run is lost."""
     run_dir = free_run_dir(out, run_name, prefix)
     try:
         run_dir.mkdir(parents=True)
@@ -87,6 +139,184 @@ def new_run_dir(out, run_name, prefix="dsc"):
     except OSError as error:
         raise OptionError(f"{{out}}: cannot create {run_dir}: {error.strerror}", "out") from None
     return run_dir
+
+
+class RunClaim:
+    """A run name claimed by one `fit`: the partial folder it writes into, locked.
+
+    The lock (`fcntl.flock` on `<partial>/.lock`) is held for the life of the process, and the
+    operating system releases it when the process ends, however it ends: so a partial folder
+    whose lock is free was left by a stopped `fit`, and `fit --resume` may take it over.
+
+    Attributes:
+        run_dir: `pathlib.Path`, the finished folder's name, `<out>/<run_name>`.
+        partial: `pathlib.Path`, the hidden folder written while the run is unfinished.
+    """
+
+    def __init__(self, run_dir, partial, descriptor):
+        self.run_dir = pathlib.Path(run_dir)
+        self.partial = pathlib.Path(partial)
+        self._descriptor = descriptor
+
+    @property
+    def state_dir(self):
+        """`<partial>/training_state/`: the saved options and the training backups."""
+        return self.partial / STATE_FOLDER
+
+    def finish(self):
+        """Renames the complete partial folder into place, without its lock and training state.
+
+        Returns:
+            The finished run folder, a `pathlib.Path`.
+        """
+        if self.run_dir.exists():  # created behind fit's back; never overwritten
+            raise OptionError(f"{{run_name}}: {self.run_dir} appeared while the run was "
+                              f"written; the run stays in {self.partial}", "run_name")
+        os.rename(self.partial, self.run_dir)
+        # Killed now, the finished run would only keep these two as well.
+        shutil.rmtree(self.run_dir / STATE_FOLDER, ignore_errors=True)
+        (self.run_dir / LOCK_FILE).unlink(missing_ok=True)
+        self.release()
+        return self.run_dir
+
+    def clear_outputs(self):
+        """Removes what a stopped run had begun to write after its training (model, tables,
+        figures, `regimes/`), keeping the lock, the training state and the training logs, so
+        that a resumed run writes them afresh."""
+        kept = {LOCK_FILE, STATE_FOLDER, HISTORY_FILE, CHECKPOINT_FILE, TENSORBOARD_FOLDER}
+        for path in self.partial.iterdir():
+            if path.name in kept:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    def abandon(self):
+        """Removes the partial folder (of a run refused before its training began)."""
+        shutil.rmtree(self.partial, ignore_errors=True)
+        self.release()
+
+    def release(self):
+        """Lets the lock go (the process ending does it too)."""
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+
+def claim_run_dir(out, run_name, prefix="dsc"):
+    """Claims `<out>/<run_name>` for a new run: creates its locked partial folder.
+
+    `mkdir` is atomic, so of two `fit`s started at once into one name, exactly one creates the
+    partial folder; the other is refused with one line. The lock file is locked before it
+    appears in the folder, so a partial folder is never seen unlocked while its `fit` lives.
+
+    Returns:
+        A `RunClaim`.
+
+    Raises:
+        OptionError: naming `run_name` when the name is taken (finished, being written, or left
+            by a stopped `fit`), or `out` when the folder cannot be created.
+    """
+    run_dir = free_run_dir(out, run_name, prefix)
+    partial = partial_dir(run_dir)
+    try:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.mkdir()
+    except FileExistsError:  # another process took the name since the look
+        if run_dir.exists():
+            raise OptionError(f"{{run_name}}: {run_dir} already exists; choose another name",
+                              "run_name") from None
+        _refuse_partial(run_dir, partial)
+    except OSError as error:
+        raise OptionError(f"{{out}}: cannot create {partial}: {error.strerror}", "out") from None
+    return RunClaim(run_dir, partial, _locked(partial, fresh=True))
+
+
+def _locked(partial, fresh):
+    """A descriptor holding the lock of `partial` (created locked, then renamed in, if fresh)."""
+    path = pathlib.Path(partial) / LOCK_FILE
+    temporary = path.with_name(f"{LOCK_FILE}-{os.getpid()}") if fresh else path
+    descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    if fresh:
+        os.rename(temporary, path)
+    return descriptor
+
+
+def find_partial(run, out="saved_models"):
+    """The partial folder of the unfinished run `run`: a run name (looked for in `out`), the
+    path its finished folder would have, or the partial folder's own path.
+
+    Raises:
+        OptionError: naming `resume`, when there is no such unfinished run.
+    """
+    path = pathlib.Path(str(run))
+    if path.name.startswith(".") and path.name.endswith(PARTIAL_SUFFIX):
+        partial = path
+        run_dir = path.parent / path.name[1:-len(PARTIAL_SUFFIX)]
+    else:
+        run_dir = path if len(path.parts) > 1 or path.is_absolute() else pathlib.Path(out) / path
+        partial = partial_dir(run_dir)
+    if not partial.is_dir():
+        if (run_dir / MODEL_FILE).is_file():
+            raise OptionError(f"{{resume}}: {run_dir} is finished; there is nothing to resume",
+                              "resume")
+        raise OptionError(f"{{resume}}: no unfinished run {run} ({partial} not found)", "resume")
+    if not (partial / STATE_FOLDER / RUN_OPTIONS_FILE).is_file():
+        raise OptionError(f"{{resume}}: {partial} holds no saved options "
+                          f"({STATE_FOLDER}/{RUN_OPTIONS_FILE}); it cannot be resumed", "resume")
+    return partial
+
+
+def reclaim_run_dir(partial):
+    """Takes over the partial folder of a stopped run (`fit --resume`): locks it.
+
+    Returns:
+        A `RunClaim`.
+
+    Raises:
+        OptionError: naming `resume`, when another `fit` holds it or the name is finished.
+    """
+    partial = pathlib.Path(partial)
+    run_dir = partial.parent / partial.name[1:-len(PARTIAL_SUFFIX)]
+    if run_dir.exists():
+        raise OptionError(f"{{resume}}: {run_dir} already exists; a finished run is never "
+                          f"overwritten", "resume")
+    descriptor = _locked(partial, fresh=False)
+    if descriptor is None:
+        raise OptionError(f"{{resume}}: {partial} is being written by another fit", "resume")
+    return RunClaim(run_dir, partial, descriptor)
+
+
+def read_run_options(partial):
+    """The options a run was started with (`training_state/options.json`), as a dict with
+    `fit` and `data`."""
+    path = pathlib.Path(partial) / STATE_FOLDER / RUN_OPTIONS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: cannot read the saved options ({error})") from None
+
+
+def write_run_options(claim, fit_options, data_options):
+    """Saves the options of a run into its partial folder, for `fit --resume`."""
+    import dataclasses
+
+    claim.state_dir.mkdir(parents=True, exist_ok=True)
+    data = {f.name: getattr(data_options, f.name) for f in dataclasses.fields(data_options)}
+    if data.get("data") is not None and not isinstance(data["data"], (str, list, tuple)):
+        data["data"] = None
+        data["in_memory"] = True
+    text = json.dumps({"fit": dataclasses.asdict(fit_options), "data": data}, indent=2,
+                      default=str)
+    temporary = claim.state_dir / f".{RUN_OPTIONS_FILE}.tmp"
+    temporary.write_text(text)
+    os.replace(temporary, claim.state_dir / RUN_OPTIONS_FILE)
 
 
 def check_run_dir(run_dir, needed=(CONFIG_FILE,)):

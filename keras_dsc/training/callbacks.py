@@ -39,6 +39,11 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
         tol: float, stop when the fraction of changed labels is below this.
         batch_size: int, windows per prediction batch.
 
+    Attributes:
+        skip_first_update: bool, whether `on_train_begin` leaves P as it is (set by
+            `keras_dsc.training.resume.PhaseBackup` when it restores P, the labels and the
+            step count of a killed training). Defaults to `False`.
+
     Example:
 
     >>> import numpy as np
@@ -65,6 +70,7 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
         self.labels = None
         self.label_change = float("nan")
         self.converged = False
+        self.skip_first_update = False
         self._steps = 0
 
     def _update(self):
@@ -79,7 +85,8 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
         self.labels = labels
 
     def on_train_begin(self, logs=None):
-        self._update()
+        if not self.skip_first_update:  # set when P is restored (`keras_dsc.training.resume`)
+            self._update()
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps += 1

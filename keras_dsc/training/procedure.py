@@ -115,12 +115,14 @@ def train_dsc(
     verbose="auto",
     jit_compile="auto",
     initial_partition=None,
+    backup_dir=None,
 ):
     """Trains a DSC model with the full deep-clustering procedure, all through `model.fit`.
 
     1. Autoencoder pre-training (reconstruction only), for at most `pretrain_steps` training
        steps; it stops earlier once the reconstruction loss has improved by less than
-       `plateau_delta` for `plateau_patience` epochs (`keras.callbacks.EarlyStopping`).
+       `plateau_delta` for `plateau_patience` epochs (`keras.callbacks.EarlyStopping`), but
+       never before half that budget.
        Skipped for encoder-only models (no `decode`), which have nothing to reconstruct.
     2. k-means (scikit-learn, `kmeans_n_init` seeded restarts) on the latent vectors sets the
        clustering centres.
@@ -164,6 +166,12 @@ def train_dsc(
         initial_partition: optional int array `(n_samples,)`: the joint phase starts from the
             centres of this partition in the latent space (`initialise_centres(labels=...)`)
             instead of k-means on the latent vectors. Defaults to `None`.
+        backup_dir: optional folder where each phase backs itself up at every epoch end
+            (`keras_dsc.training.resume.PhaseBackup`: `keras.callbacks.BackupAndRestore` and
+            the state Keras does not keep). Called again with the same arguments after the
+            process was killed, `train_dsc` continues from the last completed epoch of the
+            phase it was in (a finished pre-training is not redone, the k-means labels are
+            reloaded) and returns the same result as a run never stopped. Defaults to `None`.
 
     Returns:
         A `TrainingResult`.
@@ -186,11 +194,22 @@ def train_dsc(
     # P is refreshed at least once an epoch, however small the data set.
     update_interval = min(update_interval, steps_per_epoch)
     guards = [keras.callbacks.TerminateOnNaN(), *callbacks]
+    pre_backup = joint_backup = None
+    if backup_dir is not None:
+        from keras_dsc.training.resume import PhaseBackup
+
+        if not model.built:  # BackupAndRestore restores into a built model
+            model(np.asarray(windows[np.arange(1)], dtype="float32"))
+        pre_backup = PhaseBackup(Path(backup_dir) / "pretraining")
+        joint_backup = PhaseBackup(Path(backup_dir) / "joint")
+        if not pre_backup.stopped and pretrain_steps > 0 and has_decoder(model):
+            joint_backup.wipe()  # the joint phase never starts before pre-training ended
     loggers = []
     if log_dir is not None:
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
-        (log_dir / HISTORY_FILE).unlink(missing_ok=True)
+        kept = (pre_backup.epochs + joint_backup.epochs) if pre_backup is not None else 0
+        _keep_rows(log_dir / HISTORY_FILE, kept)
         loggers = [
             keras.callbacks.CSVLogger(str(log_dir / HISTORY_FILE), append=True),
             keras.callbacks.ModelCheckpoint(str(log_dir / CHECKPOINT_FILE)),
@@ -205,14 +224,19 @@ def train_dsc(
     logs, stopped = pretrain(model, windows, batch_size, pretrain_steps, learning_rate, seed,
                              optimizer, plateau_delta, plateau_patience,
                              callbacks=[MissingLabelChange(), *guards, *loggers], verbose=verbose,
-                             jit_compile=jit_compile)
+                             jit_compile=jit_compile, backup=pre_backup)
     record(logs)
     stopping = {"pretraining": stopped}
     done_epochs = len(history.get("loss", []))
 
-    # 2. k-means on the embedding initialises the centres.
-    initial_labels = initialise_centres(model, windows, batch_size, seed, kmeans_n_init,
-                                        initial_partition)
+    # 2. k-means on the embedding initialises the centres (a resumed joint phase has them).
+    if joint_backup is not None and "initial_labels" in joint_backup.arrays:
+        initial_labels = joint_backup.arrays["initial_labels"]
+    else:
+        initial_labels = initialise_centres(model, windows, batch_size, seed, kmeans_n_init,
+                                            initial_partition)
+        if joint_backup is not None:
+            joint_backup.arrays["initial_labels"] = initial_labels
 
     # 3. Joint training against the global target distribution, within its step budget.
     model.clustering.trainable = True
@@ -227,16 +251,25 @@ def train_dsc(
     if steps > 0:
         joint_batches = window_batches(windows, batch_size, shuffle=True, seed=seed + 1,
                                        targets=targets)
-        record(
-            model.fit(
+        first = last = []
+        if joint_backup is not None:
+            joint_backup.attach(budget=budget, update=update, batches=joint_batches)
+            first, last = joint_backup.callbacks()
+        joint_batches = _served(joint_batches)
+        if joint_backup is not None and joint_backup.stopped:
+            joint_backup.restore(model)  # it had ended: nothing is left to train
+            record(joint_backup.history)
+        else:
+            fitted = model.fit(
                 joint_batches,
                 epochs=done_epochs + _epochs_for(steps, n_samples, batch_size),
                 initial_epoch=done_epochs,
                 shuffle=_keras_shuffles(joint_batches),
-                callbacks=[budget, update, *guards, *loggers],
+                callbacks=[*first, budget, update, *guards, *loggers, *last],
                 verbose=verbose,
-            ).history
-        )
+            )
+            model._initial_epoch = None  # set by BackupAndRestore; not for a later fit
+            record(joint_backup.history if joint_backup is not None else fitted.history)
     stopping["joint"] = {"steps": budget.steps, "budget": int(steps),
                          "reason": "converged" if update.converged else
                          "budget" if budget.steps else "none"}
@@ -269,14 +302,14 @@ def fresh_optimizer(optimizer=None, learning_rate=2e-3):
 
 def pretrain(model, windows, batch_size=16, steps=240, learning_rate=2e-3, seed=0,
              optimizer=None, plateau_delta=0.002, plateau_patience=3, callbacks=(),
-             verbose="auto", jit_compile="auto"):
+             verbose="auto", jit_compile="auto", backup=None):
     """Autoencoder pre-training: the reconstruction loss only, through `model.fit`.
 
     Trains for at most `steps` steps, and stops earlier once the reconstruction loss has
     improved by less than `plateau_delta` for `plateau_patience` epochs
-    (`keras.callbacks.EarlyStopping`). The clustering centres take no part in the loss, so they
-    are frozen. A model without a decoder (`has_decoder`) has nothing to reconstruct and is
-    only compiled.
+    (`keras.callbacks.EarlyStopping`), never before half the budget. The clustering centres
+    take no part in the loss, so they are frozen. A model without a decoder (`has_decoder`)
+    has nothing to reconstruct and is only compiled.
 
     Args:
         model: a `keras_dsc` deep clustering model.
@@ -293,6 +326,9 @@ def pretrain(model, windows, batch_size=16, steps=240, learning_rate=2e-3, seed=
         verbose: `fit`'s verbosity. Defaults to `"auto"`.
         jit_compile: a bool or `"auto"`/`"on"`/`"off"`, XLA compilation of the training
             step (`keras_dsc.training.hardware.hardware_settings`). Defaults to `"auto"`.
+        backup: optional `keras_dsc.training.resume.PhaseBackup`: the phase backs itself up
+            at every epoch end and, when it holds a backup, continues from it (or, if the
+            phase had ended, only reloads its weights). Defaults to `None`.
 
     Returns:
         `(history, stopping)`: the dict of per-epoch logs (empty when nothing was trained) and
@@ -305,21 +341,58 @@ def pretrain(model, windows, batch_size=16, steps=240, learning_rate=2e-3, seed=
     if steps <= 0 or not has_decoder(model):
         return {}, stopping
     budget = StepBudget(steps)
-    plateau = keras.callbacks.EarlyStopping(monitor="reconstruction_loss", mode="min",
-                                            min_delta=plateau_delta, patience=plateau_patience)
+    # Never before half the budget: a record of 50 samples (4 steps an epoch) would otherwise
+    # stop after a dozen steps, when the latent space has not formed yet.
+    plateau = keras.callbacks.EarlyStopping(
+        monitor="reconstruction_loss", mode="min", min_delta=plateau_delta,
+        patience=plateau_patience,
+        start_from_epoch=_epochs_for(steps // 2, len(windows), batch_size))
     batches = window_batches(windows, batch_size, shuffle=True, seed=seed)
-    fitted = model.fit(batches, epochs=_epochs_for(steps, len(windows), batch_size),
-                       shuffle=_keras_shuffles(batches),
-                       callbacks=[budget, plateau, *callbacks], verbose=verbose)
+    first = last = []
+    if backup is not None:
+        backup.attach(budget=budget, plateau=plateau, batches=batches)
+        first, last = backup.callbacks()
+    batches = _served(batches)
+    if backup is not None and backup.stopped:
+        backup.restore(model)  # pre-training had ended: only its weights are reloaded
+        history = backup.history
+    else:
+        fitted = model.fit(batches, epochs=_epochs_for(steps, len(windows), batch_size),
+                           shuffle=_keras_shuffles(batches),
+                           callbacks=[*first, budget, plateau, *callbacks, *last],
+                           verbose=verbose)
+        model._initial_epoch = None  # set by BackupAndRestore; not for the joint phase
+        history = backup.history if backup is not None else fitted.history
     stopping.update(steps=budget.steps,
                     reason="plateau" if plateau.stopped_epoch > 0 and not budget.stopped
                     else "budget")
-    return fitted.history, stopping
+    return history, stopping
+
+
+def _keep_rows(path, rows):
+    """Keeps the header and the first `rows` rows of the CSV log `path` (all of it gone when
+    `rows` is 0): a resumed run logs again the epochs after its last backup."""
+    path = Path(path)
+    if rows <= 0 or not path.is_file():
+        path.unlink(missing_ok=True)
+        return
+    lines = path.read_bytes().splitlines(keepends=True)  # CSVLogger ends its lines with \r\n
+    path.write_bytes(b"".join(lines[:rows + 1]))
 
 
 def _epochs_for(steps, n_samples, batch_size):
     """The epochs that cover `steps` training steps (a `StepBudget` cuts the last one)."""
     return -(-int(steps) // -(-int(n_samples) // int(batch_size)))
+
+
+def _served(batches):
+    """What `fit` trains on: with TensorFlow, a `WindowBatches` through `synchronous_batches`
+    (no read-ahead: each batch takes the target distribution as it is at that step)."""
+    from keras_dsc.data.batches import WindowBatches, synchronous_batches
+
+    if isinstance(batches, WindowBatches) and keras.backend.backend() == "tensorflow":
+        return synchronous_batches(batches)
+    return batches
 
 
 def _keras_shuffles(batches):
