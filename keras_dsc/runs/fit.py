@@ -180,16 +180,20 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
         raise
     import keras  # noqa: F401
 
-    # The model is built, compiled and trained in the engine's scope (`--distribute`); the
-    # k-means initialisation and the target distribution are computed once, on the host.
-    with Distribution(fit_options.distribute):
-        model = build_dsc(windows.sample_shape, fit_options.n_clusters, fit_options,
-                          hardware["dtype_policy"], getattr(windows, "latitudes", None))
-        options = dataclasses.replace(fit_options, seed=seed)
-        result = train_with_options(model, windows, options, log_dir=log_dir, verbose=verbose,
-                                    jit_compile=hardware["jit_compile"],
-                                    initial_partition=partition, backup_dir=backup_dir)
-    return model, result
+    distribution = None
+    if fit_options.distribute != "none":
+        from keras_dsc.training.hardware import Distribution
+
+        distribution = Distribution(fit_options.distribute).describe()
+        if fit_options.batch_size < distribution["replicas"]:
+            if fit_options.resume is None:
+                claim.abandon()
+            raise OptionError(f"{{batch_size}} {fit_options.batch_size} is smaller than the "
+                              f"{distribution['replicas']} devices of {{distribute}} "
+                              f"{fit_options.distribute}", "batch_size", "distribute")
+    run_dir = claim.partial
+    if fit_options.resume is not None:
+        echo(f"resuming {claim.run_dir} from {run_dir}")
     echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
          f"(time, lat, lon, variables) from {data.description['source']}")
     for line in summary_lines(data.description):
