@@ -169,6 +169,7 @@ def test_options_the_dataset_fixes_are_refused(prepared):
         prepare_data(DataOptions(**base, anomalies=True))
 
 
+@pytest.mark.slow  # a whole fit through the CLI (27 s); the tfds: path is tested quick above
 def test_cli_fit_from_tfds(prepared, tmp_path):
     _, data_dir = prepared
     args = ["fit", "--data", "tfds:era5_cube/hourly24", "--n-clusters", "2", "--filters", "2",

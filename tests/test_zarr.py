@@ -222,31 +222,36 @@ def test_fit_from_a_zarr_store_on_the_command_line(tmp_path):
     assert str(path) in lines[0] and "'tp' not found" in lines[0]
 
 
+GC_CHECK = """
+import gc, sys, threading, time, weakref
+from keras_dsc.data.era5 import open_cube
+open_cube(sys.argv[1], variables=["t2m"]).t2m.values
+assert gc.get_threshold()[0] >= 2**30, gc.get_threshold()  # no automatic collection
+assert any(t.name == "keras_dsc_gc" and t.is_alive() for t in threading.enumerate())
+
+class Node:
+    pass
+
+node = Node()
+node.self = node  # a reference cycle: only the collector frees it
+gone = weakref.ref(node)
+del node
+deadline = time.time() + 20
+while gone() is not None and time.time() < deadline:
+    kept = [[] for _ in range(3000)]  # live objects: the counts pass the thresholds
+    time.sleep(0.05)
+assert gone() is None, "the cycle was never collected"
+print("collected")
+"""
+
+
 def test_garbage_is_collected_off_zarrs_io_thread(tmp_path):
     """zarr reads every chunk on one event-loop thread; the cyclic garbage collection, which
-    may finalise a tf.data iterator whose reads wait on that thread, runs in its own."""
-    import gc
-    import threading
-    import time
-    import weakref
-
-    open_cube(store(tmp_path), variables=["t2m"]).t2m.values
-    assert gc.get_threshold()[0] >= 2**30  # no automatic collection, in any thread
-    assert any(t.name == "keras_dsc_gc" and t.is_alive() for t in threading.enumerate())
-
-    class Node:
-        pass
-
-    node = Node()
-    node.self = node  # a reference cycle: only the collector frees it
-    gone = weakref.ref(node)
-    del node
-    deadline = time.time() + 20
-    while gone() is not None and time.time() < deadline:
-        kept = [[] for _ in range(3000)]  # live objects: the counts pass the thresholds
-        time.sleep(0.05)
-    del kept
-    assert gone() is None
+    may finalise a tf.data iterator whose reads wait on that thread, runs in its own. Checked
+    in a fresh process: what the collector does must not depend on the tests run before."""
+    done = subprocess.run([sys.executable, "-c", GC_CHECK, str(store(tmp_path))], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "collected", done.stderr[-2000:]
 
 
 @pytest.mark.slow  # TensorFlow and a tiny training, streamed from the store

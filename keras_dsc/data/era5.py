@@ -469,7 +469,9 @@ def collect_garbage_off_the_io_thread(interval=0.05):
 
     if _COLLECTOR:
         return
-    thresholds = gc.get_threshold()
+    # The former thresholds, or CPython's defaults where they were off (0) or out of reach.
+    thresholds = tuple(t if 0 < t < 2**30 else default
+                       for t, default in zip(gc.get_threshold(), (700, 10, 10)))
     gc.set_threshold(2**30, 2**30, 2**30)
 
     def collect():
