@@ -79,6 +79,18 @@ def _labels_of(table):
     return stats.as_labels(table[["time", "cluster"]])
 
 
+def _open_run(run_dir):
+    """What the `regimes` and `composites` commands read of a run folder: `(run_dir, config,
+    assignments table, raw labels, step, window length)`."""
+    run_dir = run_folder.check_run_dir(run_dir, (run_folder.CONFIG_FILE,
+                                                 run_folder.ASSIGNMENTS_FILE))
+    config = run_folder.read_config(run_dir)
+    table = run_folder.read_assignments_table(run_dir)
+    raw = _labels_of(table)
+    step, length = window_timing(run_dir, config, raw.index)
+    return run_dir, config, table, raw, step, length
+
+
 def _n_clusters(config, labels):
     fit = (config or {}).get("fit") or {}
     n = fit.get("n_clusters")
@@ -311,12 +323,7 @@ def regime_statistics(run_dir, out=None, min_probability=None, min_duration=None
     >>> result.out.name, sorted(result.tables)[:3]
     ('regimes', ['climatology', 'durations', 'episodes'])
     """
-    run_dir = run_folder.check_run_dir(run_dir, (run_folder.CONFIG_FILE,
-                                                 run_folder.ASSIGNMENTS_FILE))
-    config = run_folder.read_config(run_dir)
-    table = run_folder.read_assignments_table(run_dir)
-    raw = _labels_of(table)
-    step, length = window_timing(run_dir, config, raw.index)
+    run_dir, config, table, raw, step, length = _open_run(run_dir)
     out = run_folder.check_free(out if out is not None else
                                 run_dir / run_folder.REGIMES_FOLDER)
     labels = filtered_labels(table, step, min_probability, min_duration, short_episodes)
@@ -532,12 +539,7 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
     """
     from keras_dsc.data import era5
 
-    run_dir = run_folder.check_run_dir(run_dir, (run_folder.CONFIG_FILE,
-                                                 run_folder.ASSIGNMENTS_FILE))
-    config = run_folder.read_config(run_dir)
-    table = run_folder.read_assignments_table(run_dir)
-    raw = _labels_of(table)
-    step, length = window_timing(run_dir, config, raw.index)
+    run_dir, config, table, raw, step, length = _open_run(run_dir)
     labels = filtered_labels(table, step, min_probability, min_duration, short_episodes)
     if out is not None:
         run_folder.check_free(out)

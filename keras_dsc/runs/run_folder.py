@@ -365,15 +365,21 @@ def load_model(run_dir):
         raise DataError(f"{path}: cannot load the model ({first})") from None
 
 
-def read_assignments(run_dir):
-    """The `cluster` column of the run's `assignments.csv`, as an int array."""
+def _assignments_csv(run_dir):
+    """`(path, frame)` of the run's `assignments.csv`; a missing or unreadable file is a
+    `DataError` naming it."""
     path = pathlib.Path(run_dir) / ASSIGNMENTS_FILE
     try:
-        frame = pd.read_csv(path)
+        return path, pd.read_csv(path)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataError(f"{path}: not a readable CSV file ({error})") from None
+
+
+def read_assignments(run_dir):
+    """The `cluster` column of the run's `assignments.csv`, as an int array."""
+    path, frame = _assignments_csv(run_dir)
     if "cluster" not in frame.columns:
         raise DataError(f"{path}: no 'cluster' column")
     return frame["cluster"].to_numpy(dtype=np.int64)
@@ -382,13 +388,7 @@ def read_assignments(run_dir):
 def read_assignments_table(run_dir):
     """The run's `assignments.csv` as a table: `time` (datetime64), `cluster` and, when the run
     has one, `probability` (of the assigned cluster)."""
-    path = pathlib.Path(run_dir) / ASSIGNMENTS_FILE
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    path, frame = _assignments_csv(run_dir)
     missing = [c for c in ("time", "cluster") if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: no {missing[0]!r} column")

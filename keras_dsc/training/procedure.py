@@ -251,11 +251,8 @@ def train_dsc(
     if steps > 0:
         joint_batches = window_batches(windows, batch_size, shuffle=True, seed=seed + 1,
                                        targets=targets)
-        first = last = []
-        if joint_backup is not None:
-            joint_backup.attach(budget=budget, update=update, batches=joint_batches)
-            first, last = joint_backup.callbacks()
-        joint_batches = _served(joint_batches)
+        joint_batches, first, last = _phase_batches(joint_batches, joint_backup, budget=budget,
+                                                    update=update)
         if joint_backup is not None and joint_backup.stopped:
             joint_backup.restore(model)  # it had ended: nothing is left to train
             record(joint_backup.history)
@@ -348,11 +345,7 @@ def pretrain(model, windows, batch_size=16, steps=240, learning_rate=2e-3, seed=
         patience=plateau_patience,
         start_from_epoch=_epochs_for(steps // 2, len(windows), batch_size))
     batches = window_batches(windows, batch_size, shuffle=True, seed=seed)
-    first = last = []
-    if backup is not None:
-        backup.attach(budget=budget, plateau=plateau, batches=batches)
-        first, last = backup.callbacks()
-    batches = _served(batches)
+    batches, first, last = _phase_batches(batches, backup, budget=budget, plateau=plateau)
     if backup is not None and backup.stopped:
         backup.restore(model)  # pre-training had ended: only its weights are reloaded
         history = backup.history
@@ -383,6 +376,17 @@ def _keep_rows(path, rows):
 def _epochs_for(steps, n_samples, batch_size):
     """The epochs that cover `steps` training steps (a `StepBudget` cuts the last one)."""
     return -(-int(steps) // -(-int(n_samples) // int(batch_size)))
+
+
+def _phase_batches(batches, backup, **state):
+    """`(batches as fit trains on them, first callbacks, last callbacks)` of one phase: with a
+    `PhaseBackup`, it is told the phase's `state` (budget, plateau or update) and the batches
+    before they are served, and its callbacks go first and last."""
+    first = last = []
+    if backup is not None:
+        backup.attach(batches=batches, **state)
+        first, last = backup.callbacks()
+    return _served(batches), first, last
 
 
 def _served(batches):
