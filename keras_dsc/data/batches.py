@@ -119,6 +119,8 @@ def synchronous_batches(batches):
     options = tf.data.Options()
     options.experimental_optimization.inject_prefetch = False  # read when taken
     options.experimental_optimization.map_parallelization = False
+    # Several workers (`MultiWorkerMirroredStrategy`) each read every batch and keep their part.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     options.deterministic = True
     return ds.with_options(options)
 

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_dsc.layers.clustering import ClusteringLayer
 from keras_dsc.losses import clustering_kl_divergence, masked_mean_squared_error
+from keras_dsc.training.workers import across_workers
 
 
 class DeepClusteringModel(keras.Model):
@@ -136,7 +137,29 @@ class DeepClusteringModel(keras.Model):
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(loss)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        logs = self.compute_metrics(x, y, y_pred, sample_weight)
+        if across_workers():
+            # Keras 3 reduces the replicas' logs of a multi-worker strategy with
+            # `strategy.reduce("MEAN", value, axis=0)`, which fails on a scalar (its
+            # "Invalid reduction dimension 0 for input with 0 dimensions"): give it shape (1,).
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3's TensorFlow trainer builds from the first batch, averaged across the
+        # replicas in ONE `strategy.reduce`, which a multi-worker strategy refuses for a tuple
+        # `(x, P)` (and, when the replicas' parts of a last batch differ in size, for any
+        # batch); only the shapes matter, so each worker builds from its own part.
+        if iterator is not None and across_workers():
+            import tensorflow as tf
+
+            strategy = tf.distribute.get_strategy()
+            for _, _, batches in iterator:
+                data_batch = keras.tree.map_structure(
+                    lambda value: strategy.experimental_local_results(value)[0], next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, *args):
         if keras.backend.backend() != "tensorflow":
@@ -160,3 +183,4 @@ class DeepClusteringModel(keras.Model):
             }
         )
         return config
+

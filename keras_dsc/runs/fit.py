@@ -1,6 +1,7 @@
 """A training run: options in, a run folder with the model, assignments and scores out."""
 
 import dataclasses
+import datetime
 import importlib.metadata
 import json
 import platform
@@ -140,8 +141,13 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
             command line's); each must agree with the saved run's. Default: the options that
             differ from their defaults.
 
+    Under `--distribute multi-worker` every worker calls `fit_run` with the same options;
+    worker 0, the chief, writes the run folder; the others train into a scratch run
+    `<out>/<run-name>.worker-<index>` (a partial folder, kept for `--resume` when killed) and
+    remove it at the end.
+
     Returns:
-        The run folder, a `pathlib.Path`.
+        The run folder, a `pathlib.Path` (`None` on a worker that is not the chief).
 
     Example (a tiny model on six days of the built-in cube; the defaults train the real one):
 
@@ -153,6 +159,11 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
     """
     data_options = data_options or DataOptions()
     fit_options = fit_options or FitOptions()
+    worker = _worker_index(fit_options)
+    if worker and fit_options.resume is not None:  # a worker resumes its own scratch run
+        fit_options = dataclasses.replace(fit_options,
+                                          resume=f"{str(fit_options.resume).rstrip('/')}"
+                                                 f"{WORKER_SUFFIX}{worker}")
     claim = None
     if fit_options.resume is not None:
         partial = run_folder.find_partial(fit_options.resume, fit_options.out)
@@ -161,7 +172,11 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
         claim = run_folder.reclaim_run_dir(partial)
         claim.clear_outputs()
     else:
-        run_dir = run_folder.free_run_dir(fit_options.out, fit_options.run_name)
+        name = fit_options.run_name
+        if worker:  # not the chief: trains with the others into scratch, removed at the end
+            stamp = datetime.datetime.now().strftime("dsc-%Y%m%d-%H%M%S")
+            name = f"{name or stamp}{WORKER_SUFFIX}{worker}"
+        run_dir = run_folder.free_run_dir(fit_options.out, name)
         fit_options = dataclasses.replace(fit_options, run_name=run_dir.name)
     try:
         started = time.time()
@@ -215,6 +230,11 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
                for i in range(fit_options.n_init)]
     weights = feature_weights(windows, fit_options.area_weighting)
     model, result, stability = choose_seed(trained, windows, weights, fit_options)
+    if worker:
+        claim.abandon()
+        echo(f"worker {worker} of {hardware['workers']}: trained with the others; the chief "
+             f"(worker 0) writes the run")
+        return None
     if fit_options.n_init > 1 and result.history:
         pd.DataFrame(result.history).rename_axis("epoch").to_csv(
             run_dir / run_folder.HISTORY_FILE)
@@ -259,6 +279,19 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
     run_dir = claim.finish()
     summarise(echo, run_dir, result.labels, scores)
     return run_dir
+
+
+WORKER_SUFFIX = ".worker-"
+"""A non-chief worker's scratch run is `<out>/<run-name>.worker-<index>` (removed once done)."""
+
+
+def _worker_index(fit_options):
+    """This process's worker index under `--distribute multi-worker` (0: the chief), else 0."""
+    if fit_options.distribute != "multi-worker":
+        return 0
+    from keras_dsc.training.workers import worker_task
+
+    return worker_task()[0]
 
 
 def resumed_options(saved, data_options, fit_options, given=None):

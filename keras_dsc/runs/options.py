@@ -65,9 +65,11 @@ class FitOptions:
     mixed_precision: str = option("auto", "mixed_bfloat16 training: auto (on for GPUs and TPUs, "
                                   "off on CPU), on or off; losses and assignments stay "
                                   "float32.")
-    distribute: str = option("none", "Data-parallel training on this machine's devices: none, "
-                             "mirrored (TensorFlow's MirroredStrategy) or data-parallel (Keras' "
-                             "DataParallel, JAX); --batch-size is the global batch, split "
+    distribute: str = option("none", "Data-parallel training: none, mirrored (TensorFlow's "
+                             "MirroredStrategy on this machine's devices), data-parallel "
+                             "(Keras' DataParallel, JAX) or multi-worker (TensorFlow's "
+                             "MultiWorkerMirroredStrategy over the workers of TF_CONFIG; worker "
+                             "0 writes the run); --batch-size is the global batch, split "
                              "across the devices.")
     area_weighting: bool = option(True, "Weight grid cells by their area, cos(latitude), in the "
                                   "loss, the EOFs and k-means and the scores.")

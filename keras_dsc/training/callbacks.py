@@ -5,6 +5,7 @@ import numpy as np
 
 from keras_dsc.data.batches import window_batches
 from keras_dsc.training.target import target_distribution
+from keras_dsc.training.workers import broadcast_from_chief
 
 
 def soft_assignments(model, windows, batch_size):
@@ -74,7 +75,10 @@ class TargetDistributionUpdate(keras.callbacks.Callback):
         self._steps = 0
 
     def _update(self):
-        probabilities = soft_assignments(self.model, self.windows, self.batch_size)
+        # Under multi-worker training every worker goes on from the chief's Q (so the same P
+        # and the same decision to stop).
+        probabilities = broadcast_from_chief(
+            soft_assignments(self.model, self.windows, self.batch_size))
         self.targets[...] = target_distribution(probabilities)
         labels = probabilities.argmax(axis=1)
         if self.labels is not None:

@@ -98,10 +98,11 @@ def hardware_settings(jit_compile="auto", mixed_precision="auto"):
     }
 
 
-DISTRIBUTE = ("none", "mirrored", "data-parallel")
-"""The engines of data-parallel training on this machine's devices (`FitOptions.distribute`)."""
+DISTRIBUTE = ("none", "mirrored", "data-parallel", "multi-worker")
+"""The engines of data-parallel training (`FitOptions.distribute`): on this machine's devices,
+or in several worker processes (`keras_dsc.training.workers`)."""
 
-ENGINE_BACKEND = {"mirrored": "tensorflow", "data-parallel": "jax"}
+ENGINE_BACKEND = {"mirrored": "tensorflow", "data-parallel": "jax", "multi-worker": "tensorflow"}
 """The Keras backend each engine runs on."""
 
 
@@ -130,7 +131,8 @@ def check_distribute(distribute, backend=None):
 
     `mirrored` is `tf.distribute.MirroredStrategy` (TensorFlow); `data-parallel` is Keras'
     `keras.distribution.DataParallel`, which Keras 3 implements for JAX only (its TensorFlow
-    version is a prototype marked "do not use").
+    version is a prototype marked "do not use"); `multi-worker` is TensorFlow's
+    `MultiWorkerMirroredStrategy`, and needs `TF_CONFIG` (`keras_dsc.training.workers`).
 
     Args:
         distribute: one of `DISTRIBUTE`.
@@ -157,10 +159,15 @@ def check_distribute(distribute, backend=None):
     if backend != wanted:
         other = {b: e for e, b in ENGINE_BACKEND.items()}.get(backend)
         instead = f"use {{distribute}} {other}, or " if other else ""
-        what = ("TensorFlow's MirroredStrategy" if distribute == "mirrored"
-                else "Keras' DataParallel for the JAX backend")
+        what = {"mirrored": "TensorFlow's MirroredStrategy",
+                "multi-worker": "TensorFlow's MultiWorkerMirroredStrategy",
+                "data-parallel": "Keras' DataParallel for the JAX backend"}[distribute]
         raise OptionError(f"{{distribute}} {distribute} is {what}, but the backend is "
                           f"{backend}: {instead}KERAS_BACKEND={wanted}", "distribute")
+    if distribute == "multi-worker":
+        from keras_dsc.training.workers import worker_task
+
+        worker_task()
 
 
 def local_devices(distribute):
@@ -189,7 +196,10 @@ class Distribution:
     mirrored, each global batch is split across the replicas and the gradients are summed
     (the train step divides its per-replica mean loss by the number of replicas, so the sum is
     the global mean). `"data-parallel"`: `keras.distribution.DataParallel` (JAX): the batch is
-    sharded across the devices in one SPMD program. `"none"`: the default, nothing changes.
+    sharded across the devices in one SPMD program. `"multi-worker"`:
+    `tf.distribute.MultiWorkerMirroredStrategy` over the workers of `TF_CONFIG` (this process's
+    devices; the variables mirrored on every worker, the gradients all-reduced across them).
+    `"none"`: the default, nothing changes.
 
     Args:
         distribute: one of `DISTRIBUTE`.
@@ -204,9 +214,16 @@ class Distribution:
     def __init__(self, distribute="none"):
         check_distribute(distribute)
         self.distribute = distribute
-        self.devices = local_devices(distribute)
         self._scope = None
         self._engine = None
+        if distribute == "multi-worker":  # first: before anything starts TensorFlow's runtime
+            from keras_dsc.training.workers import multi_worker_strategy, worker_task
+
+            self.worker, self.workers = worker_task()
+            self._engine = multi_worker_strategy()
+            self.devices = list(self._engine.extended.worker_devices)
+            return
+        self.devices = local_devices(distribute)
         if distribute == "mirrored":
             import tensorflow as tf
 
@@ -216,15 +233,31 @@ class Distribution:
 
             self._engine = keras.distribution.DataParallel(devices=self.devices)
 
+    worker = 0
+    """This process's index among the workers (0: the chief)."""
+    workers = 1
+    """How many worker processes train together."""
+
     @property
     def replicas(self):
-        """How many devices share each batch."""
+        """How many devices share each batch (on all the workers together)."""
+        if self.distribute == "multi-worker":
+            return int(self._engine.num_replicas_in_sync)
         return max(1, len(self.devices))
 
+    @property
+    def is_chief(self):
+        """Whether this process writes the run (worker 0, or the only process)."""
+        return self.worker == 0
+
     def describe(self):
-        """A JSON-ready dict: `distribute`, `replicas`, `devices`."""
-        return {"distribute": self.distribute, "replicas": self.replicas,
-                "devices": list(self.devices)}
+        """A JSON-ready dict: `distribute`, `replicas`, `devices` (this process's), and with
+        several workers `worker` and `workers`."""
+        described = {"distribute": self.distribute, "replicas": self.replicas,
+                     "devices": list(self.devices)}
+        if self.distribute == "multi-worker":
+            described.update(worker=self.worker, workers=self.workers)
+        return described
 
     def __enter__(self):
         if self._engine is not None:

@@ -10,6 +10,7 @@ from sklearn.cluster import KMeans
 from keras_dsc.data.batches import window_batches
 from keras_dsc.training import CHECKPOINT_FILE, HISTORY_FILE
 from keras_dsc.training.hardware import resolve_jit_compile
+from keras_dsc.training.workers import broadcast_from_chief
 from keras_dsc.training.callbacks import (
     MissingLabelChange,
     StepBudget,
@@ -85,8 +86,9 @@ def initialise_centres(model, windows, batch_size, seed=0, n_init=20, labels=Non
         labels = np.asarray(labels)
         centres = np.stack([embedding[labels == k].mean(axis=0) if np.any(labels == k)
                             else embedding.mean(axis=0) for k in range(model.n_clusters)])
-    model.clustering.centres.assign(centres.astype("float32"))
-    return labels
+    # Once, and broadcast: under multi-worker training every worker takes the chief's centres.
+    model.clustering.centres.assign(broadcast_from_chief(centres.astype("float32")))
+    return broadcast_from_chief(labels)
 
 
 def has_decoder(model):
