@@ -110,5 +110,7 @@ def broadcast_from_chief(array):
         keep = tf.cast(context.replica_id_in_sync_group == 0, tf.float64)
         return context.all_reduce("SUM", mine * keep)
 
-    shared = strategy.experimental_local_results(strategy.run(chief_only))[0]
+    # In a `tf.function`: TensorFlow warns that the strategy's `run` is slow done eagerly.
+    shared = strategy.experimental_local_results(tf.function(
+        lambda: strategy.run(chief_only))())[0]
     return shared.numpy().astype(array.dtype)
