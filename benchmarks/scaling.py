@@ -6,15 +6,17 @@ The script
    global batch, in a fresh process per configuration: no strategy on one device, and
    `--distribute mirrored` (TensorFlow's MirroredStrategy) over 2 logical CPU devices (one CPU
    split with `tf.config.set_logical_device_configuration`; on a machine with GPUs, pass
-   `--gpus` to use them instead);
+   `--gpus` to use them instead), and `--distribute multi-worker` (MultiWorkerMirroredStrategy)
+   in 2 worker processes on 127.0.0.1, one device each, connected by `TF_CONFIG`;
 2. prints, per configuration, the training rate in samples/s (training steps x global batch
    over the wall time of `train_dsc` less the time in target-distribution updates), the time in
    those updates (P over the whole data set, on the host), and the final labels;
 3. writes the same hourly record (`--days`, 41 x 41 points, 4 variables) as NetCDF and as a
    Zarr store in the ARCO-ERA5 layout, and prints how fast `open_cube` reads each, whole.
 
-Logical CPU devices share the machine's cores: they show that training on two devices gives
-the labels of one, not that it is faster; the speed-up needs real devices (`--gpus`).
+Logical CPU devices and worker processes on one host share the machine's cores: they show
+that training on two devices gives the labels of one, not that it is faster; the speed-up
+needs real devices (`--gpus`) or hosts.
 
 Usage (from the repository root):
 
@@ -38,7 +40,7 @@ import json, sys, time
 engine, devices, gpus, steps, batch = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", \\
     int(sys.argv[4]), int(sys.argv[5])
 import tensorflow as tf
-if not gpus:
+if not gpus and engine != "multi-worker":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
@@ -63,8 +65,9 @@ rng = np.random.default_rng(0)
 centres = 3.0 * rng.normal(size=(3, 8, 16, 16, 3))
 n = 96
 windows = (centres[np.arange(n) % 3] + 0.3 * rng.normal(size=(n, 8, 16, 16, 3))).astype("float32")
+distribution = Distribution(engine)  # first: a multi-worker strategy starts TensorFlow's runtime
 keras.utils.set_random_seed(0)
-with Distribution(engine) as distribution:
+with distribution:
     model = DSC(input_shape=windows.shape[1:], n_clusters=3, filters=(8, 16), latent_dim=8)
     started = time.perf_counter()
     result = train_dsc(model, windows, batch_size=batch, pretrain_steps=steps, steps=steps,
@@ -79,16 +82,46 @@ print("RESULT " + json.dumps({
 """
 
 
-def train(engine, devices, gpus, steps, batch):
-    """One configuration in a fresh process; returns its result dict."""
+def train(engine, devices, gpus, steps, batch, workers=1):
+    """One configuration in fresh processes (`workers` of them, joined by `TF_CONFIG`);
+    returns the chief's result dict, with `worker_labels`, every worker's labels."""
     command = [sys.executable, "-c", CHILD, engine, str(devices), "1" if gpus else "0",
                str(steps), str(batch)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"{engine} on {devices} devices failed:\n{done.stderr[-3000:]}")
-    line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    ports = free_ports(workers)
+    processes = []
+    for index in range(workers):
+        if workers > 1:
+            env["TF_CONFIG"] = json.dumps({
+                "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                "task": {"type": "worker", "index": index}})
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=dict(env), text=True,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=1800)
+        if process.returncode != 0:
+            for other in processes:
+                other.kill()
+            sys.exit(f"{engine} on {devices} devices failed:\n{err[-3000:]}")
+        line = [x for x in out.splitlines() if x.startswith("RESULT ")][-1]
+        results.append(json.loads(line[len("RESULT "):]))
+    chief = results[0]
+    chief["worker_labels"] = [r["labels"] for r in results]
+    return chief
+
+
+def free_ports(n):
+    """`n` free TCP ports of 127.0.0.1."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def read_rates(folder, days):
@@ -141,15 +174,18 @@ def main():
                         help="Use the machine's GPUs instead of logical CPU devices.")
     args = parser.parse_args()
     results = [train("none", 2, args.gpus, args.steps, args.batch_size),
-               train("mirrored", 2, args.gpus, args.steps, args.batch_size)]
+               train("mirrored", 2, args.gpus, args.steps, args.batch_size),
+               train("multi-worker", 1, args.gpus, args.steps, args.batch_size, workers=2)]
     for r in results:
-        print(f"{r['engine']:>8} on {r['replicas']} device(s) {r['devices'] or ''}: "
+        print(f"{r['engine']:>12} on {r['replicas']} device(s) {r['devices'] or ''}: "
               f"{r['samples_per_s']:.1f} samples/s over {r['steps']} steps, "
               f"{r['updates']} target updates in {r['update_s']:.1f} s "
               f"(of {r['wall_s']:.1f} s); loss {[round(v, 4) for v in r['loss']]}")
         print(f"          labels {''.join(map(str, r['labels']))}")
-    same = results[0]["labels"] == results[1]["labels"]
-    print(f"same labels on 1 and {results[1]['replicas']} devices: {same}")
+    for r in results[1:]:
+        same = all(labels == results[0]["labels"] for labels in r["worker_labels"])
+        print(f"same labels with {r['engine']} on {r['replicas']} devices as on 1 "
+              f"(every worker's): {same}")
     with tempfile.TemporaryDirectory(prefix="keras_dsc_scaling_") as folder:
         nbytes, rates = read_rates(pathlib.Path(folder), args.days)
     for label, rate in rates.items():

@@ -234,6 +234,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
         claim.abandon()
         echo(f"worker {worker} of {hardware['workers']}: trained with the others; the chief "
              f"(worker 0) writes the run")
+        _wait_for_the_workers(fit_options)
         return None
     if fit_options.n_init > 1 and result.history:
         pd.DataFrame(result.history).rename_axis("epoch").to_csv(
@@ -278,7 +279,17 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
              f"{claim.run_dir / statistics.relative_to(run_dir)}")
     run_dir = claim.finish()
     summarise(echo, run_dir, result.labels, scores)
+    _wait_for_the_workers(fit_options)
     return run_dir
+
+
+def _wait_for_the_workers(fit_options):
+    """Under `--distribute multi-worker`, returns once every worker is done (the others wait
+    for the chief to write the run)."""
+    if fit_options.distribute == "multi-worker":
+        from keras_dsc.training.workers import barrier
+
+        barrier()
 
 
 WORKER_SUFFIX = ".worker-"

@@ -157,7 +157,7 @@ def check_distribute(distribute, backend=None):
     backend = backend or configured_backend()
     wanted = ENGINE_BACKEND[distribute]
     if backend != wanted:
-        other = {b: e for e, b in ENGINE_BACKEND.items()}.get(backend)
+        other = {"tensorflow": "mirrored", "jax": "data-parallel"}.get(backend)
         instead = f"use {{distribute}} {other}, or " if other else ""
         what = {"mirrored": "TensorFlow's MirroredStrategy",
                 "multi-worker": "TensorFlow's MultiWorkerMirroredStrategy",

@@ -114,3 +114,12 @@ def broadcast_from_chief(array):
     shared = strategy.experimental_local_results(tf.function(
         lambda: strategy.run(chief_only))())[0]
     return shared.numpy().astype(array.dtype)
+
+
+def barrier():
+    """Returns once every worker of the cluster has called it (so that none ends while the
+    others still run: the chief's coordination service reports a worker gone as a crash)."""
+    import numpy as np
+
+    with multi_worker_strategy().scope():
+        broadcast_from_chief(np.zeros(1))
