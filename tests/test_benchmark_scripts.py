@@ -34,3 +34,23 @@ def test_train_step_benchmark_runs_at_its_tiny_size():
     for expected in ("numpy float32 matmul", "DSC: ", "DSC (previous decoder)", "data path",
                      "NetCDF file, streamed", "full fit, 8 daily windows"):
         assert expected in done.stdout, (expected, done.stdout)
+
+
+def test_the_centroid_ceiling_is_the_nearest_true_mean():
+    import numpy as np
+
+    from benchmarks.clustering_ceiling import nearest_true_centre
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 6)
+    features = rng.normal(size=(18, 4)) + 0.8 * labels[:, None]
+    for leave_one_out in (False, True):
+        expected = []
+        for i, x in enumerate(features):
+            keep = np.arange(18) != i if leave_one_out else np.ones(18, bool)
+            means = [features[keep & (labels == j)].mean(axis=0) for j in range(3)]
+            expected.append(int(np.argmin([((m - x) ** 2).sum() for m in means])))
+        assert nearest_true_centre(features, labels, leave_one_out).tolist() == expected
+    # Leaving the window out can only move it away from its own regime's mean.
+    assert (nearest_true_centre(features, labels, True) == labels).sum() <= (
+        nearest_true_centre(features, labels) == labels).sum()
