@@ -183,4 +183,3 @@ class DeepClusteringModel(keras.Model):
             }
         )
         return config
-

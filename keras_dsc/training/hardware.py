@@ -245,11 +245,6 @@ class Distribution:
             return int(self._engine.num_replicas_in_sync)
         return max(1, len(self.devices))
 
-    @property
-    def is_chief(self):
-        """Whether this process writes the run (worker 0, or the only process)."""
-        return self.worker == 0
-
     def describe(self):
         """A JSON-ready dict: `distribute`, `replicas`, `devices` (this process's), and with
         several workers `worker` and `workers`."""
