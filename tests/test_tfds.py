@@ -77,8 +77,10 @@ def test_manual_dir_without_netcdf_names_what_it_found(tmp_path):
     manual = tmp_path / "manual"
     manual.mkdir()
     (manual / "era5_2021.grib").write_text("GRIB")
-    with pytest.raises(DataError, match=r"no NetCDF \(\*\.nc\) file found \(found: "
-                       r"era5_2021.grib\); it needs ERA5 files holding u10, v10"):
+    (manual / "old.nc").mkdir()  # a folder, not a NetCDF file
+    with pytest.raises(DataError, match=r"no NetCDF file \(\*\.nc\) or Zarr store \(\*\.zarr\) "
+                       r"found \(found: era5_2021.grib, old.nc\); it needs ERA5 data holding "
+                       r"u10, v10"):
         build("paper", manual, tmp_path / "data")
 
 
