@@ -1,8 +1,9 @@
-"""era5_cube: ERA5 single-level NetCDF files cut into windows of (time, lat, lon, variable).
+"""era5_cube: ERA5 single-level data (NetCDF or Zarr) cut into windows of (time, lat, lon, variable).
 
 The builder reads the NetCDF files a user downloaded from the Copernicus Climate Data Store
-(manual download) with `keras_dsc.data.era5.open_cube`, selects the config's variables and region,
-optionally averages in time, and writes one example per window of consecutive time steps:
+(manual download), or analysis-ready Zarr stores (`*.zarr` directories), with
+`keras_dsc.data.era5.open_cube`, selects the config's variables and region, optionally averages
+in time, and writes one example per window of consecutive time steps:
 
 - `cube`: float32 `(window, latitude, longitude, variable)` in physical units (ERA5 units, as
   the files give them), 0 where the data is missing; zlib-compressed;
@@ -15,10 +16,18 @@ optionally averages in time, and writes one example per window of consecutive ti
   `regime` variable (the keras_dsc synthetic cube does), else -1.
 
 Normalisation is not applied here: the dataset stays in physical units, and the per-variable
-statistics of the whole cube (mean, std, min, max over all time steps and grid points, NaN
-skipped) are stored in the dataset metadata (`metadata.json`) with the variable names, units,
+statistics of the whole cube (mean, std, min, max, count over all time steps and grid points,
+NaN skipped) are stored in the dataset metadata (`metadata.json`) with the variable names, units,
 grid and time step. `keras_dsc.data.tfds` builds the model's normaliser from them, so training
 needs no extra pass over the data.
+
+The work comes in blocks (`keras_dsc.data.tfds_build.CubeSource`): blocks of windows give the
+examples, blocks of time steps give per-variable partial statistics (count, mean, M2, min, max),
+merged with a numerically stable pairwise update. A plain build runs the blocks one after the
+other in this process. Given a Beam pipeline (`tfds build --beam_pipeline_options=...`), the
+blocks go to Beam workers (`keras_dsc.data.tfds_beam`): each opens the files itself, and the
+statistics are a Beam combine whose result `tfds.core.BeamMetadataDict` stores once the pipeline
+ran; the metadata's `beam_runner` names the runner (None for a plain build).
 """
 
 import dataclasses
@@ -76,8 +85,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       ),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
-  Put ERA5 hourly single-level NetCDF files (*.nc) covering the region 43N 33W 33N 23W in the
-  manual dir (`--manual_dir`, default `~/tensorflow_datasets/downloads/manual/`). Any number of
+  Put ERA5 hourly single-level NetCDF files (*.nc), or analysis-ready Zarr stores (*.zarr
+  directories, e.g. a cut of ARCO-ERA5), covering the region 43N 33W 33N 23W in the manual dir (`--manual_dir`, default `~/tensorflow_datasets/downloads/manual/`). Any number of
   files is accepted (one per year, or the CDS's separate files of instantaneous and accumulated
   variables); together they must hold the variables u10 v10 t2m sst sp slhf sshf.
 
