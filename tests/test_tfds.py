@@ -77,8 +77,10 @@ def test_manual_dir_without_netcdf_names_what_it_found(tmp_path):
     manual = tmp_path / "manual"
     manual.mkdir()
     (manual / "era5_2021.grib").write_text("GRIB")
-    with pytest.raises(DataError, match=r"no NetCDF \(\*\.nc\) file found \(found: "
-                       r"era5_2021.grib\); it needs ERA5 files holding u10, v10"):
+    (manual / "old.nc").mkdir()  # a folder, not a NetCDF file
+    with pytest.raises(DataError, match=r"no NetCDF file \(\*\.nc\) or Zarr store \(\*\.zarr\) "
+                       r"found \(found: era5_2021.grib, old.nc\); it needs ERA5 data holding "
+                       r"u10, v10"):
         build("paper", manual, tmp_path / "data")
 
 
@@ -216,3 +218,25 @@ def test_tfds_build_command_line(tmp_path):
     assert not (data_dir / "era5_cube" / "paper").exists()
     windows = open_tfds("tfds:era5_cube/hourly24", data_dir)
     assert len(windows) == DAYS and windows.sample_shape == (24, 5, 6, 7)
+
+
+def test_a_zarr_store_in_the_manual_dir_gives_the_netcdf_examples(tmp_path):
+    from tests.helpers.era5_files import write_at, write_zarr
+
+    grid = {"nlat": 3, "nlon": 4, "variables": VARIABLES, "resolution": 0.25}
+    netcdf, zarr = tmp_path / "netcdf", tmp_path / "zarr"
+    netcdf.mkdir()
+    write_at(netcdf / "era5.nc", pd.date_range("2021-01-01", periods=48, freq="1h"), **grid)
+    write_zarr(zarr / "era5.zarr", n_times=48, level_variables=(), **grid)
+    builders = [build("hourly24", folder, tmp_path / f"data_{folder.name}")
+                for folder in (netcdf, zarr)]
+    assert builders[1].info.metadata["files"] == ["era5.zarr"]
+    for name in VARIABLES:
+        np.testing.assert_allclose(builders[1].info.metadata["statistics"][name]["mean"],
+                                   builders[0].info.metadata["statistics"][name]["mean"],
+                                   rtol=1e-6)
+    from_netcdf, from_zarr = (
+        [e["cube"] for e in b.as_dataset(split="train", shuffle_files=False).as_numpy_iterator()]
+        for b in builders)
+    assert len(from_zarr) == 2
+    np.testing.assert_allclose(from_zarr, from_netcdf, rtol=1e-6)

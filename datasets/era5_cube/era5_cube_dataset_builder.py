@@ -1,8 +1,9 @@
-"""era5_cube: ERA5 single-level NetCDF files cut into windows of (time, lat, lon, variable).
+"""era5_cube: ERA5 single-level data (NetCDF or Zarr) cut into windows of (time, lat, lon, variable).
 
 The builder reads the NetCDF files a user downloaded from the Copernicus Climate Data Store
-(manual download) with `keras_dsc.data.era5.open_cube`, selects the config's variables and region,
-optionally averages in time, and writes one example per window of consecutive time steps:
+(manual download), or analysis-ready Zarr stores (`*.zarr` directories), with
+`keras_dsc.data.era5.open_cube`, selects the config's variables and region, optionally averages
+in time, and writes one example per window of consecutive time steps:
 
 - `cube`: float32 `(window, latitude, longitude, variable)` in physical units (ERA5 units, as
   the files give them), 0 where the data is missing; zlib-compressed;
@@ -15,10 +16,18 @@ optionally averages in time, and writes one example per window of consecutive ti
   `regime` variable (the keras_dsc synthetic cube does), else -1.
 
 Normalisation is not applied here: the dataset stays in physical units, and the per-variable
-statistics of the whole cube (mean, std, min, max over all time steps and grid points, NaN
-skipped) are stored in the dataset metadata (`metadata.json`) with the variable names, units,
+statistics of the whole cube (mean, std, min, max, count over all time steps and grid points,
+NaN skipped) are stored in the dataset metadata (`metadata.json`) with the variable names, units,
 grid and time step. `keras_dsc.data.tfds` builds the model's normaliser from them, so training
 needs no extra pass over the data.
+
+The work comes in blocks (`keras_dsc.data.tfds_build.CubeSource`): blocks of windows give the
+examples, blocks of time steps give per-variable partial statistics (count, mean, M2, min, max),
+merged with a numerically stable pairwise update. A plain build runs the blocks one after the
+other in this process. Given a Beam pipeline (`tfds build --beam_pipeline_options=...`), the
+blocks go to Beam workers (`keras_dsc.data.tfds_beam`): each opens the files itself, and the
+statistics are a Beam combine whose result `tfds.core.BeamMetadataDict` stores once the pipeline
+ran; the metadata's `beam_runner` names the runner (None for a plain build).
 """
 
 import dataclasses
@@ -29,7 +38,6 @@ import tensorflow_datasets.public_api as tfds
 
 PAPER_VARIABLES = ("u10", "v10", "t2m", "sst", "sp", "slhf", "sshf")
 PAPER_REGION = (43.0, -33.0, 33.0, -23.0)  # north, west, south, east (the CDS order)
-_BLOCK_BYTES = 64 * 2**20  # windows read from the files at a time, in float32 bytes
 
 
 @dataclasses.dataclass
@@ -77,8 +85,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       ),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
-  Put ERA5 hourly single-level NetCDF files (*.nc) covering the region 43N 33W 33N 23W in the
-  manual dir (`--manual_dir`, default `~/tensorflow_datasets/downloads/manual/`). Any number of
+  Put ERA5 hourly single-level NetCDF files (*.nc), or analysis-ready Zarr stores (*.zarr
+  directories, e.g. a cut of ARCO-ERA5), covering the region 43N 33W 33N 23W in the manual dir (`--manual_dir`, default `~/tensorflow_datasets/downloads/manual/`). Any number of
   files is accepted (one per year, or the CDS's separate files of instantaneous and accumulated
   variables); together they must hold the variables u10 v10 t2m sst sp slhf sshf.
 
@@ -127,91 +135,86 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "https://cds.climate.copernicus.eu/datasets/reanalysis-era5-single-levels"
         ),
         disable_shuffling=True,
-        metadata=tfds.core.MetadataDict(),
+        metadata=tfds.core.BeamMetadataDict(),
     )
+
+  _beam_runner = None  # set by _download_and_prepare: the Beam runner's name, if any
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    self._beam_runner = _beam_runner(download_config)
+    return super()._download_and_prepare(dl_manager, download_config)
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    files = _netcdf_files(dl_manager.manual_dir)
-    windows, cube = self._open(files)
-    self.info.metadata.update(_describe(cube, windows, files, self.builder_config))
-    return {"train": self._generate_examples(windows)}
-
-  def _open(self, files):
-    """The config's lazy cube from `files`, and its `WindowedCube` (physical units)."""
-    from keras_dsc.data import era5  # pylint: disable=g-import-not-at-top
-    from keras_dsc.data.windows import WindowedCube  # pylint: disable=g-import-not-at-top
+    from keras_dsc.data.tfds_build import CubeSource  # pylint: disable=g-import-not-at-top
 
     config = self.builder_config
-    cube = era5.open_cube(
-        [str(path) for path in files], list(config.variables), config.region
-    )
-    if config.resample:
-      cube = era5.resample_time(cube, config.resample)
-    array = cube.to_dataarray(dim="variable").transpose(
-        "time", "latitude", "longitude", "variable"
-    )
-    labels = None
-    if "regime" in cube.coords:
-      labels = np.asarray(cube["regime"].values)
-    return WindowedCube(array, config.window, config.stride, labels=labels), cube
+    files = _input_files(dl_manager.manual_dir)
+    source = CubeSource(tuple(str(path) for path in files), tuple(config.variables),
+                        config.region, config.resample, config.window, config.stride)
+    windows, cube = source.open()
+    self.info.metadata.update(_describe(cube, windows, files, config))
+    self.info.metadata["beam_runner"] = self._beam_runner
+    if not self._beam_runner:
+      self.info.metadata["statistics"] = source.statistics()
+    return {"train": self._generate_examples(source)}
 
-  def _generate_examples(self, windows):
-    """Yields (index, example) in time order, reading a block of windows at a time."""
-    starts = windows.start_times.astype("datetime64[s]").astype(np.int64)
-    labels = windows.labels
-    block = max(1, _BLOCK_BYTES // (4 * int(np.prod(windows.sample_shape))))
-    for first in range(0, len(windows), block):
-      values = windows[first : first + block]
-      for offset, value in enumerate(values):
-        i = first + offset
-        valid = np.isfinite(value)
-        yield i, {
-            "cube": np.where(valid, value, np.float32(0)).astype(np.float32),
-            "mask": valid,
-            "start_time": int(starts[i]),
-            "index": i,
-            "regime": -1 if labels is None else int(labels[i]),
-        }
+  def _generate_examples(self, source):
+    """`(index, example)` in time order: a generator, or with Beam a PTransform of workers.
+
+    With Beam the statistics are a combine of the same pipeline: `metadata["statistics"]` is
+    its PCollection, which `tfds.core.BeamMetadataDict` writes out once the pipeline ran.
+    """
+    if not self._beam_runner:
+      return (item for block in source.window_blocks() for item in source.examples(block))
+    from keras_dsc.data import tfds_beam  # pylint: disable=g-import-not-at-top
+
+    def expand(pbegin):
+      examples, statistics = tfds_beam.generate(pbegin, source)
+      self.info.metadata["statistics"] = statistics
+      return examples
+
+    return tfds.core.lazy_imports.apache_beam.ptransform_fn(expand)()
 
 
-def _netcdf_files(manual_dir):
-  """The `*.nc` files of the manual dir, sorted; an error naming what is there otherwise."""
+def _beam_runner(download_config):
+  """The name of the Beam runner the build was given (`DirectRunner`, ...), or None."""
+  runner, options = download_config.beam_runner, download_config.beam_options
+  if runner is None and options is None:
+    return None
+  if runner is None:
+    beam = tfds.core.lazy_imports.apache_beam
+    runner = options.view_as(beam.options.pipeline_options.StandardOptions).runner
+  if runner is None:
+    return "DirectRunner"  # Beam's default
+  return runner if isinstance(runner, str) else type(runner).__name__
+
+
+def _input_files(manual_dir):
+  """The `*.nc` files and `*.zarr` stores of the manual dir, sorted; else an error naming
+  what is there."""
   from keras_dsc.errors import DataError  # pylint: disable=g-import-not-at-top
 
   manual_dir = tfds.core.Path(manual_dir)
-  files = sorted(path for path in manual_dir.glob("*.nc") if path.is_file())
+  files = sorted(
+      path for path in manual_dir.iterdir()
+      if (path.suffix == ".nc" and path.is_file())
+      or (path.suffix == ".zarr" and path.is_dir())
+  )
   if not files:
     present = sorted(path.name for path in manual_dir.iterdir())
     raise DataError(
-        f"{manual_dir}: no NetCDF (*.nc) file found (found: "
-        f"{', '.join(present) or 'nothing'}); it needs ERA5 files holding "
+        f"{manual_dir}: no NetCDF file (*.nc) or Zarr store (*.zarr) found (found: "
+        f"{', '.join(present) or 'nothing'}); it needs ERA5 data holding "
         f"{', '.join(PAPER_VARIABLES)}: see era5_cube's MANUAL_DOWNLOAD_INSTRUCTIONS"
     )
   return files
 
 
 def _describe(cube, windows, files, config):
-  """The metadata stored with the dataset: grid, units, time step and statistics."""
-  import dask  # pylint: disable=g-import-not-at-top
+  """The metadata stored with the dataset: grid, units, time step (statistics: apart)."""
   from keras_dsc.data.time_axis import time_step_text  # pylint: disable=g-import-not-at-top
 
   variables = list(config.variables)
-  reductions = []
-  for name in variables:
-    values = cube[name].astype("float64")
-    reductions.append(
-        (values.mean(), values.std(), values.min(), values.max(), values.count())
-    )
-  (computed,) = dask.compute(reductions)
-  statistics = {}
-  for name, (mean, std, low, high, count) in zip(variables, computed):
-    statistics[name] = {
-        "mean": float(mean),
-        "std": float(std),
-        "min": float(low),
-        "max": float(high),
-        "count": int(count),
-    }
   times = cube.indexes["time"]
   return {
       "variables": variables,
@@ -228,6 +231,5 @@ def _describe(cube, windows, files, config):
       "region": None if config.region is None else list(config.region),
       "files": [path.name for path in files],
       "has_regime": windows.labels is not None,
-      "statistics": statistics,
   }
 
