@@ -220,6 +220,7 @@ def test_tfds_build_command_line(tmp_path):
     assert len(windows) == DAYS and windows.sample_shape == (24, 5, 6, 7)
 
 
+@pytest.mark.slow  # two builds, 15 s; the quick suite keeps the NetCDF builds
 def test_a_zarr_store_in_the_manual_dir_gives_the_netcdf_examples(tmp_path):
     from tests.helpers.era5_files import write_at, write_zarr
 
