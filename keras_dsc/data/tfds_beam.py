@@ -1,6 +1,6 @@
 """The era5_cube build as an Apache Beam pipeline: examples and statistics made by workers.
 
-`generate(pbegin, source, variables)` adds to a pipeline the two branches a Beam build of
+`generate(pbegin, source)` adds to a pipeline the two branches a Beam build of
 `datasets/era5_cube` runs: blocks of window numbers -> each worker opens the files and yields
 that block's `(index, example)`; blocks of time steps -> per-block `Partials` -> one
 `StatisticsCombineFn` combine. Workers need keras_dsc installed (they unpickle
