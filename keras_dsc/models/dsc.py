@@ -54,7 +54,8 @@ class DSC(DeepClusteringModel):
             weights (a model saved with one loads with the other), the fused one trains
             faster. Defaults to `"fused"`.
         alpha: float, degrees of freedom of the Student's t kernel. Defaults to `1.0`.
-        gamma: float, weight of the clustering loss. Defaults to `0.1`.
+        gamma: float, weight of the clustering loss (the paper weighs it 1:1 with the
+            reconstruction). Defaults to `1.0`.
         **kwargs: other keyword arguments of `DeepClusteringModel` (`latitude_weights`, the
             area weights of the reconstruction error) and of `keras.Model` (`name`, `dtype`).
 
@@ -92,7 +93,7 @@ class DSC(DeepClusteringModel):
         per_step_code=True,
         convlstm="fused",
         alpha=1.0,
-        gamma=0.1,
+        gamma=1.0,
         **kwargs,
     ):
         super().__init__(input_shape, n_clusters, alpha=alpha, gamma=gamma, **kwargs)

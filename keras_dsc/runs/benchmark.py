@@ -278,7 +278,7 @@ def _run_method(method, context, seed):
     else:  # the ablations of keras_dsc's DSC
         model = DSC(shape, k, filters=size.filters, latent_dim=size.latent_dim,
                     skip=method.name == "dsc_skip",
-                    gamma=0.0 if method.name == "dsc_gamma0" else 0.1)
+                    gamma=0.0 if method.name == "dsc_gamma0" else FitOptions().gamma)
         if method.name == "dsc_no_pretrain":
             return _train(context, model, data, seed, pretrain_steps=0)
     return _train(context, model, data, seed)

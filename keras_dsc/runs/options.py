@@ -46,7 +46,8 @@ class FitOptions:
     steps: int = option(160, "Step budget of joint (reconstruction + clustering) training; "
                         "it stops earlier when fewer than --tol of the samples change cluster.")
     batch_size: int = option(16, "Windows per training batch.")
-    gamma: float = option(0.1, "Weight of the KL clustering loss.")
+    gamma: float = option(1.0, "Weight of the KL clustering loss (1: the paper's 1:1 with the "
+                         "reconstruction).")
     update_interval: int = option(20, "Training steps between recomputations of the target "
                                   "distribution P.")
     tol: float = option(0.001, "Stop when the fraction of samples changing cluster falls below "
