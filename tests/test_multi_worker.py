@@ -9,7 +9,6 @@ folder; the others leave nothing. The same global batch in one process gives the
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.scaling import free_ports
 from keras_dsc.runs import run_folder
 from keras_dsc.training.workers import worker_task
 from keras_dsc.errors import OptionError
@@ -32,16 +32,6 @@ TINY = ["--days", "12", "--filters", "2", "--latent-dim", "4", "--n-clusters", "
 def tf_config(ports, index):
     return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                        "task": {"type": "worker", "index": index}})
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def start_workers(args, n=2):
