@@ -86,7 +86,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Put ERA5 hourly single-level NetCDF files (*.nc), or analysis-ready Zarr stores (*.zarr
-  directories, e.g. a cut of ARCO-ERA5), covering the region 43N 33W 33N 23W in the manual dir (`--manual_dir`, default `~/tensorflow_datasets/downloads/manual/`). Any number of
+  directories, e.g. a cut of ARCO-ERA5), covering the region 43N 33W 33N 23W in the manual
+  dir (`--manual_dir`, default `~/tensorflow_datasets/downloads/manual/`). Any number of
   files is accepted (one per year, or the CDS's separate files of instantaneous and accumulated
   variables); together they must hold the variables u10 v10 t2m sst sp slhf sshf.
 

@@ -5,7 +5,6 @@ from keras import ops
 
 from keras_dsc.layers.clustering import ClusteringLayer
 from keras_dsc.losses import clustering_kl_divergence, masked_mean_squared_error
-from keras_dsc.training.workers import across_workers
 
 
 class DeepClusteringModel(keras.Model):
@@ -183,3 +182,16 @@ class DeepClusteringModel(keras.Model):
             }
         )
         return config
+
+
+def across_workers():
+    """Whether code runs under a TensorFlow strategy that spans several workers (what the
+    train step's multi-worker workarounds, and `keras_dsc.training.workers`, depend on)."""
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        return False
+    import tensorflow as tf
+
+    extended = tf.distribute.get_strategy().extended
+    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())

@@ -69,18 +69,6 @@ def multi_worker_strategy():
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def across_workers():
-    """Whether code runs under a TensorFlow strategy that spans several workers."""
-    import sys
-
-    if "tensorflow" not in sys.modules:
-        return False
-    import tensorflow as tf
-
-    extended = tf.distribute.get_strategy().extended
-    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
-
-
 def broadcast_from_chief(array):
     """The chief's `array` on every worker (an all-reduce in which only the chief's copy
     counts); `array` itself when training does not span workers.
@@ -96,6 +84,8 @@ def broadcast_from_chief(array):
     Returns:
         A NumPy array of `array`'s shape and dtype.
     """
+    from keras_dsc.models.deep_clustering import across_workers  # imports Keras
+
     if not across_workers():
         return array
     import numpy as np
