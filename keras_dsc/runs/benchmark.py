@@ -27,7 +27,6 @@ flattened features (as the paper did), which are not the main rows' features.
 """
 
 import dataclasses
-import datetime
 import pathlib
 import time
 
@@ -36,6 +35,7 @@ import pandas as pd
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.errors import DataError, OptionError
+from keras_dsc.runs import run_folder
 from keras_dsc.runs.options import FitOptions
 
 REFERENCE = "dsc"
@@ -448,7 +448,7 @@ def _notes(context, table, seeds, quick):
 
 
 def _new_folder(out):
-    name = datetime.datetime.now().strftime("benchmark-%Y%m%d-%H%M%S")
+    name = run_folder.default_run_name("benchmark")
     folder = pathlib.Path(out) / name
     suffix = 1
     while folder.exists():

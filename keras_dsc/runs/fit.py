@@ -1,7 +1,6 @@
 """A training run: options in, a run folder with the model, assignments and scores out."""
 
 import dataclasses
-import datetime
 import importlib.metadata
 import json
 import platform
@@ -174,8 +173,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
     else:
         name = fit_options.run_name
         if worker:  # not the chief: trains with the others into scratch, removed at the end
-            stamp = datetime.datetime.now().strftime("dsc-%Y%m%d-%H%M%S")
-            name = f"{name or stamp}{WORKER_SUFFIX}{worker}"
+            name = f"{name or run_folder.default_run_name()}{WORKER_SUFFIX}{worker}"
         run_dir = run_folder.free_run_dir(fit_options.out, name)
         fit_options = dataclasses.replace(fit_options, run_name=run_dir.name)
     try:

@@ -87,10 +87,21 @@ def partial_dir(run_dir):
     return run_dir.parent / f".{run_dir.name}{PARTIAL_SUFFIX}"
 
 
+def default_run_name(prefix="dsc"):
+    """`<prefix>-<time stamp>`, the name of a run (or benchmark) not given one.
+
+    Example:
+
+    >>> default_run_name("benchmark").startswith("benchmark-")
+    True
+    """
+    return datetime.datetime.now().strftime(f"{prefix}-%Y%m%d-%H%M%S")
+
+
 def free_run_dir(out, run_name, prefix="dsc"):
-    """`<out>/<run_name>` (`run_name` None: `<prefix>-<time stamp>`); refuses an existing one,
-    and one whose partial folder a killed `fit` left (pointing to `fit --resume`)."""
-    run_name = run_name or datetime.datetime.now().strftime(f"{prefix}-%Y%m%d-%H%M%S")
+    """`<out>/<run_name>` (`run_name` None: `default_run_name(prefix)`); refuses an existing
+    one, and one whose partial folder a killed `fit` left (pointing to `fit --resume`)."""
+    run_name = run_name or default_run_name(prefix)
     run_dir = pathlib.Path(out) / run_name
     if run_dir.exists():
         raise OptionError(f"{{run_name}}: {run_dir} already exists; choose another name",
