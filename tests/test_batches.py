@@ -57,3 +57,23 @@ def test_targets_are_read_when_a_batch_is_taken_not_when_it_is_read_ahead():
     targets[...] = 1.0  # as TargetDistributionUpdate does, in place, between two steps
     _, y = next(iterator)
     assert np.all(y.numpy() == 1)  # the next batch sees the update, although it was read ahead
+
+
+def test_files_too_large_to_load_whose_prepared_cube_fits_are_served_from_memory(
+        tmp_path, monkeypatch):
+    from keras_dsc.data import DataOptions, prepare, prepare_data
+    from keras_dsc.data.synthetic import write_cube
+
+    path = str(write_cube(tmp_path / "era5.nc", days=6, seed=1))  # hourly; prepared at 3 h
+    streamed = prepare_data(DataOptions(data=path, stream=True)).windows
+    raw_bytes = 6 * 24 * np.prod(streamed.sample_shape[1:]) * 4
+    prepared_bytes = streamed.array.nbytes
+    assert prepared_bytes < raw_bytes
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", (prepared_bytes + raw_bytes) // 2)
+    auto = prepare_data(DataOptions(data=path)).windows
+    assert auto.array.chunks is None  # loaded once, after resampling and normalisation
+    assert isinstance(window_batches(auto, 4), WindowBatches)
+    rows = np.arange(len(auto))
+    np.testing.assert_allclose(auto[rows], streamed[rows], rtol=0, atol=1e-6)
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", prepared_bytes - 1)
+    assert prepare_data(DataOptions(data=path)).windows.array.chunks  # streams still

@@ -74,8 +74,8 @@ class DataOptions:
         normalization: `"zscore"` or `"minmax"`.
         tfds_data_dir: the TFDS data dir of `tfds:` data; `None` for `$TFDS_DATA_DIR` or
             `~/tensorflow_datasets`.
-        stream: keep the cube lazy (dask) and read windows on demand; `None`: only when it is
-            larger than 2 GiB.
+        stream: keep the cube lazy (dask) and read windows on demand; `None`: only when the
+            prepared (resampled, float32) cube is larger than 2 GiB.
 
     Example:
 
@@ -127,7 +127,8 @@ class DataOptions:
         None, "TFDS data dir of --data tfds:... Default: $TFDS_DATA_DIR, else "
         "~/tensorflow_datasets.")
     stream: bool | None = option(
-        None, "Read windows lazily instead of loading the cube. Default: beyond 2 GiB.",
+        None, "Read windows lazily instead of loading the cube. Default: when the prepared "
+        "cube is beyond 2 GiB.",
         cli=False)
 
     def __post_init__(self):

@@ -71,7 +71,8 @@ def open_data(options):
     Returns `(cube, files)`. The cube stays lazy (dask) when `options.stream` says so, or, by
     default, when it is larger than `IN_MEMORY_LIMIT`; otherwise it is read into memory at
     once, which makes the resampling and normalisation passes that follow much faster than
-    through dask. Its values are checked (`keras_dsc.data.values.check_values`), its time
+    through dask. A lazy cube whose prepared form fits (resampled, float32) is loaded by
+    `prepare_data` after normalisation. Its values are checked (`keras_dsc.data.values.check_values`), its time
     axis too (`resolve_time_step`).
     """
     opened = _open(options)
@@ -203,7 +204,8 @@ def prepare_data(options, preprocessor=None):
             model); `None` fits a new one on this data.
 
     Returns:
-        A `PreparedData`. Its description says what the time options chose and why
+        A `PreparedData`, its windows in memory unless `options.stream` is true or, by
+        default, the normalised cube is larger than `IN_MEMORY_LIMIT`. Its description says what the time options chose and why
         (`time`), which windows were dropped for gaps or for holding no value (`windowing`) and
         what opening the files changed (`notes`, calendar conversions).
     """
@@ -219,7 +221,10 @@ def prepare_data(options, preprocessor=None):
     else:
         _check_fits(cube, preprocessor, where)
     normalised = preprocessor.transform(cube)
-    if cube.chunks is None or not cube.chunks:  # in memory: keep the normalised cube so too
+    if not cube.chunks or (options.stream is None and normalised.nbytes <= IN_MEMORY_LIMIT):
+        # In memory, or files too large to load whose prepared cube (resampled, float32) is
+        # not: computed once, chunk after chunk in time order, and served from memory, since
+        # windows read at random from a lazy cube cost a dask computation per batch.
         normalised = normalised.load()
     time = opened.time
     if options.window == AUTO:
