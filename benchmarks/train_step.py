@@ -11,8 +11,8 @@ Prints, in ONE run (so that every speed is a ratio measured under the same condi
   filters (32, 64)) at batch 16 and 32;
 - one ConvLSTM2D layer alone, both implementations (forward, forward + backward);
 - the data path: seconds to fetch one batch of the built-in cube (prepared in memory), of a
-  streamed NetCDF file (lazy, read window by window) and of that file prepared once in memory
-  (the preparation spread over one epoch), against the step time;
+  streamed NetCDF file (lazy, read window by window) and of that file prepared once in memory,
+  against the step time, and the seconds of that one-off preparation;
 - with `--dtypes float32,mixed_bfloat16` (for a GPU under `KERAS_BACKEND=jax`), the same steps
   in each dtype policy; with `--full-fit`, the wall time of a whole DSC fit (pre-training and
   joint training with the `fit` defaults, compilation included) on a paper-scale hourly cube
@@ -216,7 +216,7 @@ def data_path(days, batch, steps):
     """Seconds per batch fetched by `fit`'s batches: the built-in cube in memory, a NetCDF file
     of the same cube streamed window by window (`stream=True`), and that lazy cube prepared
     once in memory (what `fit` does by default when the prepared cube fits, even if the files
-    do not), its one-off preparation spread over the batches of one epoch."""
+    do not). Returns `(seconds per batch by source, seconds of that one-off preparation)`."""
     from keras_dsc.data import DataOptions, builtin_cube_path, prepare_data
     from keras_dsc.data.batches import window_batches
     from keras_dsc.data.windows import WindowedCube
@@ -240,9 +240,8 @@ def data_path(days, batch, steps):
     start = time.perf_counter()
     loaded = WindowedCube(lazy.array.load(), lazy.window, lazy.stride, time_step=lazy.time_step)
     once = time.perf_counter() - start
-    epoch = -(-len(loaded) // batch)
-    seconds["NetCDF file, prepared once"] = per_batch(loaded) + once / epoch
-    return seconds
+    seconds["NetCDF file, prepared once"] = per_batch(loaded)
+    return seconds, once
 
 
 def full_fit(days, dtype, jit_compile, seed=0):
@@ -338,11 +337,13 @@ def main():
     step = min(rows[0][2].values())
     with tempfile.TemporaryDirectory() as cache:
         os.environ.setdefault("KERAS_DSC_CACHE", cache)
-        fetch = data_path(data_days, batch, data_steps)
+        fetch, once = data_path(data_days, batch, data_steps)
     print(f"\ndata path (batches of {batch}; the fastest train step above: {step * 1000:.0f} ms)")
     for name, seconds in fetch.items():
         print(f"  {name:30s} {seconds * 1000:8.1f} ms per batch = {100 * seconds / step:5.1f} % "
               f"of the step")
+    print(f"  preparing the lazy NetCDF cube once in memory: {once:.2f} s, the time of "
+          f"{once / step:.1f} train steps")
 
     if args.full_fit:
         days = 8 if args.quick else args.fit_days
