@@ -72,8 +72,8 @@ def open_data(options):
     default, when it is larger than `IN_MEMORY_LIMIT`; otherwise it is read into memory at
     once, which makes the resampling and normalisation passes that follow much faster than
     through dask. A lazy cube whose prepared form fits (resampled, float32) is loaded by
-    `prepare_data` after normalisation. Its values are checked (`keras_dsc.data.values.check_values`), its time
-    axis too (`resolve_time_step`).
+    `prepare_data` after normalisation. Its values are checked
+    (`keras_dsc.data.values.check_values`), its time axis too (`resolve_time_step`).
     """
     opened = _open(options)
     return opened.cube, opened.files
@@ -205,9 +205,10 @@ def prepare_data(options, preprocessor=None):
 
     Returns:
         A `PreparedData`, its windows in memory unless `options.stream` is true or, by
-        default, the normalised cube is larger than `IN_MEMORY_LIMIT`. Its description says what the time options chose and why
-        (`time`), which windows were dropped for gaps or for holding no value (`windowing`) and
-        what opening the files changed (`notes`, calendar conversions).
+        default, the normalised cube is larger than `IN_MEMORY_LIMIT`. Its description says
+        what the time options chose and why (`time`), which windows were dropped for gaps or
+        for holding no value (`windowing`) and what opening the files changed (`notes`,
+        calendar conversions).
     """
     if options.tfds:
         from keras_dsc.data.tfds import prepare_tfds  # TensorFlow: only for tfds: data
