@@ -1,6 +1,10 @@
 """Batches for fit and predict: in memory (WindowBatches) and read ahead (streamed_batches)."""
 
+import json
+
 import numpy as np
+import pandas as pd
+import pytest
 import xarray as xr
 
 from keras_dsc.data.batches import WindowBatches, streamed_batches, window_batches
@@ -78,3 +82,75 @@ def test_files_too_large_to_load_whose_prepared_cube_fits_are_served_from_memory
     np.testing.assert_allclose(auto[rows], streamed[rows], rtol=0, atol=1e-6)
     monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", prepared_bytes - 1)
     assert prepare_data(DataOptions(data=path)).windows.array.chunks  # streams still
+
+
+def test_a_lazy_cube_too_large_for_memory_is_prepared_once_into_a_mapped_file(tmp_path):
+    from keras_dsc.data import DataOptions, prepare_data
+    from keras_dsc.data.prepare import PREPARED_WINDOWS_FILE, hold_windows
+    from keras_dsc.data.synthetic import write_cube
+    from keras_dsc.errors import DataError
+
+    path = str(write_cube(tmp_path / "era5.nc", days=6, seed=1))
+    streamed = prepare_data(DataOptions(data=path, stream=True)).windows
+    folder = tmp_path / "state"
+    held, where = hold_windows(streamed, folder)
+    assert (folder / PREPARED_WINDOWS_FILE).exists() and str(folder) in where
+    assert isinstance(held.array.data, np.memmap) and held.array.chunks is None
+    assert isinstance(window_batches(held, 4), WindowBatches)  # no dask per batch
+    rows = np.arange(len(streamed))
+    np.testing.assert_array_equal(held[rows], streamed[rows])
+    assert held.report == streamed.report and len(held) == len(streamed)
+    np.testing.assert_array_equal(held.start_times, streamed.start_times)
+    with pytest.raises(DataError, match="exists"):  # never written over
+        streamed.on_disk(folder / PREPARED_WINDOWS_FILE)
+    kept, where = hold_windows(streamed, tmp_path / "other", stream=True)
+    assert kept is streamed and "streamed" in where and not (tmp_path / "other").exists()
+    in_memory = WindowedCube(streamed.array.load(), streamed.window)
+    assert hold_windows(in_memory, tmp_path / "x")[0] is in_memory
+
+
+def test_a_disk_without_room_for_the_prepared_cube_keeps_it_streaming(tmp_path, monkeypatch):
+    import collections
+    import shutil
+
+    from keras_dsc.data.prepare import hold_windows
+
+    lazy = lazy_cube()
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**9, 10**9, 100))
+    kept, where = hold_windows(lazy, tmp_path)
+    assert kept is lazy and "does not fit" in where and str(tmp_path) in where
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_trains_a_cube_too_large_for_memory_from_a_mapped_file_and_removes_it(
+        tmp_path, monkeypatch):
+    from keras_dsc.data import DataOptions, prepare
+    from keras_dsc.data.synthetic import write_cube
+    from keras_dsc.runs.fit import fit_run
+    from keras_dsc.runs.options import FitOptions
+
+    path = str(write_cube(tmp_path / "era5.nc", days=6, seed=1))
+    options = dict(filters=(2,), latent_dim=4, n_clusters=2, plots=False, pretrain_steps=2,
+                   steps=2, batch_size=2, out=str(tmp_path / "runs"))
+    lines = []
+    in_memory = fit_run(DataOptions(data=path), FitOptions(**options, run_name="memory"),
+                        echo=lines.append, verbose=0)
+    assert "windows held in memory" in lines
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 1000)  # below even the prepared cube
+    seen = []
+
+    def echo(line):
+        if line.startswith("windows prepared once into"):
+            seen.extend(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.npy"))
+        lines.append(line)
+
+    mapped = fit_run(DataOptions(data=path), FitOptions(**options, run_name="mapped"),
+                     echo=echo, verbose=0)
+    assert seen == [f"runs/.mapped.partial/training_state/{prepare.PREPARED_WINDOWS_FILE}"]
+    assert list(tmp_path.rglob("*.npy")) == []  # removed with the training state
+    config = json.loads((mapped / "config.json").read_text())
+    assert config["data"]["windows_held"].startswith("windows prepared once into")
+    first = pd.read_csv(in_memory / "assignments.csv")
+    second = pd.read_csv(mapped / "assignments.csv")
+    pd.testing.assert_frame_equal(first, second)  # the same windows, the same training

@@ -4,6 +4,7 @@ import dataclasses
 import hashlib
 import os
 import pathlib
+import shutil
 import tempfile
 
 import pandas as pd
@@ -251,6 +252,42 @@ def prepare_data(options, preprocessor=None):
         has_labels=windows.labels is not None,
         windowing=windows.report.as_dict(), notes=opened.notes)
     return PreparedData(windows, preprocessor, cube, description)
+
+
+def hold_windows(windows, folder, stream=None):
+    """Where training reads its windows from: memory, a memory-mapped file, or the files.
+
+    Windows read at random from a lazy cube (files whose prepared cube exceeds
+    `IN_MEMORY_LIMIT`) cost a dask computation per batch, several train steps on 2 cores. So,
+    unless `stream` is true, such a cube is computed once into `<folder>/prepared_windows.npy`
+    (float32, chunk after chunk) and read from it memory-mapped, when the disk has room for it.
+
+    Args:
+        windows: the `WindowedCube` of `prepare_data`.
+        folder: `pathlib.Path`, where the file may be written (a run's training state,
+            removed when the run finishes).
+        stream: the `DataOptions.stream` option: true keeps a lazy cube streaming.
+
+    Returns:
+        `(windows, where)`: the windows to train on and a line saying where they are held.
+    """
+    if not getattr(windows.array, "chunks", None):
+        return windows, "windows held in memory"
+    size = windows.array.size * 4 / 1024**3
+    if stream:
+        return windows, "windows streamed from the files, as asked"
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free / 1024**3
+    if free < 1.1 * size:
+        return windows, (f"windows streamed from the files: the prepared cube ({size:.1f} GiB) "
+                         f"does not fit in the {free:.1f} GiB free in {folder}")
+    path = folder / PREPARED_WINDOWS_FILE
+    path.unlink(missing_ok=True)  # of a killed run being resumed
+    return windows.on_disk(path), (f"windows prepared once into {path} ({size:.1f} GiB, "
+                                   f"memory-mapped; removed when the run finishes)")
+
+
+PREPARED_WINDOWS_FILE = "prepared_windows.npy"
 
 
 def _applied_resample(resample, time):

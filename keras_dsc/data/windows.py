@@ -15,6 +15,7 @@ dropped.
 """
 
 import dataclasses
+import os
 
 import numpy as np
 import pandas as pd
@@ -302,6 +303,43 @@ class WindowedCube:
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
+
+    def on_disk(self, path):
+        """The same windows, their cube computed once into a float32 `.npy` file and read
+        from it memory-mapped.
+
+        For a lazy cube too large for memory: windows read at random from it cost a dask
+        computation per batch, from the file a few page reads. The file is written chunk after
+        chunk, so memory stays bounded; it is the caller's to remove (a mapping stays valid
+        after the file is unlinked).
+
+        Args:
+            path: the `.npy` file to write; an existing file is refused.
+
+        Returns:
+            A `WindowedCube` with the same windows, report and labels, over the mapped file.
+
+        Example:
+
+        >>> x = xr.DataArray(np.ones((4, 2, 2, 1), "float32"), dims=DIMS,
+        ...                  coords={"time": pd.date_range("2021", periods=4, freq="D")})
+        >>> mapped = WindowedCube(x.chunk(time=2), window=2).on_disk("cube.npy")
+        >>> mapped.array.chunks is None, mapped[1].shape
+        (True, (2, 2, 2, 1))
+        """
+        import copy
+
+        import dask.array as da
+
+        if os.path.exists(path):
+            raise DataError(f"{path} exists: a prepared cube is never written over it")
+        out = np.lib.format.open_memmap(path, mode="w+", dtype="float32", shape=self.array.shape)
+        da.store(da.asarray(self.array.data).astype("float32"), out, lock=False)
+        out.flush()
+        del out
+        mapped = copy.copy(self)
+        mapped.array = self.array.copy(data=np.load(path, mmap_mode="r"))
+        return mapped
 
     @property
     def sample_shape(self):

@@ -11,6 +11,7 @@ import pandas as pd
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.data.options import summary_lines
+from keras_dsc.data.prepare import hold_windows
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs import run_folder
 from keras_dsc.runs.options import FitOptions, build_dsc, train_with_options
@@ -211,6 +212,11 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
          f"(time, lat, lon, variables) from {data.description['source']}")
     for line in summary_lines(data.description):
         echo(line)
+    if not data_options.tfds:
+        windows, held = hold_windows(windows, claim.state_dir, data_options.stream)
+        data.windows = windows
+        data.description["windows_held"] = held
+        echo(held)
 
     from keras_dsc.training.hardware import hardware_settings
 
