@@ -11,8 +11,9 @@ Prints, in ONE run (so that every speed is a ratio measured under the same condi
   filters (32, 64)) at batch 16 and 32;
 - one ConvLSTM2D layer alone, both implementations (forward, forward + backward);
 - the data path: seconds to fetch one batch of the built-in cube (prepared in memory), of a
-  streamed NetCDF file (lazy, read window by window) and of that file prepared once in memory,
-  against the step time, and the seconds of that one-off preparation;
+  streamed NetCDF file (lazy, read window by window) and of that file prepared once, in memory
+  and into a memory-mapped file, against the step time, and the seconds of each one-off
+  preparation;
 - with `--dtypes float32,mixed_bfloat16` (for a GPU under `KERAS_BACKEND=jax`), the same steps
   in each dtype policy; with `--full-fit`, the wall time of a whole DSC fit (pre-training and
   joint training with the `fit` defaults, compilation included) on a paper-scale hourly cube
@@ -31,6 +32,7 @@ Usage, from the repository root (any Keras backend; XLA only where `hardware_set
 
 import argparse
 import os
+import pathlib
 import platform
 import statistics
 import subprocess
@@ -212,13 +214,15 @@ def bench_dsc(window, filters, batch, warmup, steps, dtype="float32", jit_compil
     return (label, batch, seconds, flops)
 
 
-def data_path(days, batch, steps):
+def data_path(days, batch, steps, folder):
     """Seconds per batch fetched by `fit`'s batches: the built-in cube in memory, a NetCDF file
     of the same cube streamed window by window (`stream=True`), and that lazy cube prepared
-    once in memory (what `fit` does by default when the prepared cube fits, even if the files
-    do not). Returns `(seconds per batch by source, seconds of that one-off preparation)`."""
+    once, in memory (what `fit` does when the prepared cube fits in 2 GiB, even if the files
+    do not) and into a memory-mapped file in `folder` (what `fit` does beyond 2 GiB). Returns
+    `(seconds per batch by source, seconds of each one-off preparation)`."""
     from keras_dsc.data import DataOptions, builtin_cube_path, prepare_data
     from keras_dsc.data.batches import window_batches
+    from keras_dsc.data.prepare import hold_windows
     from keras_dsc.data.windows import WindowedCube
 
     def per_batch(windows):
@@ -237,10 +241,16 @@ def data_path(days, batch, steps):
     seconds = {"built-in cube, in memory": per_batch(prepare_data(DataOptions(days=days)).windows)}
     lazy = prepare_data(DataOptions(data=str(builtin_cube_path(days)), stream=True)).windows
     seconds["NetCDF file, streamed"] = per_batch(lazy)
+    once = {}
     start = time.perf_counter()
     loaded = WindowedCube(lazy.array.load(), lazy.window, lazy.stride, time_step=lazy.time_step)
-    once = time.perf_counter() - start
-    seconds["NetCDF file, prepared once"] = per_batch(loaded)
+    once["in memory"] = time.perf_counter() - start
+    seconds["NetCDF file, prepared once in memory"] = per_batch(loaded)
+    lazy = prepare_data(DataOptions(data=str(builtin_cube_path(days)), stream=True)).windows
+    start = time.perf_counter()
+    mapped, _ = hold_windows(lazy, pathlib.Path(folder))
+    once["into a mapped file"] = time.perf_counter() - start
+    seconds["NetCDF file, prepared once into a mapped file"] = per_batch(mapped)
     return seconds, once
 
 
@@ -337,13 +347,14 @@ def main():
     step = min(rows[0][2].values())
     with tempfile.TemporaryDirectory() as cache:
         os.environ.setdefault("KERAS_DSC_CACHE", cache)
-        fetch, once = data_path(data_days, batch, data_steps)
+        fetch, once = data_path(data_days, batch, data_steps, cache)
     print(f"\ndata path (batches of {batch}; the fastest train step above: {step * 1000:.0f} ms)")
     for name, seconds in fetch.items():
-        print(f"  {name:30s} {seconds * 1000:8.1f} ms per batch = {100 * seconds / step:5.1f} % "
+        print(f"  {name:46s} {seconds * 1000:8.1f} ms per batch = {100 * seconds / step:5.1f} % "
               f"of the step")
-    print(f"  preparing the lazy NetCDF cube once in memory: {once:.2f} s, the time of "
-          f"{once / step:.1f} train steps")
+    for where, seconds in once.items():
+        print(f"  preparing the lazy NetCDF cube once {where}: {seconds:.2f} s, the time of "
+              f"{seconds / step:.1f} train steps")
 
     if args.full_fit:
         days = 8 if args.quick else args.fit_days

@@ -32,7 +32,8 @@ def test_train_step_benchmark_runs_at_its_tiny_size():
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert done.returncode == 0, done.stderr[-3000:]
     for expected in ("numpy float32 matmul", "DSC: ", "DSC (previous decoder)", "data path",
-                     "NetCDF file, streamed", "NetCDF file, prepared once",
+                     "NetCDF file, streamed", "NetCDF file, prepared once in memory",
+                     "NetCDF file, prepared once into a mapped file",
                      "preparing the lazy NetCDF cube once", "full fit, 8 daily windows"):
         assert expected in done.stdout, (expected, done.stdout)
 
