@@ -121,6 +121,16 @@ def test_a_disk_without_room_for_the_prepared_cube_keeps_it_streaming(tmp_path, 
     kept, where = hold_windows(lazy, tmp_path)
     assert kept is lazy and "does not fit" in where and str(tmp_path) in where
     assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+
+    def full_disk(self, path):  # the disk fills up while the file is written
+        path.write_bytes(b"\x93NUMPY")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(WindowedCube, "on_disk", full_disk)
+    kept, where = hold_windows(lazy, tmp_path)
+    assert kept is lazy and "No space left on device" in where
+    assert list(tmp_path.iterdir()) == []  # the partial file is not left behind
 
 
 def test_fit_trains_a_cube_too_large_for_memory_from_a_mapped_file_and_removes_it(

@@ -283,8 +283,14 @@ def hold_windows(windows, folder, stream=None):
                          f"does not fit in the {free:.1f} GiB free in {folder}")
     path = folder / PREPARED_WINDOWS_FILE
     path.unlink(missing_ok=True)  # of a killed run being resumed
-    return windows.on_disk(path), (f"windows prepared once into {path} ({size:.1f} GiB, "
-                                   f"memory-mapped; removed when the run finishes)")
+    try:
+        mapped = windows.on_disk(path)
+    except OSError as error:  # the disk filled up after all
+        path.unlink(missing_ok=True)
+        return windows, (f"windows streamed from the files: writing the prepared cube "
+                         f"({size:.1f} GiB) into {folder} failed ({error.strerror or error})")
+    return mapped, (f"windows prepared once into {path} ({size:.1f} GiB, memory-mapped; "
+                    f"removed when the run finishes)")
 
 
 PREPARED_WINDOWS_FILE = "prepared_windows.npy"
