@@ -164,3 +164,27 @@ def test_fit_trains_a_cube_too_large_for_memory_from_a_mapped_file_and_removes_i
     first = pd.read_csv(in_memory / "assignments.csv")
     second = pd.read_csv(mapped / "assignments.csv")
     pd.testing.assert_frame_equal(first, second)  # the same windows, the same training
+
+
+def test_select_k_pretrains_a_cube_too_large_for_memory_from_a_mapped_file(tmp_path,
+                                                                           monkeypatch):
+    from keras_dsc.data import DataOptions, prepare
+    from keras_dsc.data.synthetic import write_cube
+    from keras_dsc.runs.options import FitOptions
+    from keras_dsc.runs.select_k import PREPARED_FOLDER, select_k
+
+    path = str(write_cube(tmp_path / "era5.nc", days=8, seed=1))
+    options = dict(pretrain_steps=2, filters=(2,), latent_dim=4, batch_size=2,
+                   out=str(tmp_path / "runs"))
+    in_memory = select_k(DataOptions(data=path), FitOptions(**options, run_name="memory"),
+                         k_min=2, k_max=3, echo=lambda line: None)
+    monkeypatch.setattr(prepare, "IN_MEMORY_LIMIT", 1000)
+    lines = []
+    mapped = select_k(DataOptions(data=path), FitOptions(**options, run_name="mapped"),
+                      k_min=2, k_max=3, echo=lines.append)
+    assert any(line.startswith("windows prepared once into") and PREPARED_FOLDER in line
+               for line in lines), lines
+    assert not (mapped["out_dir"] / PREPARED_FOLDER).exists()
+    assert list(tmp_path.rglob("*.npy")) == []
+    # The same table but for rounding: the statistics of a lazy cube are summed chunk by chunk.
+    pd.testing.assert_frame_equal(in_memory["table"], mapped["table"], rtol=1e-4)

@@ -263,7 +263,7 @@ def hold_windows(windows, folder, stream=None):
     (float32, chunk after chunk) and read from it memory-mapped, when the disk has room for it.
 
     Args:
-        windows: the `WindowedCube` of `prepare_data`.
+        windows: the windows of `prepare_data` (a `WindowedCube`, or TFDS windows).
         folder: `pathlib.Path`, where the file may be written (a run's training state,
             removed when the run finishes).
         stream: the `DataOptions.stream` option: true keeps a lazy cube streaming.
@@ -271,7 +271,9 @@ def hold_windows(windows, folder, stream=None):
     Returns:
         `(windows, where)`: the windows to train on and a line saying where they are held.
     """
-    if not getattr(windows.array, "chunks", None):
+    if not isinstance(windows, WindowedCube):
+        return windows, "windows streamed from the TFDS dataset (stored prepared)"
+    if not windows.array.chunks:
         return windows, "windows held in memory"
     size = windows.array.size * 4 / 1024**3
     if stream:

@@ -212,11 +212,10 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
          f"(time, lat, lon, variables) from {data.description['source']}")
     for line in summary_lines(data.description):
         echo(line)
-    if not data_options.tfds:
-        windows, held = hold_windows(windows, claim.state_dir, data_options.stream)
-        data.windows = windows
-        data.description["windows_held"] = held
-        echo(held)
+    windows, held = hold_windows(windows, claim.state_dir, data_options.stream)
+    data.windows = windows
+    data.description["windows_held"] = held
+    echo(held)
 
     from keras_dsc.training.hardware import hardware_settings
 

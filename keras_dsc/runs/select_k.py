@@ -10,11 +10,13 @@ Two ways, both ending in `keras_dsc.scoring.k_scores.recommend_k`:
 
 import dataclasses
 import json
+import shutil
 import time
 
 import numpy as np
 import pandas as pd
 
+from keras_dsc.data.prepare import hold_windows
 from keras_dsc.errors import OptionError
 from keras_dsc.runs.options import FitOptions, build_dsc, train_with_options
 from keras_dsc.runs.run_folder import new_run_dir
@@ -110,6 +112,10 @@ def score_full_runs(windows, ks, fit_options=None, verbose=0, echo=None):
                                             "calinski_harabasz")})
 
 
+PREPARED_FOLDER = ".prepared"
+"""Where a lazy cube's windows are prepared once while `select_k` trains (then removed)."""
+
+
 def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=False,
              echo=print, verbose=0):
     """Scores k = `k_min`..`k_max` and writes the table, the plot and the recommendation.
@@ -158,20 +164,27 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
     echo(f"data: {len(windows)} windows of shape {windows.sample_shape} "
          f"(time, lat, lon, variables) from {data.description['source']}")
 
-    if full_runs:
-        features = "normalised input windows, flattened (a full DSC training per k)"
-        echo(f"training DSC for k = {ks[0]}..{ks[-1]} ...")
-        table = score_full_runs(windows, ks, fit_options, verbose=verbose, echo=echo)
-    else:
-        from keras_dsc.training import embed
+    scratch = out_dir / PREPARED_FOLDER  # a lazy cube's windows, prepared once (removed)
+    windows, held = hold_windows(windows, scratch, data_options.stream)
+    echo(held)
+    data.description["windows_held"] = held
+    try:
+        if full_runs:
+            features = "normalised input windows, flattened (a full DSC training per k)"
+            echo(f"training DSC for k = {ks[0]}..{ks[-1]} ...")
+            table = score_full_runs(windows, ks, fit_options, verbose=verbose, echo=echo)
+        else:
+            from keras_dsc.training import embed
 
-        echo(f"pre-training the autoencoder for at most {fit_options.pretrain_steps} steps ...")
-        model, _ = pretrain_autoencoder(windows, fit_options, verbose=verbose)
-        latent = embed(model, windows, fit_options.batch_size)
-        features = (f"latent vectors of the pre-trained autoencoder "
-                    f"({latent.shape[0]} x {latent.shape[1]}), k-means per k")
-        table = score_k(latent, ks, seed=fit_options.seed)
+            echo(f"pre-training the autoencoder for at most {fit_options.pretrain_steps} steps ...")
+            model, _ = pretrain_autoencoder(windows, fit_options, verbose=verbose)
+            latent = embed(model, windows, fit_options.batch_size)
+            features = (f"latent vectors of the pre-trained autoencoder "
+                        f"({latent.shape[0]} x {latent.shape[1]}), k-means per k")
+            table = score_k(latent, ks, seed=fit_options.seed)
 
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     k, reason = recommend_k(table)
     table.to_csv(out_dir / "k_selection.csv", index=False)
     plot_k_selection(table, out_dir / "k_selection.png", recommended=k)
