@@ -182,7 +182,6 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
             features = (f"latent vectors of the pre-trained autoencoder "
                         f"({latent.shape[0]} x {latent.shape[1]}), k-means per k")
             table = score_k(latent, ks, seed=fit_options.seed)
-
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     k, reason = recommend_k(table)
