@@ -80,3 +80,25 @@ def test_cli_fit_on_6_hourly_data_with_no_time_option(tmp_path):
     assert config["data"]["options"]["resample"] == "6h"
     assert config["data"]["options"]["window"] == 4
     assert config["data"]["n_samples"] == 6
+
+
+def test_means_keep_the_step_they_were_averaged_to_when_a_gap_drops_a_whole_period(tmp_path):
+    # Hourly 00-02 and 07-11 UTC: the 3h means at 00 and 09 (06-09 lacks 06, left out) are
+    # 3-hourly with a gap, not 9-hourly, and no window of two steps joins them.
+    import numpy as np
+    import pandas as pd
+
+    from tests.helpers.era5_files import write_at
+
+    times = pd.DatetimeIndex([f"2021-01-01T{h:02d}" for h in (0, 1, 2, 7, 8, 9, 10, 11)])
+    path = write_at(tmp_path / "gap.nc", times, variables=("u10",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = prepare_data(DataOptions(data=str(path), anomalies=False, window=1))
+        assert one.description["time"]["step"] == "3h"
+        assert to_step(one.windows.time_step) == to_step("3h")
+        np.testing.assert_array_equal(one.windows.start_times.astype("datetime64[h]"),
+                                      np.array(["2021-01-01T00", "2021-01-01T09"],
+                                               dtype="datetime64[h]"))
+        with pytest.raises(Exception, match="window"):  # two steps would span the gap
+            prepare_data(DataOptions(data=str(path), anomalies=False, window=2))
