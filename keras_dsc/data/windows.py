@@ -14,6 +14,7 @@ gap, and a window whose every value is missing is dropped. `WindowedCube.report`
 dropped.
 """
 
+import copy
 import dataclasses
 import os
 
@@ -327,8 +328,6 @@ class WindowedCube:
         >>> mapped.array.chunks is None, mapped[1].shape
         (True, (2, 2, 2, 1))
         """
-        import copy
-
         import dask.array as da
 
         if os.path.exists(path):
