@@ -13,7 +13,9 @@ Prints, in ONE run (so that every speed is a ratio measured under the same condi
 - the data path: seconds to fetch one batch of the built-in cube (prepared in memory), of a
   streamed NetCDF file (lazy, read window by window) and of that file prepared once, in memory
   and into a memory-mapped file, against the step time, and the seconds of each one-off
-  preparation;
+  preparation; and batches of 24-step hourly windows read from the era5_cube TFDS dataset
+  (`hourly24`, built from the same cube by the real builder, timed once) against the
+  paper-scale step, whose windows have that shape (where tensorflow_datasets is installed);
 - with `--dtypes float32,mixed_bfloat16` (for a GPU under `KERAS_BACKEND=jax`), the same steps
   in each dtype policy; with `--full-fit`, the wall time of a whole DSC fit (pre-training and
   joint training with the `fit` defaults, compilation included) on a paper-scale hourly cube
@@ -214,6 +216,24 @@ def bench_dsc(window, filters, batch, warmup, steps, dtype="float32", jit_compil
     return (label, batch, seconds, flops)
 
 
+def _seconds_per_batch(windows, batch, steps):
+    """Mean seconds per batch of `fit`'s batches of `windows` (the first, which
+    starts the pipeline, not counted)."""
+    from keras_dsc.data.batches import window_batches
+
+    batches = window_batches(windows, batch, shuffle=True, seed=0)
+    count = min(steps, -(-len(windows) // batch) - 1)
+    if hasattr(batches, "as_numpy_iterator"):  # a tf.data.Dataset, read ahead
+        iterator = batches.as_numpy_iterator()
+    else:  # a WindowBatches
+        iterator = (batches[i] for i in range(len(batches)))
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(count):
+        next(iterator)
+    return (time.perf_counter() - start) / count
+
+
 def data_path(days, batch, steps, folder):
     """Seconds per batch fetched by `fit`'s batches: the built-in cube in memory, a NetCDF file
     of the same cube streamed window by window (`stream=True`), and that lazy cube prepared
@@ -221,38 +241,58 @@ def data_path(days, batch, steps, folder):
     do not) and into a memory-mapped file in `folder` (what `fit` does beyond 2 GiB). Returns
     `(seconds per batch by source, seconds of each one-off preparation)`."""
     from keras_dsc.data import DataOptions, builtin_cube_path, prepare_data
-    from keras_dsc.data.batches import window_batches
     from keras_dsc.data.prepare import hold_windows
     from keras_dsc.data.windows import WindowedCube
 
-    def per_batch(windows):
-        batches = window_batches(windows, batch, shuffle=True, seed=0)
-        count = min(steps, -(-len(windows) // batch) - 1)
-        if hasattr(batches, "as_numpy_iterator"):  # a tf.data.Dataset, read ahead
-            iterator = batches.as_numpy_iterator()
-        else:  # a WindowBatches
-            iterator = (batches[i] for i in range(len(batches)))
-        next(iterator)
-        start = time.perf_counter()
-        for _ in range(count):
-            next(iterator)
-        return (time.perf_counter() - start) / count
-
-    seconds = {"built-in cube, in memory": per_batch(prepare_data(DataOptions(days=days)).windows)}
+    builtin = prepare_data(DataOptions(days=days)).windows
+    seconds = {"built-in cube, in memory": _seconds_per_batch(builtin, batch, steps)}
     lazy = prepare_data(DataOptions(data=str(builtin_cube_path(days)), stream=True)).windows
-    seconds["NetCDF file, streamed"] = per_batch(lazy)
+    seconds["NetCDF file, streamed"] = _seconds_per_batch(lazy, batch, steps)
     once = {}
     start = time.perf_counter()
     # `compute`, not `load`: `load` would make `lazy` itself an in-memory cube.
     loaded = WindowedCube(lazy.array.compute(), lazy.window, lazy.stride,
                           time_step=lazy.time_step)
     once["in memory"] = time.perf_counter() - start
-    seconds["NetCDF file, prepared once in memory"] = per_batch(loaded)
+    seconds["NetCDF file, prepared once in memory"] = _seconds_per_batch(loaded, batch, steps)
     start = time.perf_counter()
     mapped, _ = hold_windows(lazy, pathlib.Path(folder))
     once["into a mapped file"] = time.perf_counter() - start
-    seconds["NetCDF file, prepared once into a mapped file"] = per_batch(mapped)
+    seconds["NetCDF file, prepared once into a mapped file"] = _seconds_per_batch(mapped, batch,
+                                                                                  steps)
     return seconds, once
+
+
+def tfds_path(days, batch, steps, folder):
+    """Seconds per batch of `fit --data tfds:era5_cube/hourly24`: the built-in cube's NetCDF
+    file built into the era5_cube dataset (config `hourly24`: one day of 24 hourly steps per
+    example) by the builder in `datasets/`, then read as `fit` reads it (shuffled within its
+    buffer, normalised in the tf.data pipeline, two batches read ahead). Returns `(seconds per
+    batch, seconds of the build, the window shape)`, or None without tensorflow_datasets (the
+    GPU image has no TensorFlow)."""
+    try:
+        import tensorflow  # noqa: F401  (TFDS builds and reads through TensorFlow)
+        import tensorflow_datasets as tfds
+    except ImportError:
+        return None
+    from keras_dsc.data import builtin_cube_path
+    from keras_dsc.data.tfds import open_tfds
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "datasets"))
+    from era5_cube import era5_cube_dataset_builder
+
+    tfds.disable_progress_bar()
+    manual = pathlib.Path(folder) / "tfds_manual"
+    manual.mkdir()
+    (manual / "cube.nc").symlink_to(builtin_cube_path(days))
+    start = time.perf_counter()
+    builder = era5_cube_dataset_builder.Builder(config="hourly24",
+                                                data_dir=str(pathlib.Path(folder) / "tfds"))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+    build = time.perf_counter() - start
+    windows = open_tfds("tfds:era5_cube/hourly24", pathlib.Path(folder) / "tfds")
+    return _seconds_per_batch(windows, batch, steps), build, windows.sample_shape
 
 
 def full_fit(days, dtype, jit_compile, seed=0):
@@ -349,6 +389,7 @@ def main():
     with tempfile.TemporaryDirectory() as cache:
         os.environ.setdefault("KERAS_DSC_CACHE", cache)
         fetch, once = data_path(data_days, batch, data_steps, cache)
+        tfds_rate = tfds_path(data_days, batch, data_steps, cache)
     print(f"\ndata path (batches of {batch}; the fastest train step above: {step * 1000:.0f} ms)")
     for name, seconds in fetch.items():
         print(f"  {name:46s} {seconds * 1000:8.1f} ms per batch = {100 * seconds / step:5.1f} % "
@@ -356,6 +397,19 @@ def main():
     for where, seconds in once.items():
         print(f"  preparing the lazy NetCDF cube once {where}: {seconds:.2f} s, the time of "
               f"{seconds / step:.1f} train steps")
+    if tfds_rate is None:
+        print("  TFDS dataset: not measured (tensorflow_datasets or TensorFlow not installed)")
+    else:
+        seconds, build, shape = tfds_rate
+        # The step of the same window shape (the paper-scale rows), else the default one.
+        same = [r for r in rows if r[0].startswith(f"DSC: {shape}, ") and r[1] == batch]
+        reference, what = ((min(same[0][2].values()), f"the {shape} step above") if same
+                           else (step, "the default step"))
+        print(f"  {'TFDS era5_cube/hourly24, windows ' + str(shape):46s} {seconds * 1000:8.1f} "
+              f"ms per batch = {100 * seconds / reference:5.1f} % of {what} "
+              f"({reference * 1000:.0f} ms)")
+        print(f"  building that TFDS dataset once ({data_days} examples, the builder in "
+              f"datasets/): {build:.1f} s")
 
     if args.full_fit:
         days = 8 if args.quick else args.fit_days

@@ -34,7 +34,8 @@ def test_train_step_benchmark_runs_at_its_tiny_size():
     for expected in ("numpy float32 matmul", "DSC: ", "DSC (previous decoder)", "data path",
                      "NetCDF file, streamed", "NetCDF file, prepared once in memory",
                      "NetCDF file, prepared once into a mapped file",
-                     "preparing the lazy NetCDF cube once", "full fit, 8 daily windows"):
+                     "preparing the lazy NetCDF cube once", "TFDS era5_cube/hourly24",
+                     "building that TFDS dataset once", "full fit, 8 daily windows"):
         assert expected in done.stdout, (expected, done.stdout)
 
 
