@@ -335,3 +335,41 @@ def test_resampling_a_lazy_cube_matches_resampling_it_in_memory(tmp_path, freq):
     xr.testing.assert_allclose(got.compute(), expected)
     np.testing.assert_array_equal(got["regime"].values, expected["regime"].values)
     assert got["u10"].attrs["units"] == "m s**-1" and got["u10"].dtype == np.float32
+
+
+def write_lon_grid(path, longitudes):
+    """Monthly `tas` on 3 latitudes and the given longitudes; each value encodes its cell."""
+    lon = np.asarray(longitudes, "float64")
+    lat = np.array([10.0, 0.0, -10.0])
+    values = (1000.0 * np.arange(4)[:, None, None] + 10.0 * lat[None, :, None]
+              + np.cos(np.deg2rad(lon))[None, None, :] + 250.0).astype("float32")
+    ds = xr.Dataset({"tas": (("time", "lat", "lon"), values, {"units": "K"})},
+                    coords={"time": pd.date_range("1980-01-01", periods=4, freq="MS"),
+                            "lat": lat, "lon": lon})
+    ds.to_netcdf(path)
+    return ds
+
+
+def test_a_box_across_the_date_line_keeps_its_longitudes_in_order(tmp_path):
+    # The tropical Pacific of ENSO studies in 0..360: wrapped to -180..180 and sorted, its
+    # halves would be swapped (175E beside 180, 115W beside 150E) under the convolutions.
+    raw = write_lon_grid(tmp_path / "pacific.nc", np.arange(150.0, 250.0, 5.0))
+    ds = open_cube(tmp_path / "pacific.nc")
+    np.testing.assert_allclose(ds.longitude.values, np.arange(150.0, 250.0, 5.0))
+    np.testing.assert_allclose(ds.tas.values, raw.tas.values, rtol=1e-6)  # lat descending
+
+
+def test_a_global_grid_still_wraps_to_minus_180_180(tmp_path):
+    write_lon_grid(tmp_path / "global.nc", np.arange(0.0, 360.0, 30.0))
+    ds = open_cube(tmp_path / "global.nc")
+    np.testing.assert_allclose(ds.longitude.values, np.arange(-180.0, 180.0, 30.0))
+    np.testing.assert_allclose(ds.tas.values[0, 0], 350.0 + np.cos(np.deg2rad(
+        np.arange(-180.0, 180.0, 30.0))), rtol=1e-6)
+
+
+def test_both_ends_of_minus_180_180_are_one_meridian(tmp_path):
+    lon = np.arange(-180.0, 181.0, 30.0)  # -180 and 180: the same column twice
+    write_lon_grid(tmp_path / "ends.nc", lon)
+    ds = open_cube(tmp_path / "ends.nc")
+    np.testing.assert_allclose(ds.longitude.values, lon[:-1])
+    assert ds.sizes["longitude"] == 12

@@ -96,8 +96,29 @@ def test_the_file_holding_the_bad_value_is_named_among_several(tmp_path):
 
 def test_bounds_apply_in_the_variables_own_units_only():
     assert bounds_for("sp", "Pa") == (1.0e4, 1.2e5)
-    assert bounds_for("t2m", "degC") is None  # converted by the user: only |x| >= 1e20
+    assert bounds_for("t2m", "degC") == bounds_for("sst", "degrees_C") == (-173.0, 127.0)
+    assert bounds_for("u10", "degC") is None and bounds_for("t2m", "furlongs") is None
     assert bounds_for("u10", "m s-1") == bounds_for("u10", "m s**-1")
+
+
+def test_undeclared_sea_ice_of_a_celsius_sst_is_refused_and_can_be_masked(tmp_path):
+    # HadISST writes sea ice as -1000 in degrees Celsius without declaring it a fill value.
+    rng = np.random.default_rng(0)
+    sst = (15.0 + rng.normal(size=(24, 4, 5))).astype("float32")
+    sst[:, 0, :2] = -1000.0
+    ds = xr.Dataset({"sst": (("time", "latitude", "longitude"), sst, {"units": "C"})},
+                    coords={"time": pd.date_range("1980-01-16", periods=24, freq="MS"),
+                            "latitude": [80.0, 70.0, 60.0, 50.0],
+                            "longitude": [0.0, 10.0, 20.0, 30.0, 40.0]})
+    ds.to_netcdf(tmp_path / "hadisst.nc")
+    given = dict(data=str(tmp_path / "hadisst.nc"), window=1, resample="none", anomalies=False)
+    text = message_of(lambda: prepare_data(DataOptions(**given)))
+    assert text.startswith(f"{tmp_path / 'hadisst.nc'}: variable 'sst' has 48 values beyond "
+                           f"any physical range (-173..127 ")
+    assert text.endswith("pass treat_as_missing -1000")
+    data = prepare_data(DataOptions(**given, treat_as_missing=(-1000.0,)))
+    assert np.isnan(data.cube["sst"].values[:, 0, :2]).all()
+    assert 0.5 < data.preprocessor.scale[0] < 2  # the field's own spread, not the ice's
 
 
 def write_mask(path, times, constant):

@@ -679,11 +679,15 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     if lat.size > 1 and not np.all(np.diff(lat) < 0):
         ds = ds.sortby("latitude", ascending=False)
     lon = ds["longitude"].values.astype("float64")
-    if lon.size and (lon.max() > 180.0 or lon.min() < -180.0):
-        attrs = dict(ds["longitude"].attrs)
+    both_ends = lon.size > 1 and lon.min() == -180.0 and lon.max() == 180.0  # one meridian
+    if lon.size and (lon.max() > 180.0 or lon.min() < -180.0 or both_ends):
         wrapped = (lon + 180.0) % 360.0 - 180.0
-        ds = ds.assign_coords(longitude=("longitude", wrapped, attrs))
-        lon = wrapped
+        # A regional box across the date line (150E..115W in 0..360) keeps its own
+        # longitudes: wrapped, its halves would sit side by side in the wrong order.
+        if not _splits_at_the_date_line(lon, wrapped):
+            attrs = dict(ds["longitude"].attrs)
+            ds = ds.assign_coords(longitude=("longitude", wrapped, attrs))
+            lon = wrapped
     if lon.size > 1 and not np.all(np.diff(lon) > 0):
         ds = ds.sortby("longitude")
         ds = ds.drop_duplicates("longitude")
@@ -711,6 +715,19 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
             values = values.astype("int64")  # decoded as float because of a _FillValue
         coords[LABELS] = ("time", values, labels.attrs)
     return ds.assign_coords(coords), used, available, note
+
+
+def _splits_at_the_date_line(lon, wrapped):
+    """Whether wrapping a contiguous box of longitudes into -180..180 cuts it in two."""
+    if lon.size < 3:
+        return False
+    spacing = np.diff(np.sort(lon))
+    step = np.median(spacing)
+    unique = np.unique(wrapped)
+    inner = np.diff(unique)
+    # Contiguous before, a hole inside after (a global grid wraps onto itself, no hole).
+    return bool(spacing.max() <= 1.5 * step and inner.size and inner.max() > 1.5 * step
+                and unique.size == lon.size)
 
 
 def _values_text(ds, dim):

@@ -24,6 +24,8 @@ LIMIT = 1e20
 
 _WIND = (-200.0, 200.0, ("m s**-1", "m s-1", "m/s"))
 _TEMPERATURE = (100.0, 400.0, ("K", "degK", "kelvin"))
+_CELSIUS = (-173.0, 127.0, ("degC", "C", "degrees_C", "degree_C", "deg_C", "Celsius",
+                            "degrees Celsius", "degree Celsius", "°C"))
 _PRESSURE = (1.0e4, 1.2e5, ("Pa", "Pascals"))
 _ENERGY = (-1.0e9, 1.0e9, ("J m**-2", "J m-2"))
 _FLUX = (-5.0e3, 5.0e3, ("W m**-2", "W m-2"))
@@ -38,6 +40,9 @@ BOUNDS = {
                                        "stl3", "stl4", "mx2t", "mn2t", "air", "tas", "ts",
                                        "ta", "tasmax", "tasmin")},
     "tos": (100.0, 400.0, ("K", "degK")),
+    **{f"{name}@C": _CELSIUS for name in ("t2m", "d2m", "skt", "sst", "t", "stl1", "stl2",
+                                          "stl3", "stl4", "mx2t", "mn2t", "air", "tas", "ts",
+                                          "ta", "tasmax", "tasmin", "tos")},
     **{name: _PRESSURE for name in ("sp", "ps")},
     **{name: (5.0e4, 1.2e5, _PRESSURE[1]) for name in ("msl", "slp", "psl")},
     **{name: _ENERGY for name in ("slhf", "sshf", "ssr", "str", "ssrd", "strd", "tsr",
@@ -51,7 +56,8 @@ BOUNDS = {
     "blh": (-1.0, 3.0e4, ("m",)),
     "tcwv": (-1.0, 200.0, ("kg m**-2", "kg m-2")),
 }
-"""Short name -> `(low, high, units)`: the range a value in one of those units stays in."""
+"""Short name -> `(low, high, units)`: the range a value in one of those units stays in
+(`NAME@C`: a temperature in degrees Celsius, the same range as in kelvin)."""
 
 
 def bounds_for(name, units):
@@ -59,17 +65,16 @@ def bounds_for(name, units):
 
     Example:
 
-    >>> bounds_for("t2m", "K"), bounds_for("t2m", "degC"), bounds_for("foo", "K")
-    ((100.0, 400.0), None, None)
+    >>> bounds_for("t2m", "K"), bounds_for("sst", "degC"), bounds_for("foo", "K")
+    ((100.0, 400.0), (-173.0, 127.0), None)
     """
-    entry = BOUNDS.get(str(name))
-    if entry is None or units is None:
+    if units is None:
         return None
-    low, high, accepted = entry
     given = _units_key(units)
-    if not any(given == _units_key(u) for u in accepted):
-        return None
-    return low, high
+    for entry in (BOUNDS.get(str(name)), BOUNDS.get(f"{name}@C")):  # @C: in Celsius
+        if entry is not None and any(given == _units_key(u) for u in entry[2]):
+            return entry[0], entry[1]
+    return None
 
 
 def _units_key(units):
