@@ -7,7 +7,8 @@ as they are and returns ONE canonical form, read lazily with dask so that a deca
 data never sits in memory:
 
 - dimensions `time`, `latitude`, `longitude`, in that order;
-- latitude descending (the ERA5 convention), longitude ascending in -180..180;
+- latitude descending (the ERA5 convention), longitude ascending in -180..180 (a regional
+  box across the date line keeps its 0..360 longitudes, in order);
 - data variables float32 in the requested order, with their `units` (and other) attributes;
 - the time axis sorted (duplicates refused);
 - the optional ground-truth labels (an integer variable `regime` on time) as a coordinate.
