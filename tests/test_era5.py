@@ -373,3 +373,48 @@ def test_both_ends_of_minus_180_180_are_one_meridian(tmp_path):
     ds = open_cube(tmp_path / "ends.nc")
     np.testing.assert_allclose(ds.longitude.values, lon[:-1])
     assert ds.sizes["longitude"] == 12
+
+
+def test_axes_named_by_their_coordinates_y_x_and_iri_t_y_x(tmp_path):
+    values = np.random.default_rng(0).normal(size=(6, 3, 4)).astype("float32") + 280.0
+    months = pd.date_range("1980-01-01", periods=6, freq="MS")
+    yx = xr.Dataset({"tas": (("time", "y", "x"), values, {"units": "K"})},
+                    coords={"time": months,
+                            "lat": ("y", [10.0, 0.0, -10.0], {"units": "degrees_north"}),
+                            "lon": ("x", [0.0, 10.0, 20.0, 30.0], {"units": "degrees_east"})})
+    yx.to_netcdf(tmp_path / "yx.nc")
+    ds = open_cube(tmp_path / "yx.nc")
+    assert ds.tas.dims == ("time", "latitude", "longitude")
+    np.testing.assert_allclose(ds.latitude.values, [10.0, 0.0, -10.0])
+    np.testing.assert_allclose(ds.tas.values, values)
+    # IRI/GrADS: the dimensions T, Y, X are their own coordinates, named by CF attributes.
+    iri = xr.Dataset({"sst": (("T", "Y", "X"), values, {"units": "K"})}, coords={
+        "T": ("T", np.arange(6.0), {"units": "months since 1960-01-01", "calendar": "360_day",
+                                     "standard_name": "time"}),
+        "Y": ("Y", [-10.0, 0.0, 10.0], {"units": "degree_north"}),
+        "X": ("X", [0.0, 10.0, 20.0, 30.0], {"units": "degree_east"})})
+    iri.to_netcdf(tmp_path / "iri.nc")
+    ds = open_cube(tmp_path / "iri.nc")
+    np.testing.assert_allclose(ds.sst.values, values[:, ::-1])  # latitude turned descending
+    assert ds.time.values[1] == np.datetime64("1960-02-01")
+
+
+def test_a_curvilinear_grid_is_refused_saying_so(tmp_path):
+    ds = xr.Dataset({"tas": (("time", "rlat", "rlon"), np.ones((2, 3, 4), "float32"))},
+                    coords={"time": pd.date_range("1980-01-01", periods=2, freq="MS"),
+                            "lat": (("rlat", "rlon"), np.zeros((3, 4))),
+                            "lon": (("rlat", "rlon"), np.zeros((3, 4)))})
+    ds.to_netcdf(tmp_path / "cordex.nc")
+    raises_one_line(lambda: open_cube(tmp_path / "cordex.nc"), "cordex.nc", "curvilinear",
+                    "regrid")
+
+
+def test_months_since_in_the_standard_calendar_is_not_called_damaged(tmp_path):
+    ds = xr.Dataset({"tas": (("time", "lat", "lon"), np.full((3, 2, 2), 280.0, "float32"))},
+                    coords={"time": ("time", [0.0, 1.0, 2.0],
+                                     {"units": "months since 1850-01-01", "calendar": "standard"}),
+                            "lat": [1.0, 0.0], "lon": [0.0, 1.0]})
+    ds.to_netcdf(tmp_path / "months.nc")
+    message = raises_one_line(lambda: open_cube(tmp_path / "months.nc"), "months.nc",
+                              "time axis cannot be decoded", "360_day")
+    assert "damaged" not in message

@@ -2,7 +2,8 @@
 
 Real files come in many forms: `valid_time` or `time`, `latitude`/`longitude` or `lat`/`lon`,
 latitude ascending or descending, longitude in 0..360 or -180..180, an `expver` dimension or
-coordinate, size-1 level or ensemble dimensions, packed int16 variables. `open_cube` takes them
+coordinate, size-1 level or ensemble dimensions, packed int16 variables, dimensions under other
+names (`y`/`x`, `T`/`Y`/`X`) that 1-D coordinates identify. `open_cube` takes them
 as they are and returns ONE canonical form, read lazily with dask so that a decade of hourly
 data never sits in memory:
 
@@ -607,6 +608,7 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     if renamed:
         ds = ds.rename(renamed)
 
+    ds = _axes_named_by_their_coordinates(ds, path)
     # Time.
     if "valid_time" in ds.dims:
         if "time" in ds.variables:
@@ -753,6 +755,49 @@ def _matching(ds, key, value):
     return value
 
 
+_AXIS_ATTRIBUTES = {
+    "time": {"standard_name": ("time",), "axis": ("T",)},
+    "latitude": {"standard_name": ("latitude",), "axis": ("Y",),
+                 "units": ("degrees_north", "degree_north", "degree_N", "degrees_N")},
+    "longitude": {"standard_name": ("longitude",), "axis": ("X",),
+                  "units": ("degrees_east", "degree_east", "degree_E", "degrees_E")},
+}
+_KNOWN_NAMES = {"time": TIME_NAMES, "latitude": LATITUDE_NAMES, "longitude": LONGITUDE_NAMES}
+
+
+def _axes_named_by_their_coordinates(ds, path):
+    """Dimensions under other names (`y`/`x` carrying 1-D `lat(y)`/`lon(x)`, IRI's `T`/`Y`/`X`)
+    become `time`/`latitude`/`longitude` when a 1-D coordinate on them says what they are
+    (its name, CF `standard_name`, `axis` or `units`). A 2-D latitude (a curvilinear grid) is
+    refused, saying so."""
+    for canonical, names in _KNOWN_NAMES.items():
+        if any(n in ds.dims for n in names):
+            continue
+        attributes = _AXIS_ATTRIBUTES[canonical]
+        candidates = []
+        for name, var in ds.variables.items():
+            named = name in names or any(
+                str(var.attrs.get(key, "")) in values for key, values in attributes.items())
+            if not named:
+                continue
+            if var.ndim == 2 and canonical != "time":
+                raise DataError(f"{path}: {canonical} is a 2-D variable {name!r} on "
+                                f"({', '.join(map(str, var.dims))}): a curvilinear grid is not "
+                                f"supported; regrid it to a regular latitude-longitude grid "
+                                f"(e.g. 'cdo remapbil')")
+            if var.ndim == 1 and var.dims[0] not in sum(_KNOWN_NAMES.values(), ()):
+                candidates.append((name, var.dims[0]))
+        if len({dim for _, dim in candidates}) == 1:
+            name, dim = candidates[0]
+            if name == dim:  # the dimension's own coordinate (IRI: X, Y, T)
+                ds = ds.rename({dim: canonical})
+            else:
+                if canonical in ds.variables and canonical != name:
+                    ds = ds.drop_vars(canonical)
+                ds = ds.swap_dims({dim: name}).rename({name: canonical})
+    return ds
+
+
 def why_unreadable(path, error):
     """Why a file did not open, in words (a GRIB file, a zip archive, an empty file...)."""
     try:
@@ -770,7 +815,13 @@ def why_unreadable(path, error):
         return ("not a readable NetCDF file: it is a zip archive (the CDS zips several files "
                 "unless download_format is 'unarchived'); unzip it and give the .nc files")
     if magic.startswith((b"CDF", b"\x89HDF")):
-        return f"not a readable NetCDF file (damaged: {_first_line(error).split('. ')[0]})"
+        first = _first_line(error).split('. ')[0]
+        if "unable to decode time units" in first:  # a readable file, an undecodable axis
+            hint = ("; months and years since a date are only defined in the 360_day "
+                    "calendar: rewrite the time axis in days since a date (e.g. 'cdo -r copy')"
+                    if "months since" in first or "years since" in first else "")
+            return f"its time axis cannot be decoded ({first}){hint}"
+        return f"not a readable NetCDF file (damaged: {first})"
     return "not a readable NetCDF file: it has neither a NetCDF nor an HDF5 signature"
 
 
