@@ -418,3 +418,15 @@ def test_months_since_in_the_standard_calendar_is_not_called_damaged(tmp_path):
     message = raises_one_line(lambda: open_cube(tmp_path / "months.nc"), "months.nc",
                               "time axis cannot be decoded", "360_day")
     assert "damaged" not in message
+
+
+def test_years_beyond_what_dates_hold_are_refused_with_the_shift_to_apply(tmp_path):
+    import cftime
+
+    times = [cftime.datetime(1 + i // 12, i % 12 + 1, 16, calendar="noleap") for i in range(24)]
+    ds = xr.Dataset({"tas": (("time", "lat", "lon"), np.full((24, 2, 2), 280.0, "float32"))},
+                    coords={"time": times, "lat": [1.0, 0.0], "lon": [0.0, 1.0]})
+    ds.to_netcdf(tmp_path / "picontrol.nc",
+                 encoding={"time": {"units": "days since 0001-01-01", "calendar": "noleap"}})
+    raises_one_line(lambda: open_cube(tmp_path / "picontrol.nc"), "picontrol.nc",
+                    "from year 0001 to 0002", "1678..2261", "by +2000")

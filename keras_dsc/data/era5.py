@@ -847,6 +847,13 @@ def _decode_time(ds, path):
         return ds, None
     if isinstance(time, xr.CFTimeIndex):
         calendar = time.calendar
+        first, last = int(min(time.year)), int(max(time.year))
+        if first < 1678 or last > 2261:  # what datetime64[ns] holds: 1677-09-21..2262-04-11
+            raise DataError(f"{path}: the time axis (calendar {calendar!r}) runs from year "
+                            f"{first:04d} to {last:04d}, outside the years 1678..2261 that "
+                            f"dates can hold here; shift its years by "
+                            f"{_shift_years(first, last):+d} (a multiple of 400 keeps the "
+                            f"leap years; e.g. with 'cdo shifttime') and give the shifted file")
         try:
             converted = ds.convert_calendar("standard", dim="time", align_on="date",
                                             use_cftime=False)
@@ -856,6 +863,12 @@ def _decode_time(ds, path):
         return converted, _calendar_note(time, calendar)
     raise DataError(f"{path}: the time coordinate is not made of dates "
                     f"(dtype {ds['time'].dtype}; is its 'units' attribute missing?)")
+
+
+def _shift_years(first, last):
+    """A multiple of 400 years (the Gregorian cycle: leap years kept) that brings
+    `first..last` nearest to the middle of 1678..2261."""
+    return int(round((1970 - (first + last) / 2) / 400.0)) * 400
 
 
 def _calendar_note(time, calendar):
