@@ -216,10 +216,10 @@ def _cartopy_crs():
     return ccrs
 
 
-def _degrees(axis):
+def _degrees(axis, offset=0.0):
     def text(value, _):
         if axis == "longitude":
-            value = (value + 180.0) % 360.0 - 180.0
+            value = (value + offset + 180.0) % 360.0 - 180.0
             hemisphere = "E" if value > 0 else "W" if value < 0 else ""
         else:
             hemisphere = "N" if value > 0 else "S" if value < 0 else ""
@@ -330,11 +330,14 @@ def composite_figure(composites, significant=None, counts=None, land=None, units
     crs = ccrs.PlateCarree() if ccrs is not None else None
     extent = (float(longitude.min()), float(longitude.max()), float(latitude.min()),
               float(latitude.max()))
+    # A box across the date line keeps its 0..360 longitudes: centre the map on 180.
+    across = crs is not None and extent[1] > 180.0
+    map_crs = ccrs.PlateCarree(central_longitude=180.0) if across else crs
     coastline = natural_earth_coastlines(extent) if crs is not None else None
 
     layout = map_layout(len(clusters), len(names), grid_aspect(latitude, longitude))
     figure = _figure(figsize or layout["figsize"], dpi)
-    axes, bars = _panel_axes(figure, layout, crs, len(clusters), len(names))
+    axes, bars = _panel_axes(figure, layout, map_crs, len(clusters), len(names))
     colormap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=NO_DATA_GREY)
     figure.outline = "coastlines" if coastline is not None else (
         "data" if land is not None else None)
@@ -391,7 +394,10 @@ def _geographic_axes(ax, crs, extent, layout, r, v, n_clusters, n_variables):
     x_ticks = [t for t in x_ticks if west - 1e-9 <= t <= east + 1e-9]
     y_ticks = [t for t in y_ticks if south - 1e-9 <= t <= north + 1e-9]
     if crs is not None:
-        ax.set_extent(extent, crs=crs)
+        if west > 180.0 or east > 180.0:  # across the date line: in the map's own coordinates
+            ax.set_extent((west - 180.0, east - 180.0, south, north), crs=ax.projection)
+        else:
+            ax.set_extent(extent, crs=crs)
         ax.set_xticks(x_ticks, crs=crs)
         ax.set_yticks(y_ticks, crs=crs)
     else:
@@ -400,7 +406,8 @@ def _geographic_axes(ax, crs, extent, layout, r, v, n_clusters, n_variables):
         ax.set_xlim(west, east)
         ax.set_ylim(south, north)
         ax.set_aspect("equal")
-    ax.xaxis.set_major_formatter(_degrees("longitude"))
+    across = crs is not None and (west > 180.0 or east > 180.0)  # ticks in map coordinates
+    ax.xaxis.set_major_formatter(_degrees("longitude", 180.0 if across else 0.0))
     ax.yaxis.set_major_formatter(_degrees("latitude"))
     ax.tick_params(labelsize="x-small", labelbottom=bottom, labelleft=left)
 

@@ -210,3 +210,21 @@ def test_cartopy_without_natural_earth_files_draws_the_data_outline(monkeypatch,
     figure = maps.composite_figure(composites, dpi=40)
     assert figure.outline == "data"
     figure.savefig(tmp_path / "maps.png")  # drawing fetches nothing either
+
+
+@needs_cartopy
+def test_a_box_across_the_date_line_is_drawn_centred_on_180_with_true_longitudes(no_download):
+    import matplotlib.pyplot
+
+    composites = composites_of(np.linspace(20, -20, 9), np.arange(150.0, 250.0, 5.0), ["tas"],
+                               [1.0])
+    figure = maps.composite_figure(composites, projection="cartopy", dpi=40)
+    figure.canvas.draw()
+    panel = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"][-1]
+    assert panel.projection.proj4_params["pm"] == 180.0  # PlateCarree(central_longitude=180)
+    west, east = panel.get_xlim()
+    assert east - west == pytest.approx(95.0 + 5.0, abs=6.0)  # the box, not the whole globe
+    labels = [t.get_text() for t in panel.get_xticklabels() if t.get_text()]
+    assert labels and all(label.endswith(("E", "W")) or label == "180°" for label in labels)
+    assert "160°E" in labels or "160°W" in labels, labels
+    matplotlib.pyplot.close(figure)
