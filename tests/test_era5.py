@@ -375,7 +375,7 @@ def test_both_ends_of_minus_180_180_are_one_meridian(tmp_path):
     assert ds.sizes["longitude"] == 12
 
 
-def test_axes_named_by_their_coordinates_y_x_and_iri_t_y_x(tmp_path):
+def test_horizontal_axes_named_by_their_coordinates_y_x_and_iri_y_x(tmp_path):
     values = np.random.default_rng(0).normal(size=(6, 3, 4)).astype("float32") + 280.0
     months = pd.date_range("1980-01-01", periods=6, freq="MS")
     yx = xr.Dataset({"tas": (("time", "y", "x"), values, {"units": "K"})},
@@ -387,10 +387,10 @@ def test_axes_named_by_their_coordinates_y_x_and_iri_t_y_x(tmp_path):
     assert ds.tas.dims == ("time", "latitude", "longitude")
     np.testing.assert_allclose(ds.latitude.values, [10.0, 0.0, -10.0])
     np.testing.assert_allclose(ds.tas.values, values)
-    # IRI/GrADS: the dimensions T, Y, X are their own coordinates, named by CF attributes.
-    iri = xr.Dataset({"sst": (("T", "Y", "X"), values, {"units": "K"})}, coords={
-        "T": ("T", np.arange(6.0), {"units": "months since 1960-01-01", "calendar": "360_day",
-                                     "standard_name": "time"}),
+    # IRI/GrADS: the dimensions Y, X are their own coordinates, named by CF attributes.
+    iri = xr.Dataset({"sst": (("time", "Y", "X"), values, {"units": "K"})}, coords={
+        "time": ("time", np.arange(6.0), {"units": "months since 1960-01-01",
+                                          "calendar": "360_day"}),
         "Y": ("Y", [-10.0, 0.0, 10.0], {"units": "degree_north"}),
         "X": ("X", [0.0, 10.0, 20.0, 30.0], {"units": "degree_east"})})
     iri.to_netcdf(tmp_path / "iri.nc")
@@ -404,6 +404,7 @@ def test_a_curvilinear_grid_is_refused_saying_so(tmp_path):
                     coords={"time": pd.date_range("1980-01-01", periods=2, freq="MS"),
                             "lat": (("rlat", "rlon"), np.zeros((3, 4))),
                             "lon": (("rlat", "rlon"), np.zeros((3, 4)))})
+    ds["lat_bnds"] = (("rlat", "bnds"), np.zeros((3, 2)), {"units": "degrees_north"})
     ds.to_netcdf(tmp_path / "cordex.nc")
     raises_one_line(lambda: open_cube(tmp_path / "cordex.nc"), "cordex.nc", "curvilinear",
                     "regrid")

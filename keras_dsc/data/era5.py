@@ -3,7 +3,7 @@
 Real files come in many forms: `valid_time` or `time`, `latitude`/`longitude` or `lat`/`lon`,
 latitude ascending or descending, longitude in 0..360 or -180..180, an `expver` dimension or
 coordinate, size-1 level or ensemble dimensions, packed int16 variables, dimensions under other
-names (`y`/`x`, `T`/`Y`/`X`) that 1-D coordinates identify. `open_cube` takes them
+names (`y`/`x`, `Y`/`X`) that 1-D coordinates identify. `open_cube` takes them
 as they are and returns ONE canonical form, read lazily with dask so that a decade of hourly
 data never sits in memory:
 
@@ -756,37 +756,39 @@ def _matching(ds, key, value):
 
 
 _AXIS_ATTRIBUTES = {
-    "time": {"standard_name": ("time",), "axis": ("T",)},
     "latitude": {"standard_name": ("latitude",), "axis": ("Y",),
                  "units": ("degrees_north", "degree_north", "degree_N", "degrees_N")},
     "longitude": {"standard_name": ("longitude",), "axis": ("X",),
                   "units": ("degrees_east", "degree_east", "degree_E", "degrees_E")},
 }
-_KNOWN_NAMES = {"time": TIME_NAMES, "latitude": LATITUDE_NAMES, "longitude": LONGITUDE_NAMES}
+_KNOWN_NAMES = {"latitude": LATITUDE_NAMES, "longitude": LONGITUDE_NAMES}
+# Time is left alone: forecast files carry `step` and `forecast_reference_time` axes that are
+# resolved elsewhere, and a time axis under another name is rare enough to be refused.
 
 
 def _axes_named_by_their_coordinates(ds, path):
-    """Dimensions under other names (`y`/`x` carrying 1-D `lat(y)`/`lon(x)`, IRI's `T`/`Y`/`X`)
-    become `time`/`latitude`/`longitude` when a 1-D coordinate on them says what they are
+    """Horizontal dimensions under other names (`y`/`x` carrying 1-D `lat(y)`/`lon(x)`, IRI's
+    `Y`/`X`) become `latitude`/`longitude` when a 1-D coordinate on them says what they are
     (its name, CF `standard_name`, `axis` or `units`). A 2-D latitude (a curvilinear grid) is
     refused, saying so."""
     for canonical, names in _KNOWN_NAMES.items():
         if any(n in ds.dims for n in names):
             continue
         attributes = _AXIS_ATTRIBUTES[canonical]
-        candidates = []
+        candidates, planes = [], []
         for name, var in ds.variables.items():
             named = name in names or any(
                 str(var.attrs.get(key, "")) in values for key, values in attributes.items())
-            if not named:
-                continue
-            if var.ndim == 2 and canonical != "time":
-                raise DataError(f"{path}: {canonical} is a 2-D variable {name!r} on "
-                                f"({', '.join(map(str, var.dims))}): a curvilinear grid is not "
-                                f"supported; regrid it to a regular latitude-longitude grid "
-                                f"(e.g. 'cdo remapbil')")
-            if var.ndim == 1 and var.dims[0] not in sum(_KNOWN_NAMES.values(), ()):
+            if named and var.ndim == 1 and var.dims[0] not in sum(_KNOWN_NAMES.values(), ()):
                 candidates.append((name, var.dims[0]))
+            elif named and var.ndim == 2 and "bnds" not in var.dims and "bounds" not in name:
+                planes.append((name, var.dims))
+        if not candidates and planes:
+            name, dims = planes[0]
+            raise DataError(f"{path}: {canonical} is a 2-D variable {name!r} on "
+                            f"({', '.join(map(str, dims))}): a curvilinear grid is not "
+                            f"supported; regrid it to a regular latitude-longitude grid "
+                            f"(e.g. 'cdo remapbil')")
         if len({dim for _, dim in candidates}) == 1:
             name, dim = candidates[0]
             if name == dim:  # the dimension's own coordinate (IRI: X, Y, T)
