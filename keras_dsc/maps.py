@@ -393,8 +393,11 @@ def _geographic_axes(ax, crs, extent, layout, r, v, n_clusters, n_variables):
     y_ticks = MaxNLocator(nbins=3).tick_values(south, north)
     x_ticks = [t for t in x_ticks if west - 1e-9 <= t <= east + 1e-9]
     y_ticks = [t for t in y_ticks if south - 1e-9 <= t <= north + 1e-9]
+    # A box across the date line (kept in 0..360) is drawn centred on 180: its extent and
+    # tick labels are in the map's own coordinates, 180 degrees off.
+    across = crs is not None and east > 180.0
     if crs is not None:
-        if west > 180.0 or east > 180.0:  # across the date line: in the map's own coordinates
+        if across:
             ax.set_extent((west - 180.0, east - 180.0, south, north), crs=ax.projection)
         else:
             ax.set_extent(extent, crs=crs)
@@ -406,7 +409,6 @@ def _geographic_axes(ax, crs, extent, layout, r, v, n_clusters, n_variables):
         ax.set_xlim(west, east)
         ax.set_ylim(south, north)
         ax.set_aspect("equal")
-    across = crs is not None and (west > 180.0 or east > 180.0)  # ticks in map coordinates
     ax.xaxis.set_major_formatter(_degrees("longitude", 180.0 if across else 0.0))
     ax.yaxis.set_major_formatter(_degrees("latitude"))
     ax.tick_params(labelsize="x-small", labelbottom=bottom, labelleft=left)

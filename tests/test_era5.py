@@ -431,3 +431,14 @@ def test_years_beyond_what_dates_hold_are_refused_with_the_shift_to_apply(tmp_pa
                  encoding={"time": {"units": "days since 0001-01-01", "calendar": "noleap"}})
     raises_one_line(lambda: open_cube(tmp_path / "picontrol.nc"), "picontrol.nc",
                     "from year 0001 to 0002", "1678..2261", "by +2000")
+
+
+def test_a_latitude_along_time_is_never_taken_for_the_latitude_axis(tmp_path):
+    # A moving station's position on the time axis: not a grid, so no latitude dimension.
+    ds = xr.Dataset({"tas": (("time", "y", "x"), np.full((3, 2, 2), 280.0, "float32"))},
+                    coords={"time": pd.date_range("1980-01-01", periods=3, freq="MS"),
+                            "lat": ("time", [1.0, 2.0, 3.0], {"units": "degrees_north"}),
+                            "lon": ("x", [0.0, 1.0], {"units": "degrees_east"})})
+    ds.to_netcdf(tmp_path / "track.nc")
+    raises_one_line(lambda: open_cube(tmp_path / "track.nc"), "track.nc",
+                    "no latitude dimension")

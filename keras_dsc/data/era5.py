@@ -762,6 +762,7 @@ _AXIS_ATTRIBUTES = {
                   "units": ("degrees_east", "degree_east", "degree_E", "degrees_E")},
 }
 _KNOWN_NAMES = {"latitude": LATITUDE_NAMES, "longitude": LONGITUDE_NAMES}
+_NAMED_AXES = TIME_NAMES + LATITUDE_NAMES + LONGITUDE_NAMES  # never renamed into another axis
 # Time is left alone: forecast files carry `step` and `forecast_reference_time` axes that are
 # resolved elsewhere, and a time axis under another name is rare enough to be refused.
 
@@ -779,7 +780,7 @@ def _axes_named_by_their_coordinates(ds, path):
         for name, var in ds.variables.items():
             named = name in names or any(
                 str(var.attrs.get(key, "")) in values for key, values in attributes.items())
-            if named and var.ndim == 1 and var.dims[0] not in sum(_KNOWN_NAMES.values(), ()):
+            if named and var.ndim == 1 and var.dims[0] not in _NAMED_AXES:
                 candidates.append((name, var.dims[0]))
             elif named and var.ndim == 2 and "bnds" not in var.dims and "bounds" not in name:
                 planes.append((name, var.dims))
@@ -791,7 +792,7 @@ def _axes_named_by_their_coordinates(ds, path):
                             f"(e.g. 'cdo remapbil')")
         if len({dim for _, dim in candidates}) == 1:
             name, dim = candidates[0]
-            if name == dim:  # the dimension's own coordinate (IRI: X, Y, T)
+            if name == dim:  # the dimension's own coordinate (IRI: X, Y)
                 ds = ds.rename({dim: canonical})
             else:
                 if canonical in ds.variables and canonical != name:
