@@ -56,8 +56,18 @@ def files():
 
 
 def area_mean(field, north=90, south=-90, west=-180, east=180):
-    """The cos(latitude)-weighted mean over a box (longitudes in -180..180), per time."""
-    box = field.sel(latitude=slice(north, south), longitude=slice(west, east))
+    """The cos(latitude)-weighted mean over a box, per time. `west` and `east` are in
+    -180..180; the field may keep its longitudes in either convention (a Pacific box across
+    the date line is kept in 0..360). A box with no grid point in it is refused."""
+    longitudes = field["longitude"].values
+    if east - west >= 360:
+        inside = np.ones(longitudes.shape, bool)
+    else:
+        inside = (longitudes - west) % 360 <= (east - west) % 360
+    box = field.sel(latitude=slice(north, south)).isel(longitude=np.flatnonzero(inside))
+    if box.sizes["latitude"] == 0 or box.sizes["longitude"] == 0:
+        raise ValueError(f"no grid point of {field.name!r} in {south}..{north} N, "
+                         f"{west}..{east} E")
     weights = np.cos(np.deg2rad(box["latitude"]))
     return box.weighted(weights).mean(("latitude", "longitude")).values
 
@@ -110,6 +120,8 @@ def prepare(folder):
         pd.DataFrame({"time": times, "label": labels}).to_csv(folder / f"{name}_labels.csv",
                                                                index=False)
         counts = np.bincount(labels).tolist()
+        if min(counts) == 0:  # a recipe that finds no sample of a class is broken
+            raise SystemExit(f"{name}: no sample in class {counts.index(0)} of {recipe}")
         summary[name] = {"file": path, "variable": variable, "k": len(counts),
                          "samples": int(len(labels)), "grid": list(field.shape[1:]),
                          "recipe": recipe, "class_counts": counts}

@@ -57,3 +57,26 @@ def test_the_centroid_ceiling_is_the_nearest_true_mean():
     # Leaving the window out can only move it away from its own regime's mean.
     assert (nearest_true_centre(features, labels, True) == labels).sum() <= (
         nearest_true_centre(features, labels) == labels).sum()
+
+
+def test_a_climate_index_box_is_read_in_the_fields_own_longitudes():
+    import numpy as np
+    import xarray as xr
+
+    from benchmarks.real_data import area_mean
+
+    # A Pacific box across the date line, kept in 0..360 as the loader keeps it, and the same
+    # field in -180..180: Nino-3.4 (170W-120W) is the same mean in both.
+    longitudes = np.arange(150.0, 250.0, 10.0)
+    values = np.random.default_rng(0).normal(size=(4, 3, longitudes.size))
+    kept = xr.DataArray(values, name="sst", dims=("time", "latitude", "longitude"),
+                        coords={"latitude": [5.0, 0.0, -5.0], "longitude": longitudes})
+    western = kept.assign_coords(longitude=(longitudes + 180) % 360 - 180).sortby("longitude")
+    nino34 = values[:, :, (longitudes >= 190) & (longitudes <= 240)]
+    weights = np.cos(np.deg2rad([5.0, 0.0, -5.0]))[None, :, None]
+    expected = (nino34 * weights).sum(axis=(1, 2)) / (weights.sum() * nino34.shape[2])
+    for field in (kept, western):
+        np.testing.assert_allclose(area_mean(field, 5, -5, -170, -120), expected)
+    np.testing.assert_allclose(area_mean(kept), area_mean(western))
+    with pytest.raises(ValueError, match="no grid point of 'sst'"):
+        area_mean(kept, 5, -5, 0, 40)
