@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from keras_dsc.data.era5 import open_cube, resample_time
-from keras_dsc.errors import DataError
+from keras_dsc.errors import DataError, OptionError
 from tests.helpers.era5_files import (
     ERA5_VARIABLES,
     PACKED,
@@ -357,6 +357,26 @@ def test_a_box_across_the_date_line_keeps_its_longitudes_in_order(tmp_path):
     ds = open_cube(tmp_path / "pacific.nc")
     np.testing.assert_allclose(ds.longitude.values, np.arange(150.0, 250.0, 5.0))
     np.testing.assert_allclose(ds.tas.values, raw.tas.values, rtol=1e-6)  # lat descending
+
+
+def test_a_region_is_cut_from_a_box_across_the_date_line_in_its_own_longitudes(tmp_path):
+    # --region is given in -180..180; the box kept in 0..360 is cut where those degrees lie.
+    write_lon_grid(tmp_path / "pacific.nc", np.arange(150.0, 250.0, 5.0))
+    nino34 = open_cube(tmp_path / "pacific.nc", region=(5, -170, -5, -120))
+    np.testing.assert_allclose(nino34.longitude.values, np.arange(190.0, 245.0, 5.0))
+    np.testing.assert_allclose(nino34.latitude.values, [0.0])
+    np.testing.assert_allclose(nino34.tas.values[0, 0], 250.0 + np.cos(np.deg2rad(
+        np.arange(190.0, 245.0, 5.0))), rtol=1e-6)
+    across = open_cube(tmp_path / "pacific.nc", region=(10, 170, -10, -160))
+    np.testing.assert_allclose(across.longitude.values, np.arange(170.0, 205.0, 5.0))
+    west = open_cube(tmp_path / "pacific.nc", region=(10, 150, -10, 160))
+    np.testing.assert_allclose(west.longitude.values, [150.0, 155.0, 160.0])
+    # The other way round the globe (190 eastward to 170) is refused, as on any grid.
+    with pytest.raises(OptionError, match="west -170 is east of east 170"):
+        open_cube(tmp_path / "pacific.nc", region=(10, -170, -10, 170))
+    write_lon_grid(tmp_path / "atlantic.nc", np.arange(-60.0, 20.0, 5.0))
+    with pytest.raises(OptionError, match="grid crosses it"):
+        open_cube(tmp_path / "atlantic.nc", region=(10, 10, -10, -10))
 
 
 def test_a_global_grid_still_wraps_to_minus_180_180(tmp_path):

@@ -82,7 +82,8 @@ def open_cube(paths, variables=None, region=None, time_range=None, select=None, 
             them by their short names (`keras_dsc.data.era5_names`). Defaults to every data
             variable on (time, latitude, longitude), in file order.
         region: `(north, west, south, east)` in degrees, the CDS order, west/east in
-            -180..180; the box is selected inclusively. Defaults to the whole grid.
+            -180..180 (on a box across the date line kept in 0..360, cut where those
+            degrees lie there); the box is selected inclusively. Defaults to the whole grid.
         time_range: `(start, end)` date strings (inclusive, either may be None), or None.
         select: dict choosing one value of an extra dimension, e.g.
             `{"pressure_level": 500}`. Extra dimensions of size 1 (a single level, the
@@ -835,9 +836,19 @@ def _points_in_region(ds, region):
         north, west, south, east = (float(v) for v in region)
     except (TypeError, ValueError):
         return lat.size * lon.size
+    west, east = _in_grid_longitudes(lon, west, east)
     n_lat = np.count_nonzero((lat <= north + grid.TOLERANCE) & (lat >= south - grid.TOLERANCE))
     n_lon = np.count_nonzero((lon >= west - grid.TOLERANCE) & (lon <= east + grid.TOLERANCE))
     return max(1, n_lat * n_lon)
+
+
+def _in_grid_longitudes(lon, west, east):
+    """A region's west and east (given in -180..180) in the grid's own longitudes: a box
+    across the date line is kept in 0..360, where 170W is 190 and 170E..150W is 170..210."""
+    if lon.size and lon.max() > 180.0 + grid.TOLERANCE:
+        west = west % 360.0 if west < 0 or west >= east else west
+        east = east % 360.0 if east < 0 else east
+    return west, east
 
 
 def _decode_time(ds, path):
@@ -991,12 +1002,14 @@ def _select_region(ds, region, where):
     if not (-180.0 <= west <= 180.0 and -180.0 <= east <= 180.0):
         raise OptionError(f"{{region}}: west {west:g} and east {east:g} must be in -180..180",
                           "region")
-    if west > east:
-        raise OptionError(f"{{region}}: west {west:g} is east of east {east:g} (boxes across "
-                          f"the date line are not supported)", "region")
+    lon_west, lon_east = _in_grid_longitudes(ds["longitude"].values, west, east)
+    if lon_west > lon_east:
+        raise OptionError(f"{{region}}: west {west:g} is east of east {east:g} (a box across "
+                          f"the date line can be cut only from a file whose grid crosses it)",
+                          "region")
     tol = grid.TOLERANCE
     out = ds.sel(latitude=slice(north + tol, south - tol),
-                 longitude=slice(west - tol, east + tol))
+                 longitude=slice(lon_west - tol, lon_east + tol))
     if out.sizes["latitude"] == 0 or out.sizes["longitude"] == 0:
         raise OptionError(f"{where}: {{region}} north {north:g}, west {west:g}, south "
                           f"{south:g}, east {east:g} is outside the grid ({_grid_text(ds)})",
