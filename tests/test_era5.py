@@ -419,6 +419,26 @@ def test_horizontal_axes_named_by_their_coordinates_y_x_and_iri_y_x(tmp_path):
     assert ds.time.values[1] == np.datetime64("1960-02-01")
 
 
+
+def test_a_time_axis_named_by_its_coordinate_iri_t(tmp_path):
+    # IRI's data library names every axis by one letter: T is time (standard_name, axis).
+    values = np.random.default_rng(1).normal(size=(4, 2, 3)).astype("float32") + 280.0
+    iri = xr.Dataset({"sst": (("T", "Y", "X"), values, {"units": "K"})}, coords={
+        "T": ("T", np.arange(4.0) + 0.5, {"units": "months since 1960-01-01",
+                                          "calendar": "360_day", "standard_name": "time"}),
+        "Y": ("Y", [10.0, 0.0], {"units": "degree_north"}),
+        "X": ("X", [0.0, 10.0, 20.0], {"units": "degree_east"})})
+    iri.to_netcdf(tmp_path / "iri_t.nc")
+    ds = open_cube(tmp_path / "iri_t.nc")
+    assert ds.sst.dims == ("time", "latitude", "longitude")
+    assert ds.time.values[0] == np.datetime64("1960-01-16")
+    np.testing.assert_allclose(ds.sst.values, values)
+    # Without such a coordinate, an axis under another name is still refused, naming it.
+    iri["T"].attrs.pop("standard_name")
+    iri.to_netcdf(tmp_path / "unnamed_t.nc")
+    raises_one_line(lambda: open_cube(tmp_path / "unnamed_t.nc"), "unnamed_t.nc",
+                    "no time dimension", "T")
+
 def test_a_curvilinear_grid_is_refused_saying_so(tmp_path):
     ds = xr.Dataset({"tas": (("time", "rlat", "rlon"), np.ones((2, 3, 4), "float32"))},
                     coords={"time": pd.date_range("1980-01-01", periods=2, freq="MS"),

@@ -3,7 +3,7 @@
 Real files come in many forms: `valid_time` or `time`, `latitude`/`longitude` or `lat`/`lon`,
 latitude ascending or descending, longitude in 0..360 or -180..180, an `expver` dimension or
 coordinate, size-1 level or ensemble dimensions, packed int16 variables, dimensions under other
-names (`y`/`x`, `Y`/`X`) that 1-D coordinates identify. `open_cube` takes them
+names (`y`/`x`, `Y`/`X`, IRI's `T`) that 1-D coordinates identify. `open_cube` takes them
 as they are and returns ONE canonical form, read lazily with dask so that a decade of hourly
 data never sits in memory:
 
@@ -615,6 +615,8 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
         if "time" in ds.variables:
             ds = ds.drop_vars("time")
         ds = ds.rename({"valid_time": "time"})
+    elif "time" not in ds.dims and _time_named_by_its_coordinate(ds):
+        ds = ds.rename({_time_named_by_its_coordinate(ds): "time"})
     elif "time" not in ds.dims:
         raise DataError(f"{path}: no time dimension (looked for {', '.join(TIME_NAMES)}; "
                         f"dimensions: {', '.join(map(str, ds.dims)) or 'none'})")
@@ -764,8 +766,6 @@ _AXIS_ATTRIBUTES = {
 }
 _KNOWN_NAMES = {"latitude": LATITUDE_NAMES, "longitude": LONGITUDE_NAMES}
 _NAMED_AXES = TIME_NAMES + LATITUDE_NAMES + LONGITUDE_NAMES  # never renamed into another axis
-# Time is left alone: forecast files carry `step` and `forecast_reference_time` axes that are
-# resolved elsewhere, and a time axis under another name is rare enough to be refused.
 
 
 def _axes_named_by_their_coordinates(ds, path):
@@ -800,6 +800,17 @@ def _axes_named_by_their_coordinates(ds, path):
                     ds = ds.drop_vars(canonical)
                 ds = ds.swap_dims({dim: name}).rename({name: canonical})
     return ds
+
+
+def _time_named_by_its_coordinate(ds):
+    """The one dimension whose own coordinate says it is time (CF `standard_name: time` or
+    `axis: T`; IRI's `T`), or None. Forecast axes (`step`, `forecast_reference_time`) carry
+    other standard names and are never taken for it."""
+    named = [dim for dim in ds.dims if dim in ds.variables and ds[dim].ndim == 1
+             and dim not in LATITUDE_NAMES + LONGITUDE_NAMES
+             and (ds[dim].attrs.get("standard_name") == "time"
+                  or ds[dim].attrs.get("axis") == "T")]
+    return named[0] if len(named) == 1 else None
 
 
 def why_unreadable(path, error):
