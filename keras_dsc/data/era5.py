@@ -29,6 +29,7 @@ from keras_dsc.data.time_axis import first_irregular, infer_step, is_calendar, t
 from keras_dsc.errors import DataError, OptionError
 
 TIME_NAMES = ("time", "valid_time")
+LEAD_DIMS = ("step", "forecast_period", "lead_time", "leadtime")  # forecast lead times
 LATITUDE_NAMES = ("latitude", "lat")
 LONGITUDE_NAMES = ("longitude", "lon")
 CANONICAL_DIMS = ("time", "latitude", "longitude")
@@ -804,10 +805,13 @@ def _axes_named_by_their_coordinates(ds, path):
 
 def _time_named_by_its_coordinate(ds):
     """The one dimension whose own coordinate says it is time (CF `standard_name: time` or
-    `axis: T`; IRI's `T`), or None. Forecast axes (`step`, `forecast_reference_time`) carry
-    other standard names and are never taken for it."""
+    `axis: T`; IRI's `T`), or None. Forecast axes (`LEAD_DIMS`, timedeltas, the initial
+    times) are never taken for it, whatever attributes they inherited: `predict` reads them
+    as forecasts."""
+    forecast_axes = LEAD_DIMS + ("forecast_reference_time", "init_time")
     named = [dim for dim in ds.dims if dim in ds.variables and ds[dim].ndim == 1
-             and dim not in LATITUDE_NAMES + LONGITUDE_NAMES
+             and dim not in LATITUDE_NAMES + LONGITUDE_NAMES + forecast_axes
+             and not np.issubdtype(ds[dim].dtype, np.timedelta64)  # a lead time
              and (ds[dim].attrs.get("standard_name") == "time"
                   or ds[dim].attrs.get("axis") == "T")]
     return named[0] if len(named) == 1 else None

@@ -36,7 +36,7 @@ from keras_dsc.runs.export import (
 
 ENSEMBLE_DIM = "number"
 """The ensemble member dimension (ERA5's ensemble of data assimilations, ensemble forecasts)."""
-LEAD_DIMS = ("step", "forecast_period", "lead_time", "leadtime")
+LEAD_DIMS = era5.LEAD_DIMS
 """Forecast-time axes: lead times after an initial time (`forecast_reference_time` or `time`)."""
 INIT_NAMES = ("forecast_reference_time", "time", "init_time")
 
