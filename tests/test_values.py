@@ -14,7 +14,7 @@ import xarray as xr
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.data.preprocessing import CubePreprocessor
-from keras_dsc.data.values import bounds_for
+from keras_dsc.data.values import BOUNDS, bounds_for
 from keras_dsc.errors import DataError, OptionError
 from tests.helpers.cli_run import refused, run_cli, snapshot
 from tests.helpers.era5_files import write_at
@@ -99,6 +99,30 @@ def test_bounds_apply_in_the_variables_own_units_only():
     assert bounds_for("t2m", "degC") == bounds_for("sst", "degrees_C") == (-173.0, 127.0)
     assert bounds_for("u10", "degC") is None and bounds_for("t2m", "furlongs") is None
     assert bounds_for("u10", "m s-1") == bounds_for("u10", "m s**-1")
+    assert bounds_for("msl", "Pa") == (5.0e4, 1.2e5) and bounds_for("msl", "hPa") is None
+    for name, (low, high, units) in BOUNDS.items():  # every entry: a range and unit names
+        assert low < high and units and all(isinstance(u, str) for u in units), name
+
+
+def test_a_mean_sea_level_pressure_in_pa_loads_and_a_value_out_of_range_is_refused(tmp_path):
+    # ERA5's msl (Pa) is checked against 500..1200 hPa; a value of 500 Pa is refused.
+    rng = np.random.default_rng(0)
+    msl = 101000.0 + 500.0 * rng.normal(size=(48, 3, 4))
+    t2m = 280.0 + rng.normal(size=(48, 3, 4))
+
+    def write(path, pressure):
+        xr.Dataset({"msl": (("valid_time", "latitude", "longitude"), pressure, {"units": "Pa"}),
+                    "t2m": (("valid_time", "latitude", "longitude"), t2m, {"units": "K"})},
+                   coords={"valid_time": TIMES, "latitude": [43.0, 42.75, 42.5],
+                           "longitude": [-33.0, -32.75, -32.5, -32.25]}).to_netcdf(path)
+        return DataOptions(data=str(path), variables=("t2m", "msl"), anomalies=False)
+
+    data = prepare_data(write(tmp_path / "msl.nc", msl))
+    assert data.windows.sample_shape[-1] == 2
+    bad = msl.copy()
+    bad[3, 1, 2] = 500.0
+    text = message_of(lambda: prepare_data(write(tmp_path / "bad_msl.nc", bad)))
+    assert "bad_msl.nc" in text and "'msl'" in text
 
 
 def test_undeclared_sea_ice_of_a_celsius_sst_is_refused_and_can_be_masked(tmp_path):

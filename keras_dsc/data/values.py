@@ -44,7 +44,7 @@ BOUNDS = {
                                           "stl3", "stl4", "mx2t", "mn2t", "air", "tas", "ts",
                                           "ta", "tasmax", "tasmin", "tos")},
     **{name: _PRESSURE for name in ("sp", "ps")},
-    **{name: (5.0e4, 1.2e5, _PRESSURE[1]) for name in ("msl", "slp", "psl")},
+    **{name: (5.0e4, 1.2e5, _PRESSURE[2]) for name in ("msl", "slp", "psl")},
     **{name: _ENERGY for name in ("slhf", "sshf", "ssr", "str", "ssrd", "strd", "tsr",
                                   "ttr")},
     **{name: _FLUX for name in ("hfls", "hfss", "rsds", "rlds", "rsus", "rlus")},
