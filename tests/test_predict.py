@@ -193,3 +193,43 @@ def test_an_undeclared_fill_value_in_new_data_is_refused_unless_treated_as_missi
                                       "--treat-as-missing", "1e30"])
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "c.csv")) == 2
+
+
+def test_data_in_other_units_than_the_models_is_refused(models, tmp_path):
+    """t2m in degC, or sp in hPa, given to a model trained on K and Pa would be normalised
+    with the model's offsets and scales and assigned without an error: refused, naming the
+    file, the variable and both units, by predict (run and export) and evaluate."""
+    import xarray as xr
+
+    from keras_dsc.data import DataOptions
+    from keras_dsc.runs.evaluate import evaluate_run
+
+    with xr.open_dataset(write_data(tmp_path / "kelvin.nc")) as ds:
+        ds = ds.load()
+    assert ds["t2m"].attrs["units"] == "K" and ds["sp"].attrs["units"] == "Pa"
+    celsius = ds.copy()
+    celsius["t2m"] = (ds["t2m"] - 273.15).assign_attrs(ds["t2m"].attrs, units="degC")
+    hectopascal = ds.copy()
+    hectopascal["sp"] = (ds["sp"] / 100).assign_attrs(ds["sp"].attrs, units="hPa")
+    for name, changed, variable, units, trained in (("celsius", celsius, "t2m", "degC", "K"),
+                                                    ("hpa", hectopascal, "sp", "hPa", "Pa")):
+        path = tmp_path / f"{name}.nc"
+        for key in changed.data_vars:
+            changed[key].encoding = {}  # written as plain floats, not repacked
+        changed.to_netcdf(path)
+        expected = (f"{path}: variable '{variable}' is in {units}, the model was trained on "
+                    f"{trained}; convert it to {trained}")
+        for kind in ("run", "export"):
+            with pytest.raises(DataError) as error:
+                predict(models[kind], path)
+            assert str(error.value) == expected
+        with pytest.raises(DataError, match=f"variable '{variable}' is in {units}"):
+            evaluate_run(models["run"], DataOptions(data=str(path), window=8, anomalies=False))
+    # The same units under another spelling are the same units.
+    spelled = ds.copy()
+    spelled["u10"] = ds["u10"].assign_attrs(ds["u10"].attrs, units="m s-1")
+    spelled["t2m"] = ds["t2m"].assign_attrs(ds["t2m"].attrs, units="kelvin")
+    for key in spelled.data_vars:
+        spelled[key].encoding = {}
+    spelled.to_netcdf(tmp_path / "spelled.nc")
+    assert len(predict(models["run"], tmp_path / "spelled.nc")) == 6

@@ -22,7 +22,7 @@ from keras_dsc.data.time_axis import (
     step_text,
     to_step,
 )
-from keras_dsc.data.values import check_values
+from keras_dsc.data.values import check_units, check_values
 from keras_dsc.data.windows import WindowedCube
 from keras_dsc.errors import DataError, OptionError
 
@@ -306,7 +306,8 @@ def _applied_resample(resample, time):
 
 
 def _check_fits(cube, preprocessor, where):
-    """Data for a fitted preprocessor must be on its grid: refused naming the files."""
+    """Data for a fitted preprocessor must be on its grid, in its units: refused naming the
+    files."""
     for axis, fitted in (("latitude", preprocessor.latitudes),
                          ("longitude", preprocessor.longitudes)):
         given = cube[axis].values
@@ -314,3 +315,4 @@ def _check_fits(cube, preprocessor, where):
             raise OptionError(f"{{data}} {where} is on another grid than the model's: "
                               f"{axis}s {axis_text(given)}, the model has {axis_text(fitted)}",
                               "data")
+    check_units(cube, preprocessor.variables, preprocessor.units, where)

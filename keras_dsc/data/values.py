@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from keras_dsc.data.era5 import file_at
-from keras_dsc.errors import OptionError
+from keras_dsc.errors import DataError, OptionError
 
 LIMIT = 1e20
 """No variable of any file takes values of this magnitude: `|x| >= LIMIT` is refused."""
@@ -77,8 +77,51 @@ def bounds_for(name, units):
     return None
 
 
+def check_units(ds, variables, units, where):
+    """Refuses data whose variables are in other units than a trained model's.
+
+    A model normalises with offsets and scales fitted in its training units: t2m in degC,
+    sp in hPa or u10 in km/h given to a model trained on K, Pa and m/s would be assigned to
+    clusters without an error. Units compare as `bounds_for` reads them ("m s**-1" is
+    "m s-1", "kelvin" is "K"); a variable without a units attribute, or a model that recorded none, is taken
+    as it is.
+
+    Args:
+        ds: the canonical Dataset of the new data.
+        variables: the model's variables, in order.
+        units: the model's units, one per variable (`None` where unknown).
+        where: the files, for the message.
+
+    Raises:
+        DataError: naming the file, the variable and both units.
+
+    Example:
+
+    >>> import xarray as xr
+    >>> new = xr.Dataset({"t2m": ("time", [15.0], {"units": "degC"})})
+    >>> try:
+    ...     check_units(new, ["t2m"], ["K"], "new.nc")
+    ... except DataError as error:
+    ...     print(error)
+    new.nc: variable 't2m' is in degC, the model was trained on K; convert it to K
+    """
+    for name, trained in zip(variables, units or ()):
+        given = ds[name].attrs.get("units") if name in ds else None
+        if given is None or trained is None or _same_units(given, trained):
+            continue
+        raise DataError(f"{where}: variable {name!r} is in {given}, the model was trained on "
+                        f"{trained}; convert it to {trained}")
+
+
 def _units_key(units):
     return str(units).replace(" ", "").replace("**", "").replace("^", "").lower()
+
+
+def _same_units(a, b):
+    """Whether two units attributes name the same units ("kelvin" is "K", "degC" is "C")."""
+    a, b = _units_key(a), _units_key(b)
+    spellings = (_WIND[2], _TEMPERATURE[2], _CELSIUS[2], _PRESSURE[2])
+    return a == b or any({a, b} <= {_units_key(u) for u in group} for group in spellings)
 
 
 def check_values(ds, where):
