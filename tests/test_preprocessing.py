@@ -120,6 +120,12 @@ def test_save_load_round_trip_identical(tmp_path, anomalies):
         without = CubePreprocessor.from_config(prep.get_config())
         with pytest.raises(DataError, match="climatology"):
             without.transform(ds)
+        # A truncated climatology.nc is a one-line DataError naming it, not netCDF4's traceback.
+        clim = tmp_path / "saved" / "climatology.nc"
+        clim.write_bytes(clim.read_bytes()[:200])
+        with pytest.raises(DataError, match="climatology.nc: cannot read the climatology") as error:
+            CubePreprocessor.load(tmp_path / "saved")
+        assert "\n" not in str(error.value)
 
 
 def test_anomalies_remove_a_planted_annual_cycle(tmp_path):

@@ -305,8 +305,13 @@ class CubePreprocessor:
             clim_path = os.path.join(directory, CLIMATOLOGY_FILE)
             if not os.path.exists(clim_path):
                 raise DataError(f"{clim_path}: file not found (anomalies need the climatology)")
-            with xr.open_dataset(clim_path) as clim:
-                prep.climatology = clim["climatology"].load()
+            try:
+                with xr.open_dataset(clim_path) as clim:
+                    prep.climatology = clim["climatology"].load()
+            except (OSError, ValueError, KeyError) as error:  # truncated, damaged, rewritten
+                first = str(error).strip().splitlines()[0] if str(error).strip() else \
+                    type(error).__name__
+                raise DataError(f"{clim_path}: cannot read the climatology ({first})") from None
         return prep
 
     def _check_fitted(self, what):
