@@ -357,7 +357,8 @@ def composites(run_dir, data, variables, region, test, level, n_resamples, clima
               show_default=True, help="Score the flattened normalised input windows (as the "
               "paper) or the model's latent vectors.")
 @click.option("--out", default=None, help="Metrics JSON file. Default: RUN_DIR/evaluation.json.")
-def evaluate(run_dir, data, labels_csv, features, out):
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+def evaluate(run_dir, data, labels_csv, features, out, overwrite):
     """Score a trained run on its own data, or on other data given with --data.
 
     Data options left out are the run's own (other --data keeps its variables, region,
@@ -366,6 +367,7 @@ def evaluate(run_dir, data, labels_csv, features, out):
     import pathlib
 
     from keras_dsc.runs.evaluate import (
+        check_evaluation_out,
         evaluate_run,
         evaluation_data_options,
         format_scores,
@@ -374,9 +376,12 @@ def evaluate(run_dir, data, labels_csv, features, out):
 
     given = given_options(data)
     options = evaluation_data_options(run_dir, **given) if given else None
+    out = out or pathlib.Path(run_dir) / "evaluation.json"
+    if pathlib.Path(run_dir).is_dir():  # a missing run folder is refused by evaluate_run
+        check_evaluation_out(out, overwrite)
     result = evaluate_run(run_dir, options, labels_csv=labels_csv, features=features)
     click.echo(format_scores(result))
-    path = write_evaluation(result, out or pathlib.Path(run_dir) / "evaluation.json")
+    path = write_evaluation(result, out, overwrite=overwrite)
     click.echo(f"wrote {path}")
 
 

@@ -26,6 +26,26 @@ def test_cli_evaluate_writes_the_metrics_json_into_the_run(tiny_run, tmp_path):
     assert metrics["features"] == "normalised input windows, flattened (6 x 94136), area-weighted"
 
 
+def test_cli_evaluate_never_replaces_an_existing_out_unless_overwrite(tiny_run, tmp_path):
+    """A second evaluate (say on other data) would silently replace the first scores."""
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    first = run / "evaluation.json"
+    first.write_text('{"kept": true}')
+    result = CliRunner().invoke(cli, ["evaluate", str(run)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: --out: {first} already exists; pass --overwrite to replace it"]
+    assert result.stdout == "" and first.read_text() == '{"kept": true}'
+    result = CliRunner().invoke(cli, ["evaluate", str(run), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"Error: --out: {tmp_path} is a folder; give the JSON file "
+                                     f"to write")
+    result = CliRunner().invoke(cli, ["evaluate", str(run), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert "silhouette_cosine" in json.loads(first.read_text())
+    assert sorted(p.name for p in run.glob(".evaluation.json*")) == []
+
+
 def test_cli_evaluate_latent_with_labels_and_out(tiny_run, tmp_path):
     labels = pd.read_csv(tiny_run / "assignments.csv")[["time", "cluster"]]
     labels.to_csv(tmp_path / "labels.csv", index=False)

@@ -8,6 +8,7 @@ against reference labels when there are any.
 
 import dataclasses
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -256,14 +257,37 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
     }
 
 
-def write_evaluation(result, path):
-    """Writes `evaluate_run`'s dict as indented JSON; returns the path."""
-    path = pathlib.Path(path)
+def write_evaluation(result, path, overwrite=False):
+    """Writes `evaluate_run`'s dict as indented JSON, whole or not at all; returns the path.
+
+    Args:
+        result: the dict of `evaluate_run`.
+        path: the JSON file to write.
+        overwrite: replace an existing `path` (otherwise refused, naming `--out`).
+    """
+    path = check_evaluation_out(path, overwrite)
+    partial = path.with_name(f".{path.name}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
+        partial.write_text(json.dumps(result, indent=2))
+        os.replace(partial, path)
     except OSError as error:
+        partial.unlink(missing_ok=True)
         raise OptionError(f"{{out}}: cannot write {path}: {error.strerror}", "out") from None
+    return path
+
+
+def check_evaluation_out(path, overwrite=False):
+    """Refuses an `--out` that is a folder, or an existing file unless `overwrite`.
+
+    Called before the evaluation, so that a refused `--out` costs nothing.
+    """
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise OptionError(f"{{out}}: {path} is a folder; give the JSON file to write", "out")
+    if path.exists() and not overwrite:
+        raise OptionError(f"{{out}}: {path} already exists; pass {{overwrite}} to replace it",
+                          "out", "overwrite")
     return path
 
 
