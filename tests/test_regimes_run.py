@@ -279,3 +279,20 @@ def test_netcdf_outputs_pass_the_cf_checker(run_copy, tmp_path):
         totals = checker.get_total_counts()
         assert (totals["FATAL"], totals["ERROR"], totals["WARN"]) == (0, 0, 0), (
             name, checker.all_messages)
+
+
+def test_a_shortened_assignments_csv_is_refused_not_trusted(run_copy):
+    """Frequencies and durations of a quarter of the windows would be silently wrong."""
+    path = run_copy / "assignments.csv"
+    windows = json.loads((run_copy / "config.json").read_text())["data"]["windowing"]["windows"]
+    table = pd.read_csv(path)
+    assert len(table) == windows  # as fit wrote it: regimes reads it
+    assert CliRunner().invoke(cli, ["regimes", str(run_copy), "--no-plots"]).exit_code == 0
+    table.iloc[:3].to_csv(path, index=False)
+    result = CliRunner().invoke(cli, ["regimes", str(run_copy), "--no-plots", "--out",
+                                      str(run_copy / "again")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {path}: 3 rows, but the run made {windows} windows (config.json); the file "
+        f"was shortened or replaced"]
+    assert not (run_copy / "again").exists()

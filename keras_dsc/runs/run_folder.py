@@ -381,11 +381,30 @@ def _assignments_csv(run_dir):
     `DataError` naming it."""
     path = pathlib.Path(run_dir) / ASSIGNMENTS_FILE
     try:
-        return path, pd.read_csv(path)
+        frame = pd.read_csv(path)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    windows = _windows_made(run_dir)
+    if windows is not None and len(frame) != windows:
+        raise DataError(f"{path}: {len(frame)} rows, but the run made {windows} windows "
+                        f"({CONFIG_FILE}); the file was shortened or replaced")
+    return path, frame
+
+
+def _windows_made(run_dir):
+    """The number of windows the run's `config.json` says it made, or `None` when it does not
+    say (a run folder of another method)."""
+    path = pathlib.Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        windows = ((json.loads(path.read_text()).get("data") or {}).get("windowing")
+                   or {}).get("windows")
+    except (json.JSONDecodeError, AttributeError):
+        return None  # read_config, where the run needs it, says what is wrong
+    return windows if isinstance(windows, int) and not isinstance(windows, bool) else None
 
 
 def read_assignments(run_dir):
