@@ -287,7 +287,7 @@ def resample_time(ds, freq):
         pd.tseries.frequencies.to_offset(freq)
     except (ValueError, TypeError) as error:
         raise DataError(f"resample: {freq!r} is not a time frequency such as '1D' or '6h' "
-                        f"({_first_line(error)})") from None
+                        f"({first_line(error)})") from None
     if "time" not in ds.dims:
         raise DataError("resample: the dataset has no time dimension")
     labels = ds.coords[LABELS] if LABELS in ds.coords else None
@@ -363,7 +363,8 @@ def _regular_blocks(times, freq):
     return int(period // step)
 
 
-def _first_line(error):
+def first_line(error):
+    """The first line of an error's message, or its type's name when it has none."""
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
@@ -528,7 +529,7 @@ def _open_zarr(path):
             return xr.open_dataset(path, engine="zarr", chunks=None, cache=False,
                                    consolidated=consolidated)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
-        raise DataError(f"{path}: not a readable Zarr store ({_first_line(error)})") from None
+        raise DataError(f"{path}: not a readable Zarr store ({first_line(error)})") from None
 
 
 def _v3_consolidated(path):
@@ -561,7 +562,7 @@ def _check_netcdf3_complete(path):
         try:
             handle = scipy.io.netcdf_file(path, mode="r", mmap=True)
         except (ValueError, TypeError, OSError) as error:
-            message = _first_line(error)
+            message = first_line(error)
         else:
             handle.variables.clear()
             handle.close()
@@ -834,7 +835,7 @@ def why_unreadable(path, error):
         return ("not a readable NetCDF file: it is a zip archive (the CDS zips several files "
                 "unless download_format is 'unarchived'); unzip it and give the .nc files")
     if magic.startswith((b"CDF", b"\x89HDF")):
-        first = _first_line(error).split('. ')[0]
+        first = first_line(error).split('. ')[0]
         if "unable to decode time units" in first:  # a readable file, an undecodable axis
             hint = ("; months and years since a date are only defined in the 360_day "
                     "calendar: rewrite the time axis in days since a date (e.g. 'cdo -r copy')"
@@ -888,7 +889,7 @@ def _decode_time(ds, path):
                                             use_cftime=False)
         except (ValueError, TypeError, OverflowError) as error:
             raise DataError(f"{path}: time axis in calendar {calendar!r} cannot be "
-                            f"converted to dates ({_first_line(error)})") from None
+                            f"converted to dates ({first_line(error)})") from None
         return converted, _calendar_note(time, calendar)
     raise DataError(f"{path}: the time coordinate is not made of dates "
                     f"(dtype {ds['time'].dtype}; is its 'units' attribute missing?)")
@@ -996,7 +997,7 @@ def _select_time(ds, time_range, where):
         out = ds.sel(time=slice(start, end))
     except (KeyError, ValueError, TypeError) as error:
         raise OptionError(f"{where}: {{time_range}} {start}..{end} cannot be selected "
-                          f"({_first_line(error)})", "time_range") from None
+                          f"({first_line(error)})", "time_range") from None
     if out.sizes["time"] == 0:
         index = ds.indexes["time"]
         raise OptionError(f"{where}: {{time_range}} {start}..{end} holds no time step; the "

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from keras_dsc.data.era5 import sources_text
+from keras_dsc.data.era5 import first_line, sources_text
 from keras_dsc.data.grid import axis_text, same_axis
 from keras_dsc.data.time_axis import is_sub_daily, time_step_text
 from keras_dsc.errors import DataError, OptionError
@@ -309,9 +309,8 @@ class CubePreprocessor:
                 with xr.open_dataset(clim_path) as clim:
                     prep.climatology = clim["climatology"].load()
             except (OSError, ValueError, KeyError) as error:  # truncated, damaged, rewritten
-                first = str(error).strip().splitlines()[0] if str(error).strip() else \
-                    type(error).__name__
-                raise DataError(f"{clim_path}: cannot read the climatology ({first})") from None
+                raise DataError(f"{clim_path}: cannot read the climatology "
+                                f"({first_line(error)})") from None
         return prep
 
     def _check_fitted(self, what):

@@ -83,8 +83,8 @@ def check_units(ds, variables, units, where):
     A model normalises with offsets and scales fitted in its training units: t2m in degC,
     sp in hPa or u10 in km/h given to a model trained on K, Pa and m/s would be assigned to
     clusters without an error. Units compare as `bounds_for` reads them ("m s**-1" is
-    "m s-1", "kelvin" is "K"); a variable without a units attribute, or a model that recorded none, is taken
-    as it is.
+    "m s-1", "kelvin" is "K"); a variable without a units attribute, or a model that
+    recorded none, is taken as it is.
 
     Args:
         ds: the canonical Dataset of the new data.
