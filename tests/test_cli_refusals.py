@@ -124,22 +124,27 @@ def test_evaluate_on_another_grid_names_the_file_and_data(tiny_run, tmp_path):
     assert snapshot(tiny_run) == before
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "not_keras"])
 def test_a_corrupt_model_file_is_reported_as_such(tiny_run, tmp_path, damage):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     model = run / "model.keras"
+    expected = (f"Error: {model}: not a .keras file (the zip archive is damaged or truncated)")
     if damage == "garbage":
         model.write_bytes(b"not a zip archive")
-    else:
+    elif damage == "truncated":
         model.write_bytes(model.read_bytes()[:1000])
+    else:  # a whole zip archive, but not one Keras wrote
+        with zipfile.ZipFile(model, "w") as archive:
+            archive.writestr("notes.txt", "hello")
+        expected = (f"Error: {model}: not a .keras file (the zip archive has no config.json "
+                    f"or model.weights.h5)")
     data = write_era5(tmp_path / "new.nc", n_times=48, nlat=41, nlon=41)
     before = snapshot(tmp_path)
     for command in (["evaluate", run], ["predict", "--model", run, "--data", data, "--out",
                                         tmp_path / "out.csv"]):
         line = refused(run_cli(*command))
-        assert line == (f"Error: {model}: not a .keras file (the zip archive is damaged or "
-                        f"truncated)")
+        assert line == expected
         assert "File not found" not in line
     assert snapshot(tmp_path) == before
 

@@ -249,9 +249,8 @@ def forecast_series(data):
             ds = (xr.open_dataset(files[0], chunks={}) if len(files) == 1 else
                   xr.open_mfdataset(files, combine="by_coords", chunks={}))
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise DataError(f"{where}: cannot combine the files of the ensemble "
-                            f"({first})") from None
+                            f"({era5.first_line(error)})") from None
     members, lead = _layout(ds)
     if not members and lead is None:
         return None
@@ -368,7 +367,7 @@ class SavedModelAssigner:
             self._loaded = tf.saved_model.load(str(version_dir))
         except (OSError, ValueError) as error:
             raise OptionError(f"{{model}}: cannot load the SavedModel {version_dir} "
-                              f"({str(error).strip().splitlines()[0]})", "model") from None
+                              f"({era5.first_line(error)})", "model") from None
         self._serve = self._loaded.signatures[SIGNATURE]
 
     def windows(self, cube):

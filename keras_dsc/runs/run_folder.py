@@ -36,7 +36,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 
-from keras_dsc.data import DataOptions
+from keras_dsc.data import DataOptions, era5
 from keras_dsc.data.preprocessing import CONFIG_FILE as PREPROCESSING_FILE
 from keras_dsc.data.preprocessing import CubePreprocessor
 from keras_dsc.errors import DataError, OptionError
@@ -357,6 +357,9 @@ def read_preprocessor(run_dir):
     return CubePreprocessor.load(check_run_dir(run_dir, (PREPROCESSING_FILE,)))
 
 
+_KERAS_ARCHIVE_FILES = ("config.json", "model.weights.h5")  # what `model.save` writes
+
+
 def load_model(run_dir):
     """Loads the run's `model.keras` (a keras_dsc model; no custom objects needed).
 
@@ -365,6 +368,11 @@ def load_model(run_dir):
     path = check_run_dir(run_dir, (MODEL_FILE,)) / MODEL_FILE
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not a .keras file (the zip archive is damaged or truncated)")
+    with zipfile.ZipFile(path) as archive:  # checked before TensorFlow starts and talks
+        missing = [n for n in _KERAS_ARCHIVE_FILES if n not in archive.namelist()]
+    if missing:
+        raise DataError(f"{path}: not a .keras file (the zip archive has no "
+                        f"{' or '.join(missing)})")
     import keras
 
     import keras_dsc.models  # noqa: F401  (registers the serializable models)
@@ -372,8 +380,7 @@ def load_model(run_dir):
     try:
         return keras.saving.load_model(path)
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"{path}: cannot load the model ({first})") from None
+        raise DataError(f"{path}: cannot load the model ({era5.first_line(error)})") from None
 
 
 def _assignments_csv(run_dir):
