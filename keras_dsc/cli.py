@@ -327,20 +327,26 @@ def regimes(run_dir, min_probability, min_duration, short_episodes, out, plots, 
 @click.option("--dpi", default=100, show_default=True, type=click.IntRange(10, 600),
               help="Pixels per inch of the PNG file.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
+@click.option("--treat-as-missing", default=None,
+              help="Values read as missing, e.g. 1e30 for an undeclared fill value. Default: "
+              "the run's own setting for its own files.")
 def composites(run_dir, data, variables, region, test, level, n_resamples, climatology,
                correction, min_probability, min_duration, short_episodes, out, plots,
-               projection, dpi, seed):
+               projection, dpi, seed, treat_as_missing):
     """Mean anomaly of any field in each regime, with significance (composites.nc, maps)."""
     from keras_dsc.runs.regimes import composites_run
 
     if region is not None:
         region = DataOptions(region=_csv(region, float, "--region")).region
+    if treat_as_missing is not None:
+        treat_as_missing = DataOptions(treat_as_missing=_csv(
+            treat_as_missing, float, "--treat-as-missing")).treat_as_missing
     dataset, folder = composites_run(
         run_dir, data=data, variables=_csv(variables), region=region,
         test=None if test == "none" else test, level=level, n_resamples=n_resamples,
         climatology=climatology, correction=correction, min_probability=min_probability,
         min_duration=min_duration, short_episodes=short_episodes, out=out, plots=plots,
-        dpi=dpi, projection=projection, seed=seed)
+        dpi=dpi, projection=projection, seed=seed, treat_as_missing=treat_as_missing)
     counts = ", ".join(f"{c}:{n}" for c, n in zip(dataset["cluster"].values,
                                                   dataset["count"].values))
     click.echo(f"windows per regime: {counts}")

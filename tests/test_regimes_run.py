@@ -14,6 +14,7 @@ from keras_dsc.cli import cli
 from keras_dsc.maps import grid_aspect, map_layout
 from keras_dsc.regimes import as_labels, frequencies, transitions
 from keras_dsc.runs.regimes import assignments_dataset, composites_run, regime_statistics
+from tests.helpers.cli_run import snapshot
 
 DPI = 40
 
@@ -296,3 +297,28 @@ def test_a_shortened_assignments_csv_is_refused_not_trusted(run_copy):
         f"Error: {path}: 3 rows, but the run made {windows} windows (config.json); the file "
         f"was shortened or replaced"]
     assert not (run_copy / "again").exists()
+
+
+def test_an_undeclared_fill_value_is_refused_not_averaged_in(run_copy, tmp_path):
+    """A 1e30 in the field would make a regime's mean anomaly ~1e28 (issue 11, reliability)."""
+    clean, _ = precipitation_file(tmp_path / "clean.nc", run_copy, with_lsm=False)
+    with xr.open_dataset(clean) as field:
+        field = field.load()
+    field["tp"][30, 2, 3] = 1e30
+    path = tmp_path / "filled.nc"
+    field.to_netcdf(path)
+    before = snapshot(run_copy)
+    refused = CliRunner().invoke(cli, ["composites", str(run_copy), "--data", str(path),
+                                       "--no-plots"])
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.strip().splitlines() == [
+        f"Error: {path}: variable 'tp' has 1 value beyond any physical range (|x| >= 1e+20), "
+        f"the first at {pd.Timestamp(field.valid_time.values[30]).isoformat()} (1e+30); if "
+        f"such values stand for missing data, pass --treat-as-missing 1e+30"]
+    assert snapshot(run_copy) == before
+    masked = CliRunner().invoke(cli, ["composites", str(run_copy), "--data", str(path),
+                                      "--no-plots", "--treat-as-missing", "1e30"])
+    assert masked.exit_code == 0, masked.output
+    with xr.open_dataset(run_copy / "composites-tp" / "composites.nc") as ds:
+        assert np.isfinite(ds["tp"].values).all()
+        assert float(abs(ds["tp"]).max()) < 1.0

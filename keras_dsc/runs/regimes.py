@@ -493,11 +493,13 @@ def _run_field_source(run_dir, config):
 def composites_run(run_dir, data=None, variables=None, region=None, test="t-test",
                    level=0.05, n_resamples=1000, climatology="month", correction="none",
                    min_probability=None, min_duration=None, short_episodes="merge", out=None,
-                   plots=True, dpi=100, projection="auto", seed=0):
+                   plots=True, dpi=100, projection="auto", seed=0, treat_as_missing=None):
     """Composites of any field in the run's regimes: `composites.nc`, counts and maps.
 
     The field is opened with `keras_dsc.data.era5.open_cube` (ERA5, CMIP or NCEP files, any
-    grid and any time step), averaged over each window's span and composited per regime
+    grid and any time step), its values checked as training checks them (an undeclared fill
+    value such as 1e30, an infinity or a value beyond any physical range is refused, never
+    averaged in: `keras_dsc.data.values.check_values`), averaged over each window's span and composited per regime
     with a significance test per grid point (`keras_dsc.regimes.composites`). Writes into
     `out` (default `RUN_DIR/composites-<variables>/`; refused when it exists):
 
@@ -526,6 +528,8 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
         dpi: pixels per inch of the figure.
         projection: `"auto"`, `"cartopy"` or `"none"` (see `keras_dsc.maps`).
         seed: seed of the bootstrap.
+        treat_as_missing: values read as missing (e.g. `[1e30]`); `None`: the run's own
+            setting for its own files, none for other files.
 
     Returns:
         `(dataset, out)`: the composites `xarray.Dataset` and the folder written.
@@ -538,6 +542,7 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
     (('cluster', 'latitude', 'longitude'), 'composites-t2m')
     """
     from keras_dsc.data import era5
+    from keras_dsc.data.values import check_values
 
     run_dir, config, table, raw, step, length = _open_run(run_dir)
     labels = filtered_labels(table, step, min_probability, min_duration, short_episodes)
@@ -548,11 +553,15 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
         data, options = _run_field_source(run_dir, config)
         region = options.region if region is None else region
         time_range = options.time_range
+        if treat_as_missing is None:
+            treat_as_missing = options.treat_as_missing
     if variables is not None:
         variables = [variables] if isinstance(variables, str) else list(variables)
-    field = era5.open_cube(data, variables, region, time_range)
+    field = era5.open_cube(data, variables, region, time_range,
+                           treat_as_missing=treat_as_missing)
+    check_values(field, era5.sources_text(field, _files_text(data)))
     variables = list(field.data_vars)
-    land = land_of(data, region, time_range)
+    land = land_of(data, region, time_range, treat_as_missing)
     n_clusters = _n_clusters(config, raw)
     result = stats.composites(field, labels, window=length, test=test, level=level,
                               n_resamples=n_resamples, climatology=climatology,
@@ -590,7 +599,7 @@ def _files_text(data):
     return str(data)
 
 
-def land_of(data, region=None, time_range=None):
+def land_of(data, region=None, time_range=None, treat_as_missing=None):
     """Land points of the files' grid for map outlines, or `None`.
 
     From a land-sea mask variable of the files when they hold one, else from a variable
@@ -601,7 +610,8 @@ def land_of(data, region=None, time_range=None):
     from keras_dsc.data import era5
 
     try:
-        first = era5.open_cube(data, None, region, time_range).isel(time=slice(0, 1))
+        first = era5.open_cube(data, None, region, time_range,
+                               treat_as_missing=treat_as_missing).isel(time=slice(0, 1))
     except DataError:
         return None
     return maps.land_mask(first)
