@@ -245,6 +245,7 @@ def test_composites_of_the_runs_own_data_bootstrap_and_refusals(run_copy, tmp_pa
     outside = CliRunner().invoke(cli, ["composites", str(run_copy), "--data",
                                        str(tmp_path / "later.nc"), "--variables", "tp"])
     assert outside.exit_code == 2
+    assert f"{tmp_path / 'later.nc'}: its times (" in outside.stderr
     assert "fall in none of the windows" in outside.stderr
     assert not (run_copy / "composites-tp").exists()
 
@@ -322,3 +323,23 @@ def test_an_undeclared_fill_value_is_refused_not_averaged_in(run_copy, tmp_path)
     with xr.open_dataset(run_copy / "composites-tp" / "composites.nc") as ds:
         assert np.isfinite(ds["tp"].values).all()
         assert float(abs(ds["tp"]).max()) < 1.0
+
+
+def test_a_field_coarser_than_the_windows_is_refused_naming_the_file(run_copy, tmp_path):
+    """Monthly means composited on daily windows would put each month's mean in the regime of
+    its first day only (issue 11, reliability)."""
+    starts = pd.to_datetime(pd.read_csv(run_copy / "assignments.csv")["time"])
+    months = pd.date_range(end=starts.iloc[-1], periods=6, freq="MS")  # the run's and before
+    tp = np.random.default_rng(0).random((months.size, 4, 5)).astype("float32")
+    path = tmp_path / "tp_monthly.nc"
+    xr.Dataset({"tp": (("valid_time", "latitude", "longitude"), tp, {"units": "mm"})},
+               coords={"valid_time": months, "latitude": [40.0, 39.0, 38.0, 37.0],
+                       "longitude": [-30.0, -29.0, -28.0, -27.0, -26.0]}).to_netcdf(path)
+    before = snapshot(run_copy)
+    refused = CliRunner().invoke(cli, ["composites", str(run_copy), "--data", str(path),
+                                       "--no-plots"])
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.strip().splitlines() == [
+        f"Error: {path}: its time step (1MS) is longer than the windows (1D): each window "
+        f"would hold one of its values or none; give the field at the windows' step or finer"]
+    assert snapshot(run_copy) == before

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from keras_dsc.data.era5 import sources_text
+from keras_dsc.data.time_axis import duration, infer_step, step_text
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.regimes.statistics import NO_REGIME, as_labels, window_step
 
@@ -44,6 +46,9 @@ def _as_dataset(field):
 
 def window_means(field, labels, window=None):
     """The mean of a field over each window's span, `[start, start + window)`, NaN skipped.
+
+    A field whose time step is longer than the windows (monthly means for daily windows) is
+    refused: each window would hold one of its values or none.
 
     Args:
         field: an `xarray.Dataset` or `DataArray` with a `time` dimension (any other
@@ -68,8 +73,9 @@ def window_means(field, labels, window=None):
     """
     labels = as_labels(labels)
     data, single = _as_dataset(field)
+    where = sources_text(data, "field")
     if "time" not in data.dims:
-        raise DataError(f"field: no time dimension (dimensions: {', '.join(map(str, data.dims))})")
+        raise DataError(f"{where}: no time dimension (dimensions: {', '.join(map(str, data.dims))})")
     if window is None:
         window = window_step(labels)
     try:
@@ -81,12 +87,17 @@ def window_means(field, labels, window=None):
     if not data.indexes["time"].is_monotonic_increasing:
         data = data.sortby("time")
     times = data.indexes["time"]
+    step = infer_step(times)
+    if step is not None and duration(step) > 1.5 * window:  # 1.5: months differ in length
+        raise DataError(f"{where}: its time step ({step_text(step)}) is longer than the "
+                        f"windows ({step_text(window)}): each window would hold one of its "
+                        f"values or none; give the field at the windows' step or finer")
     starts = labels.index
     first = np.searchsorted(times.values, starts.values, side="left")
     last = np.searchsorted(times.values, (starts + window).values, side="left")
     covered = last > first
     if not covered.any():
-        raise DataError(f"field: its times ({times[0]:%Y-%m-%d %H:%M} to "
+        raise DataError(f"{where}: its times ({times[0]:%Y-%m-%d %H:%M} to "
                         f"{times[-1]:%Y-%m-%d %H:%M}) fall in none of the windows "
                         f"({starts[0]:%Y-%m-%d %H:%M} to {starts[-1]:%Y-%m-%d %H:%M})")
     first, last, starts = first[covered], last[covered], starts[covered]
