@@ -300,6 +300,27 @@ def test_a_shortened_assignments_csv_is_refused_not_trusted(run_copy):
     assert not (run_copy / "again").exists()
 
 
+@pytest.mark.parametrize("damage", ["twice", "blank"])
+def test_a_window_start_twice_or_blank_names_the_file_and_row(run_copy, damage):
+    path = run_copy / "assignments.csv"
+    table = pd.read_csv(path)
+    if damage == "twice":
+        table.loc[4, "time"] = table.loc[3, "time"]
+        expected = (f"the window starting at {pd.Timestamp(table.loc[3, 'time']).isoformat()} "
+                    f"appears twice")
+    else:
+        table.loc[4, "time"] = None
+        expected = "row 6 has no time"
+    table.to_csv(path, index=False)
+    for command in (["regimes", str(run_copy), "--no-plots"],
+                    ["composites", str(run_copy), "--no-plots", "--variables", "t2m"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines() == [f"Error: {path}: {expected}"]
+    assert sorted(p.name for p in run_copy.iterdir() if p.name.startswith(
+        ("regimes", "composites"))) == []
+
+
 def test_an_undeclared_fill_value_is_refused_not_averaged_in(run_copy, tmp_path):
     """A 1e30 in the field would make a regime's mean anomaly ~1e28 (issue 11, reliability)."""
     clean, _ = precipitation_file(tmp_path / "clean.nc", run_copy, with_lsm=False)

@@ -423,8 +423,8 @@ def read_assignments(run_dir):
 
 
 def read_assignments_table(run_dir):
-    """The run's `assignments.csv` as a table: `time` (datetime64), `cluster` and, when the run
-    has one, `probability` (of the assigned cluster)."""
+    """The run's `assignments.csv` as a table: `time` (datetime64, each window's start, once),
+    `cluster` and, when the run has one, `probability` (of the assigned cluster)."""
     path, frame = _assignments_csv(run_dir)
     missing = [c for c in ("time", "cluster") if c not in frame.columns]
     if missing:
@@ -433,6 +433,13 @@ def read_assignments_table(run_dir):
         frame["time"] = pd.to_datetime(frame["time"])
     except (TypeError, ValueError):
         raise DataError(f"{path}: the 'time' column is not made of dates") from None
+    if frame["time"].isna().any():
+        raise DataError(f"{path}: row {int(frame['time'].isna().to_numpy().argmax()) + 2} has "
+                        f"no time")
+    twice = frame["time"].duplicated()
+    if twice.any():
+        raise DataError(f"{path}: the window starting at "
+                        f"{frame['time'][twice].iloc[0].isoformat()} appears twice")
     return frame
 
 
