@@ -274,6 +274,24 @@ def test_window_means_overlapping_windows_and_nan():
     np.testing.assert_allclose(means.values, [1.0, 4.0, 8.0])
 
 
+def test_window_means_refuses_a_field_coarser_than_the_windows():
+    """Monthly means on daily windows: each window would hold one value or none."""
+    days = pd.date_range("2021-01-01", periods=90)
+    labels = pd.Series(np.arange(90) % 3, index=days)
+    months = pd.date_range("2021-01-01", periods=4, freq="MS")
+    monthly = xr.DataArray([1.0, 2.0, 3.0, 4.0], dims="time", coords={"time": months})
+    with pytest.raises(DataError, match=r"^tp_monthly.nc: its time step \(31 days\) is longer "
+                                        r"than the windows \(1 day\)"):
+        window_means(monthly, labels, name="tp_monthly.nc")
+    with pytest.raises(DataError, match=r"^field: its time step"):
+        composites(monthly, labels)
+    # Up to 1.5 windows is accepted: 36-hourly steps on daily windows, one step or none each.
+    coarse = xr.DataArray(np.ones(10), dims="time",
+                          coords={"time": pd.date_range("2021-01-01", periods=10, freq="36h")})
+    means, _ = window_means(coarse, labels)
+    assert means.sizes["time"] == 10
+
+
 def test_composites_monthly_climatology_fdr_and_no_regime_windows():
     times = pd.date_range("2021-01-01", periods=59, freq="1D")   # January and February
     february = times.month == 2

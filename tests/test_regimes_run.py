@@ -361,6 +361,7 @@ def test_a_field_coarser_than_the_windows_is_refused_naming_the_file(run_copy, t
                                        "--no-plots"])
     assert refused.exit_code == 2, refused.output
     assert refused.stderr.strip().splitlines() == [
-        f"Error: {path}: its time step (1MS) is longer than the windows (1D): each window "
-        f"would hold one of its values or none; give the field at the windows' step or finer"]
+        f"Error: {path}: its time step (31 days) is longer than the windows (1 day): each "
+        f"window would hold one of its values or none; give the field at the windows' step "
+        f"or finer"]
     assert snapshot(run_copy) == before

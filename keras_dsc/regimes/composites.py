@@ -25,8 +25,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from keras_dsc.data.era5 import sources_text
-from keras_dsc.data.time_axis import duration, infer_step, step_text
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.regimes.statistics import NO_REGIME, as_labels, window_step
 
@@ -44,11 +42,22 @@ def _as_dataset(field):
                     f"{type(field).__name__}")
 
 
-def window_means(field, labels, window=None):
+def _duration_text(step):
+    """`"31 days"`, `"6 hours"`, `"30 minutes"`: a duration for messages."""
+    for unit, length in (("day", pd.Timedelta(days=1)), ("hour", pd.Timedelta(hours=1)),
+                         ("minute", pd.Timedelta(minutes=1))):
+        if step >= length or unit == "minute":
+            count = step / length
+            count = int(count) if float(count).is_integer() else round(float(count), 1)
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+def window_means(field, labels, window=None, name=None):
     """The mean of a field over each window's span, `[start, start + window)`, NaN skipped.
 
-    A field whose time step is longer than the windows (monthly means for daily windows) is
-    refused: each window would hold one of its values or none.
+    A field whose time step (the median time between its steps) is longer than 1.5 windows
+    (monthly means for daily windows) is refused: each window would hold one of its values
+    or none.
 
     Args:
         field: an `xarray.Dataset` or `DataArray` with a `time` dimension (any other
@@ -57,6 +66,7 @@ def window_means(field, labels, window=None):
             window starts.
         window: each window's length (`"1D"`, a `pandas.Timedelta`); `None`: the time between
             window starts (`window_step`).
+        name: how messages name the field (its file); `None`: `"field"`.
 
     Returns:
         `(means, labels)`: the field's means on `time` = the starts of the windows that hold
@@ -73,7 +83,7 @@ def window_means(field, labels, window=None):
     """
     labels = as_labels(labels)
     data, single = _as_dataset(field)
-    where = sources_text(data, "field")
+    where = "field" if name is None else name
     if "time" not in data.dims:
         raise DataError(f"{where}: no time dimension (dimensions: {', '.join(map(str, data.dims))})")
     if window is None:
@@ -87,11 +97,11 @@ def window_means(field, labels, window=None):
     if not data.indexes["time"].is_monotonic_increasing:
         data = data.sortby("time")
     times = data.indexes["time"]
-    step = infer_step(times)
-    if step is not None and duration(step) > 1.5 * window:  # 1.5: months differ in length
-        raise DataError(f"{where}: its time step ({step_text(step)}) is longer than the "
-                        f"windows ({step_text(window)}): each window would hold one of its "
-                        f"values or none; give the field at the windows' step or finer")
+    step = pd.Timedelta(np.median(np.diff(times.values))) if len(times) > 1 else None
+    if step is not None and step > 1.5 * window:  # 1.5: months differ in length
+        raise DataError(f"{where}: its time step ({_duration_text(step)}) is longer than the "
+                        f"windows ({_duration_text(window)}): each window would hold one of "
+                        f"its values or none; give the field at the windows' step or finer")
     starts = labels.index
     first = np.searchsorted(times.values, starts.values, side="left")
     last = np.searchsorted(times.values, (starts + window).values, side="left")
@@ -182,7 +192,7 @@ def _check_choice(value, name, choices):
 
 
 def composites(field, labels, window=None, test="t-test", level=0.05, n_resamples=1000,
-               climatology="month", correction="none", clusters=None, seed=0):
+               climatology="month", correction="none", clusters=None, seed=0, name=None):
     """The mean anomaly of each variable of a field in each regime, with a significance mask.
 
     Args:
@@ -200,6 +210,7 @@ def composites(field, labels, window=None, test="t-test", level=0.05, n_resample
         correction: `"none"` or `"fdr"` (Benjamini-Hochberg over each map's points).
         clusters: the regimes to composite: their number `k` or a list; `None`: those found.
         seed: seed of the bootstrap's draws.
+        name: how messages name the field (its file); `None`: `"field"`.
 
     Returns:
         An `xarray.Dataset` on `cluster` and the field's other dimensions: per variable `v`,
@@ -232,7 +243,7 @@ def composites(field, labels, window=None, test="t-test", level=0.05, n_resample
         raise OptionError(f"{{n_resamples}} must be a positive integer, got {n_resamples!r}",
                           "n_resamples")
     data, _ = _as_dataset(field)
-    means, kept = window_means(data, labels, window)
+    means, kept = window_means(data, labels, window, name)
     values_of = kept.to_numpy()
     found = sorted(set(values_of) - {NO_REGIME})
     if clusters is None:

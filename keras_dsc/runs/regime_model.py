@@ -245,7 +245,8 @@ class RegimeModel(ClusterMixin, BaseEstimator):
         _, length = self._timing()
         field = era5.open_cube(X, variables)
         return stats.composites(field, self._series(labels), window=length,
-                                clusters=self.n_clusters_, **kwargs)
+                                clusters=self.n_clusters_,
+                                name=era5.sources_text(field, "X"), **kwargs)
 
     def save(self, path):
         """Copies the run folder to `path` (refused when it exists). Returns its path."""

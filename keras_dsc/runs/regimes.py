@@ -559,13 +559,15 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
         variables = [variables] if isinstance(variables, str) else list(variables)
     field = era5.open_cube(data, variables, region, time_range,
                            treat_as_missing=treat_as_missing)
-    check_values(field, era5.sources_text(field, _files_text(data)))
+    files = era5.sources_text(field, _files_text(data))
+    check_values(field, files)
     variables = list(field.data_vars)
     land = land_of(data, region, time_range, treat_as_missing)
     n_clusters = _n_clusters(config, raw)
     result = stats.composites(field, labels, window=length, test=test, level=level,
                               n_resamples=n_resamples, climatology=climatology,
-                              correction=correction, clusters=n_clusters, seed=seed)
+                              correction=correction, clusters=n_clusters, seed=seed,
+                              name=files)
     for axis, standard in (("latitude", "degrees_north"), ("longitude", "degrees_east")):
         result[axis].attrs.update({"standard_name": axis, "units": standard,
                                    "long_name": axis})
