@@ -81,7 +81,7 @@ def test_gaps_and_dropped_windows_are_reported_by_fit(tmp_path):
     lines = summary_lines(data.description)
     assert lines[0] == ("time: steps of 1D (none: the data's step kept); windows of 1 steps "
                         "(1: as asked)")
-    assert lines[1] == ("dropped 3 of 20 windows: 1 gaps in the time axis "
+    assert lines[1] == ("dropped 3 of 20 windows: 1 gap in the time axis "
                         "(2021-01-05T00:00..2021-01-09T00:00)")
 
 
@@ -90,6 +90,28 @@ def test_a_record_that_starts_at_06_utc_starts_its_days_at_the_first_full_day(tm
     data = prepared(write_at(tmp_path / "late.nc", times), resample="1h", window=24)
     assert pd.DatetimeIndex(data.windows.start_times).strftime("%d %H").tolist() == [
         "02 00", "03 00"]  # 1 January from 06:00 and 4 January until 05:00 are partial
+
+
+def test_the_steps_before_the_first_and_after_the_last_window_are_reported(tmp_path):
+    """A record of 3-hourly steps from 1 January 12:00 to 4 January 06:00 in daily windows:
+    the half days at its ends are in no window, and the summary (and `predict`) says so."""
+    from keras_dsc.data.options import summary_lines
+
+    times = pd.date_range("2021-01-01 12:00", "2021-01-04 06:00", freq="3h")
+    data = prepared(write_at(tmp_path / "edges.nc", times), resample="none", window=8)
+    assert len(data.windows) == 2
+    unused = data.description["windowing"]["unused_steps"]
+    assert unused == {"start": {"steps": 4, "from": "2021-01-01T12:00",
+                                "to": "2021-01-01T21:00"},
+                      "end": {"steps": 3, "from": "2021-01-04T00:00", "to": "2021-01-04T06:00"}}
+    assert summary_lines(data.description)[1] == (
+        "the first 4 time steps (2021-01-01T12:00..2021-01-01T21:00) come before the first "
+        "window and are in none; the last 3 time steps (2021-01-04T00:00..2021-01-04T06:00) "
+        "come after the last whole window and are in none")
+    assert data.windows.report.text() == summary_lines(data.description)[1]
+    whole = prepared(write_at(tmp_path / "whole.nc", times[4:-3]), resample="none", window=8)
+    assert whole.description["windowing"]["unused_steps"] == {}
+    assert summary_lines(whole.description)[1:] == []
 
 
 def test_3_hourly_then_hourly_is_refused_naming_the_file_and_the_first_irregular_time(

@@ -9,6 +9,7 @@ import math
 import numbers
 
 from keras_dsc.data.grid import grid_description
+from keras_dsc.data.windows import windowing_text
 from keras_dsc.errors import OptionError
 
 AUTO = "auto"
@@ -261,18 +262,9 @@ def summary_lines(description):
         window = (description.get("options") or {}).get("window")
         lines.append(f"time: steps of {time.get('step')} ({time.get('resample')}); windows of "
                      f"{window} steps ({time.get('window')})")
-    report = description.get("windowing") or {}
-    if report.get("dropped_windows") or report.get("n_gaps") or report.get("n_empty_windows"):
-        gaps = ", ".join(f"{g['from']}..{g['to']}" for g in report.get("gaps", [])[:3])
-        more = f", ... {report['n_gaps'] - 3} more" if report.get("n_gaps", 0) > 3 else ""
-        parts = []
-        if report.get("n_gaps"):
-            parts.append(f"{report['n_gaps']} gaps in the time axis ({gaps}{more})")
-        if report.get("n_empty_windows"):
-            starts = ", ".join(report.get("empty_windows", [])[:3])
-            parts.append(f"{report['n_empty_windows']} windows entirely missing ({starts})")
-        lines.append(f"dropped {report['dropped_windows']} of {report['windows_without_gaps']} "
-                     f"windows: " + "; ".join(parts))
+    dropped = windowing_text(description.get("windowing") or {})
+    if dropped:
+        lines.append(dropped)
     lines += [f"note: {note}" for note in description.get("notes") or []]
     return lines
 

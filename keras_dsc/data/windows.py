@@ -51,6 +51,10 @@ class WindowReport:
             have (with the same alignment).
         gaps: `(before, after, missing_steps)` of every gap of the time axis (`time_axis.gaps`).
         empty: the start times of the windows dropped because every value in them is missing.
+        unused_start: `(count, first, last)` of the time steps before the first window (a
+            day begun at 12 UTC when windows are calendar days), or `()` for none.
+        unused_end: the same for the steps after the last window's end (a last window that
+            the record does not fill).
     """
 
     step: str | None
@@ -60,6 +64,8 @@ class WindowReport:
     expected: int
     gaps: list
     empty: list
+    unused_start: tuple = ()
+    unused_end: tuple = ()
 
     @property
     def dropped(self):
@@ -80,10 +86,14 @@ class WindowReport:
                      for before, after, missing in self.gaps[:_LISTED]],
             "n_empty_windows": len(self.empty),
             "empty_windows": [_iso(t) for t in self.empty[:_LISTED]],
+            "unused_steps": {where: {"steps": int(steps[0]), "from": _iso(steps[1]),
+                                     "to": _iso(steps[2])}
+                             for where, steps in (("start", self.unused_start),
+                                                  ("end", self.unused_end)) if steps},
         }
 
     def text(self):
-        """One line saying what was dropped; `None` when nothing was.
+        """One line saying what was dropped; `None` when nothing was (see `windowing_text`).
 
         Example:
 
@@ -91,20 +101,46 @@ class WindowReport:
         >>> WindowReport("1D", 1, 1, 3, 6, gaps(times, "1D"), []).text()
         'dropped 3 of 6 windows: 1 gap in the time axis (2021-01-06T00:00..2021-01-10T00:00)'
         """
-        if not self.dropped and not self.gaps and not self.empty:
-            return None
-        parts = []
-        if self.gaps:
-            periods = ", ".join(period_text(b, a) for b, a, _ in self.gaps[:3])
-            more = f", ... {len(self.gaps) - 3} more" if len(self.gaps) > 3 else ""
-            parts.append(f"{len(self.gaps)} gap{'s' if len(self.gaps) > 1 else ''} in the "
-                         f"time axis ({periods}{more})")
-        if self.empty:
-            starts = ", ".join(_iso(t) for t in self.empty[:3])
-            more = ", ..." if len(self.empty) > 3 else ""
-            parts.append(f"{len(self.empty)} window{'s' if len(self.empty) > 1 else ''} "
-                         f"entirely missing (starting {starts}{more})")
-        return f"dropped {self.dropped} of {self.expected} windows: " + "; ".join(parts)
+        return windowing_text(self.as_dict())
+
+
+def windowing_text(summary):
+    """One line saying what a windowing dropped, from `WindowReport.as_dict()`; `None` if nothing.
+
+    The windows a gap or missing values cost, and the time steps at the record's start and
+    end that are in no window.
+
+    Example:
+
+    >>> times = pd.date_range("2021-01-01 12:00", periods=20, freq="3h")
+    >>> windowing_text(window_starts(times, 8, 8)[1].as_dict())
+    'the first 4 time steps (2021-01-01T12:00..2021-01-01T21:00) come before the first window and are in none'
+    """
+    parts = []
+    n_gaps, n_empty = summary.get("n_gaps") or 0, summary.get("n_empty_windows") or 0
+    if summary.get("dropped_windows") or n_gaps or n_empty:
+        causes = []
+        if n_gaps:
+            periods = ", ".join(f"{g['from']}..{g['to']}" for g in summary["gaps"][:3])
+            more = f", ... {n_gaps - 3} more" if n_gaps > 3 else ""
+            causes.append(f"{n_gaps} gap{'s' if n_gaps > 1 else ''} in the time axis "
+                          f"({periods}{more})")
+        if n_empty:
+            starts = ", ".join(summary["empty_windows"][:3])
+            more = ", ..." if n_empty > 3 else ""
+            causes.append(f"{n_empty} window{'s' if n_empty > 1 else ''} entirely missing "
+                          f"(starting {starts}{more})")
+        parts.append(f"dropped {summary['dropped_windows']} of "
+                     f"{summary['windows_without_gaps']} windows: " + "; ".join(causes))
+    for where, (first_last, relation) in (("start", ("first", "before the first window")),
+                                           ("end", ("last", "after the last whole window"))):
+        unused = (summary.get("unused_steps") or {}).get(where)
+        if unused:
+            count = unused["steps"]
+            steps = f"{count} time steps" if count > 1 else "time step"
+            parts.append(f"the {first_last} {steps} ({unused['from']}..{unused['to']}) come "
+                         f"{relation} and are in none")
+    return "; ".join(parts) or None
 
 
 def _iso(time):
@@ -180,7 +216,7 @@ def window_starts(times, window, stride, step=None, valid_steps=None):
     step = infer_step(times) if step is None else to_step(step)
     n = len(times)
     regular = consecutive(times, step) if step is not None else np.zeros(max(n - 1, 0), bool)
-    starts = _segment_starts(times, regular, window, stride, step)
+    starts = all_starts = _segment_starts(times, regular, window, stride, step)
     empty = []
     if valid_steps is not None and starts.size:
         valid_steps = np.asarray(valid_steps, dtype=bool)
@@ -194,9 +230,17 @@ def window_starts(times, window, stride, step=None, valid_steps=None):
         full = pd.date_range(times[0], times[-1], freq=step)
         expected = len(_segment_starts(full, np.ones(max(len(full) - 1, 0), bool), window,
                                        stride, step))
+    unused_start = unused_end = ()
+    if all_starts.size:
+        first, stop = int(all_starts[0]), int(all_starts[-1]) + int(window)
+        if first > 0:
+            unused_start = (first, times[0], times[first - 1])
+        if stop < n:
+            unused_end = (n - stop, times[stop], times[-1])
     report = WindowReport(step_text(step) if step is not None else None, int(window),
                           int(stride), len(starts), max(expected, len(starts)),
-                          gaps(times, step) if step is not None else [], empty)
+                          gaps(times, step) if step is not None else [], empty,
+                          unused_start, unused_end)
     return starts, report
 
 
