@@ -4,7 +4,7 @@ import pytest
 import xarray as xr
 
 from keras_dsc.data import builtin_cube_path
-from keras_dsc.errors import DataError
+from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs.evaluate import (
     evaluate_run,
     evaluation_data_options,
@@ -82,6 +82,18 @@ def test_evaluate_refuses_data_that_does_not_fit_the_model(tiny_run, overrides, 
         evaluate_run(tiny_run, evaluation_data_options(tiny_run, **overrides))
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
+
+
+def test_evaluate_refuses_hourly_data_kept_hourly_naming_resample_and_the_file(tiny_run,
+                                                                              tmp_path):
+    """The run averaged hourly data to 3 h; `--resample none` on hourly files is refused by
+    the option's name before the normaliser sees them (was: an unnamed 'transform:' error)."""
+    path = write_builtin_copy(tmp_path / "hourly.nc")
+    with pytest.raises(OptionError) as error:
+        evaluate_run(tiny_run, evaluation_data_options(tiny_run, data=str(path),
+                                                       resample="none"))
+    assert str(error.value) == (f"resample: the time step of {path}, 1h after resample, differs "
+                                f"from the model's 3h (pass resample 3h)")
 
 
 def test_evaluate_refuses_a_file_without_the_models_variables(tiny_run, tmp_path):

@@ -20,6 +20,7 @@ from keras_dsc.data.time_axis import (
     first_irregular,
     infer_step,
     step_text,
+    time_step_text,
     to_step,
 )
 from keras_dsc.data.values import check_units, check_values
@@ -306,8 +307,14 @@ def _applied_resample(resample, time):
 
 
 def _check_fits(cube, preprocessor, where):
-    """Data for a fitted preprocessor must be on its grid, in its units: refused naming the
-    files."""
+    """Data for a fitted preprocessor must be on its grid, in its units, at its time step:
+    refused naming the files (the step: naming `--resample`, the option that sets it)."""
+    step = time_step_text(cube.indexes["time"])
+    if preprocessor.time_step is not None and step is not None and (
+            step != preprocessor.time_step):
+        raise OptionError(f"{{resample}}: the time step of {where}, {step} after "
+                          f"{{resample}}, differs from the model's {preprocessor.time_step} "
+                          f"(pass {{resample}} {preprocessor.time_step})", "resample")
     for axis, fitted in (("latitude", preprocessor.latitudes),
                          ("longitude", preprocessor.longitudes)):
         given = cube[axis].values
