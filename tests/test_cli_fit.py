@@ -96,6 +96,9 @@ def test_fit_end_to_end_as_subprocess(tmp_path):
         (["--filters", "8,x"], "--filters: '8,x' is not a comma-separated list"),
         (["--region", "43,-33,33"], "--region: expected N,W,S,E"),
         (["--resample", "30min"], "--resample 30min is finer than the data's time step"),
+        (["--resample", "90min"], "--resample 90min is not a whole number of the data's 1h "
+                                  "steps (its means would hold unequal numbers of them); pass "
+                                  "--resample 3h or another multiple of 1h"),
         (["--data", "/nonexistent/era5.nc"], "/nonexistent/era5.nc"),
         (["--bogus"], "No such option"),
     ],

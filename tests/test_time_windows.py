@@ -12,7 +12,7 @@ from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.data.era5 import open_cube, resample_time
 from keras_dsc.data.time_axis import first_irregular, gaps, infer_step, step_text
 from keras_dsc.data.windows import WindowedCube, window_starts
-from keras_dsc.errors import DataError
+from keras_dsc.errors import DataError, OptionError
 from tests.helpers.era5_files import write_at
 
 VARIABLES = ("u10", "t2m")
@@ -288,3 +288,17 @@ def test_a_missing_month_in_mid_month_means_is_a_gap_not_an_irregular_axis():
     assert gaps(times, infer_step(times)) == [(times[1], times[2], 1)]
     weekly = pd.date_range("2001-01-03", periods=8, freq="7D")
     assert step_text(infer_step(weekly)) == "7D"  # weekly data is not monthly
+
+
+def test_2_hourly_data_averaged_to_3h_is_refused_and_to_6h_is_kept_whole(tmp_path):
+    """3 h means of 2-hourly steps would hold one or two of them by turns (00+02, 04, ...):
+    refused, naming the step that works; 6 h means hold three steps each."""
+    times = pd.date_range("2021-01-01", periods=12 * 4, freq="2h")
+    path = write_at(tmp_path / "two_hourly.nc", times)
+    with pytest.raises(OptionError) as error:
+        prepared(path, resample="3h", window=4)
+    assert str(error.value) == ("resample 3h is not a whole number of the data's 2h steps (its "
+                                "means would hold unequal numbers of them); pass resample 6h "
+                                "or another multiple of 2h")
+    data = prepared(path, resample="6h", window=4)
+    assert data.description["time"]["step"] == "6h" and len(data.windows) == 4

@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import math
 import os
 import pathlib
 import shutil
@@ -19,6 +20,7 @@ from keras_dsc.data.time_axis import (
     duration,
     first_irregular,
     infer_step,
+    is_calendar,
     step_text,
     time_step_text,
     to_step,
@@ -163,6 +165,13 @@ def resolve_time_step(cube, resample, where):
                                   "resample")
             if step_text(wanted) == data_step:
                 target, why = None, f"{resample}: the data's step already"
+            elif not is_calendar(step) and not is_calendar(wanted) and (
+                    wanted % to_step(step) != pd.Timedelta(0)):
+                common = pd.Timedelta(math.lcm(wanted.value, to_step(step).value))
+                raise OptionError(f"{{resample}} {resample} is not a whole number of the "
+                                  f"data's {data_step} steps (its means would hold unequal "
+                                  f"numbers of them); pass {{resample}} {step_text(common)} "
+                                  f"or another multiple of {data_step}", "resample")
     if target is not None:
         cube = era5.resample_time(cube, target)
         if cube.sizes["time"] == 0:
