@@ -292,6 +292,28 @@ def test_window_means_refuses_a_field_coarser_than_the_windows():
     assert means.sizes["time"] == 10
 
 
+def test_composites_refuse_a_field_whose_anomalies_are_all_zero():
+    """A field over one window, or one window per calendar month: every anomaly from the
+    climatology would be zero, a composite of nothing."""
+    labels = pd.Series([0, 1, 0, 1], index=pd.date_range("2021-01-01", periods=4))
+    one_day = xr.DataArray(np.ones((1, 2)), dims=("time", "x"),
+                           coords={"time": pd.date_range("2021-01-01", periods=1)}, name="t2m")
+    with pytest.raises(OptionError) as error:
+        composites(one_day, labels, name="t2m_day.nc")
+    assert str(error.value) == ("t2m_day.nc: each calendar month holds one window of its times "
+                                "(1 in all), so every anomaly from the monthly climatology is "
+                                "zero; give a longer field or climatology all")
+    with pytest.raises(DataError, match=r"^field: its times are in one window only"):
+        composites(one_day, labels, climatology="all")
+    months = pd.date_range("2021-01-01", periods=12, freq="MS")
+    monthly_labels = pd.Series(np.arange(12) % 2, index=months)
+    year = xr.DataArray(np.arange(12.0), dims="time", coords={"time": months}, name="sst")
+    with pytest.raises(OptionError, match=r"each calendar month holds one window .*\(12 in all\)"):
+        composites(year, monthly_labels)
+    result = composites(year, monthly_labels, climatology="all")
+    assert result["count"].values.tolist() == [6, 6]
+
+
 def test_composites_monthly_climatology_fdr_and_no_regime_windows():
     times = pd.date_range("2021-01-01", periods=59, freq="1D")   # January and February
     february = times.month == 2

@@ -255,6 +255,15 @@ def composites(field, labels, window=None, test="t-test", level=0.05, n_resample
     if not chosen:
         raise DataError("labels: no window of the field's times is in a regime")
     months = kept.index.month.to_numpy()
+    where = "field" if name is None else name
+    if climatology == "month" and np.unique(months, return_counts=True)[1].max() < 2:
+        raise OptionError(f"{where}: each calendar month holds one window of its times "
+                          f"({len(months)} in all), so every anomaly from the monthly "
+                          f"climatology is zero; give a longer field or {{climatology}} all",
+                          "climatology")
+    if len(months) < 2:
+        raise DataError(f"{where}: its times are in one window only, so its anomaly from "
+                        f"the climatology is zero; give a longer field")
     rng = np.random.default_rng(seed)
     out = xr.Dataset(coords={"cluster": ("cluster", np.asarray(chosen, np.int32),
                                          {"long_name": "weather regime (cluster)",
