@@ -68,6 +68,10 @@ def _base_type(annotation):
 def _parse(name, annotation, default, text):
     """The value of field `name` from its command-line text (comma-separated for tuples)."""
     kind, optional = _base_type(annotation)
+    if isinstance(text, tuple):  # a repeatable option, given 0, 1 or more times
+        text = paths_given(text)
+        if not isinstance(text, str):
+            return default if text is None else text
     if text is None:
         return default
     if isinstance(text, str) and text.strip().lower() == "none" and optional:
@@ -85,11 +89,26 @@ def _parse(name, annotation, default, text):
     return values  # the dataclass checks the count
 
 
+def paths_given(values):
+    """The value of a repeatable `--data`: `None` when not given, one text, or a list.
+
+    Example:
+
+    >>> paths_given(()), paths_given(("a.nc",)), paths_given(("a.nc", "b.nc"))
+    (None, 'a.nc', ['a.nc', 'b.nc'])
+    """
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
 def _click_option(field, annotation):
     """The click option of one dataclass field."""
     kind, optional = _base_type(annotation)
     default = field.default
     help_text = field.metadata.get("help")
+    if field.metadata.get("repeatable"):
+        return click.option(flag(field.name), multiple=True, help=help_text)
     if kind is bool:
         return click.option(f"{flag(field.name)}/--no-{field.name.replace('_', '-')}",
                             default=default, show_default=default is not None, help=help_text)
@@ -218,9 +237,10 @@ def export(run_dir, name, version, out, overwrite):
 @cli.command()
 @click.option("--model", required=True,
               help="A run folder or an exported SavedModel version folder.")
-@click.option("--data", required=True, help="NetCDF file or glob, on the model's grid; with "
-              "an ensemble dimension 'number' and/or a forecast-time axis (step, "
-              "forecast_period) every member and forecast is assigned.")
+@click.option("--data", required=True, multiple=True, help="NetCDF file or glob, on the "
+              "model's grid; repeat it for several files (or quote a glob). With an ensemble "
+              "dimension 'number' and/or a forecast-time axis (step, forecast_period) every "
+              "member and forecast is assigned.")
 @click.option("--out", required=True, help="CSV to write: time,cluster,probability (after "
               "number[,forecast_reference_time] for ensembles, whose member counts per time go "
               "to <out>_counts.csv).")
@@ -235,8 +255,8 @@ def predict(model, data, out, batch_size, overwrite, treat_as_missing):
 
     missing = DataOptions(treat_as_missing=_csv(treat_as_missing, float,
                                                 "--treat-as-missing")).treat_as_missing
-    table = predict_clusters(model, data, out=out, batch_size=batch_size, overwrite=overwrite,
-                             treat_as_missing=missing)
+    table = predict_clusters(model, paths_given(data), out=out, batch_size=batch_size,
+                             overwrite=overwrite, treat_as_missing=missing)
     sizes = table["cluster"].value_counts().sort_index()
     click.echo(f"{len(table)} windows; clusters: "
                + ", ".join(f"{k}:{n}" for k, n in sizes.items()))
@@ -301,8 +321,9 @@ def regimes(run_dir, min_probability, min_duration, short_episodes, out, plots, 
 
 @cli.command()
 @click.argument("run_dir")
-@click.option("--data", default=None, help="NetCDF file or glob of the field, on any grid "
-              "that covers the run's times. Default: the run's own data files.")
+@click.option("--data", multiple=True, help="NetCDF file or glob of the field, on any grid "
+              "that covers the run's times; repeat it for several files (or quote a glob). "
+              "Default: the run's own data files.")
 @click.option("--variables", default=None, help="Comma-separated variables to composite "
               "(clustered or not, e.g. tp). Default: all of the file's.")
 @click.option("--region", default=None, help="N,W,S,E in degrees. Default: the file's grid "
@@ -342,7 +363,7 @@ def composites(run_dir, data, variables, region, test, level, n_resamples, clima
         treat_as_missing = DataOptions(treat_as_missing=_csv(
             treat_as_missing, float, "--treat-as-missing")).treat_as_missing
     dataset, folder = composites_run(
-        run_dir, data=data, variables=_csv(variables), region=region,
+        run_dir, data=paths_given(data), variables=_csv(variables), region=region,
         test=None if test == "none" else test, level=level, n_resamples=n_resamples,
         climatology=climatology, correction=correction, min_probability=min_probability,
         min_duration=min_duration, short_episodes=short_episodes, out=out, plots=plots,

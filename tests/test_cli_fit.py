@@ -164,3 +164,30 @@ def test_library_defaults_are_the_fit_defaults():
         assert len(shared) >= 3, function
         for name in shared:
             assert parameters[name].default == getattr(options, name), (function, name)
+
+
+def test_data_given_twice_reads_both_files_in_fit_predict_and_composites(tmp_path):
+    """`--data a.nc --data b.nc` is the two files (was: only the last one, silently)."""
+    from tests.helpers.era5_files import write_at
+
+    days = pd.date_range("2021-01-01", periods=40)
+    first = write_at(tmp_path / "era5_a.nc", days[:20])
+    second = write_at(tmp_path / "era5_b.nc", days[20:], seed=1)
+    both = ["--data", str(first), "--data", str(second)]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["fit", *both, "--method", "kmeans", "--n-clusters", "2",
+                                 "--window", "1", "--resample", "none", "--no-plots",
+                                 "--out", str(tmp_path), "--run-name", "two"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "two"
+    assert len(pd.read_csv(run / "assignments.csv")) == 40
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["files"] == [str(first), str(second)]
+    result = runner.invoke(cli, ["predict", "--model", str(run), *both,
+                                 "--out", str(tmp_path / "two.csv")])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "two.csv")) == 40
+    result = runner.invoke(cli, ["composites", str(run), *both, "--variables", "t2m",
+                                 "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "windows per regime: 0:" in result.output

@@ -18,15 +18,18 @@ TFDS_PREFIX = "tfds:"
 NORMALIZATIONS = ("zscore", "minmax")
 
 
-def option(default, help, cli=True):
+def option(default, help, cli=True, repeatable=False):
     """A dataclass field with its one-line `help` (the command line builds its options from it).
 
     Args:
         default: the field's default.
         help: what the option means, one sentence.
         cli: whether the command line offers it. Defaults to `True`.
+        repeatable: whether the command line takes the option several times (`--data a.nc
+            --data b.nc`: a list). Defaults to `False`.
     """
-    return dataclasses.field(default=default, metadata={"help": help, "cli": cli})
+    return dataclasses.field(default=default, metadata={"help": help, "cli": cli,
+                                                        "repeatable": repeatable})
 
 
 @dataclasses.dataclass
@@ -93,8 +96,9 @@ class DataOptions:
     """
 
     data: object = option(None, "NetCDF file, glob, Zarr store (a .zarr folder, gs://... or "
-                          "s3://...) or 'tfds:era5_cube/<config>'. Default: the built-in "
-                          "synthetic ERA5-form cube.")
+                          "s3://...) or 'tfds:era5_cube/<config>'; repeat it for several "
+                          "files (or quote a glob). Default: the built-in synthetic ERA5-form "
+                          "cube.", repeatable=True)
     days: int = option(365, "Length of the built-in cube in days.")
     n_regimes: int = option(6, "Regimes planted in the built-in cube (4 to 7).")
     regime_strength: float = option(1.0, "Strength of the built-in cube's regimes (0.33: about "
