@@ -152,6 +152,32 @@ def test_anomalies_remove_a_planted_diurnal_cycle(tmp_path):
         prep.transform(daily)
 
 
+def test_yearly_means_stamped_mid_year_get_the_mean_as_climatology(tmp_path):
+    """CMIP yearly means are stamped at the middle of each year: 2 July 12:00, or 00:00 in a
+    leap year. The harmonics would fit that half day as a leap-year cycle (huge cancelling
+    coefficients, a spurious offset between leap and common years); a step of a year resolves
+    no harmonic, so the climatology is the mean and the anomalies keep every year's value."""
+    years = np.arange(1961, 2021)
+    times = pd.DatetimeIndex([pd.Timestamp(f"{y}-01-01") + (pd.Timestamp(f"{y + 1}-01-01")
+                                                             - pd.Timestamp(f"{y}-01-01")) / 2
+                              for y in years])
+    rng = np.random.default_rng(0)
+    x = 288.0 + 0.02 * (years - 1990)[:, None, None] + rng.normal(size=(len(years), 3, 4))
+    ds = xr.Dataset({"t2m": (("time", "latitude", "longitude"), x.astype("float32"),
+                             {"units": "K"})},
+                    coords={"time": times, "latitude": [40.0, 39.0, 38.0],
+                            "longitude": [-30.0, -29.0, -28.0, -27.0]})
+    ds.to_netcdf(tmp_path / "tas_yr.nc")
+    cube = open_cube(tmp_path / "tas_yr.nc")
+    prep = CubePreprocessor("zscore", anomalies=True).fit(cube)
+    assert prep.time_step == "1YS" and prep.get_config()["terms"] == ["mean"]
+    anomalies = prep.transform(cube).values[..., 0] * prep.scale[0]
+    np.testing.assert_allclose(anomalies, x - x.mean(axis=0), atol=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 'at least a year' warning: no harmonic is fitted
+        CubePreprocessor("zscore", anomalies=True).fit(cube.isel(time=slice(0, 3)))
+
+
 def test_short_series_warns_about_harmonics(era5):
     with pytest.warns(UserWarning, match="at least a year"):
         CubePreprocessor(anomalies=True).fit(era5[["t2m"]])

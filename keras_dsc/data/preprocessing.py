@@ -17,13 +17,15 @@ import xarray as xr
 
 from keras_dsc.data.era5 import first_line, sources_text
 from keras_dsc.data.grid import axis_text, same_axis
-from keras_dsc.data.time_axis import is_sub_daily, time_step_text
+from keras_dsc.data.time_axis import duration, is_sub_daily, time_step_text
 from keras_dsc.errors import DataError, OptionError
 
 METHODS = ("zscore", "minmax")
 CONFIG_FILE = "preprocessing.json"
 CLIMATOLOGY_FILE = "climatology.nc"
 HARMONICS = ("mean", "sin1", "cos1", "sin2", "cos2")
+HARMONIC_PERIODS = {"sin1": 1.0, "cos1": 1.0, "sin2": 0.5, "cos2": 0.5}
+"""The period of each harmonic, in years."""
 HOURS = tuple(f"hour{h:02d}" for h in range(24))
 YEAR_DAYS = 365.25
 CONSTANT = 1e-6
@@ -46,7 +48,10 @@ class CubePreprocessor:
     fitted per grid point and variable (mean plus annual and semi-annual harmonics, i.e. sin
     and cos of `2*pi*d/365.25` and `4*pi*d/365.25` with `d` the day of the year; and, for
     sub-daily data, the mean diurnal cycle per hour of day of what remains) and subtracted. The
-    harmonics need at least a year of training data to be meaningful.
+    harmonics need at least a year of training data to be meaningful, and a time step shorter
+    than half their period: yearly and one-per-season data get no annual harmonics (their
+    climatology is the mean; mid-year stamps, 12 hours apart in leap years, would otherwise be
+    fitted as a leap-year cycle), data of 3-month steps no semi-annual ones.
 
     NaN (sea surface temperature over land, for example) stays NaN: the model computes its
     validity mask from NaN and fills them itself.
@@ -352,15 +357,16 @@ class CubePreprocessor:
     def _fit_climatology(self, ds):
         """Least-squares harmonics per grid point, then the diurnal cycle of the residual."""
         times = ds.indexes["time"]
+        harmonics = resolved_harmonics(self.time_step)
         span = (times[-1] - times[0]) / pd.Timedelta("1D")
-        if span < 364:  # a calendar year of hourly data spans 364.96 days from first to last
+        if span < 364 and len(harmonics) > 1:  # a year of hourly data spans 364.96 days
             warnings.warn(f"anomalies: the training data spans {span:.0f} days; the annual "
                           f"harmonics need at least a year of data to be meaningful",
                           stacklevel=3)
         variables = list(ds.data_vars)
         sub_daily = is_sub_daily(self.time_step)
-        terms = HARMONICS + HOURS if sub_daily else HARMONICS
-        nh = len(HARMONICS)
+        terms = harmonics + HOURS if sub_daily else harmonics
+        nh = len(harmonics)
         # One pass per variable, chunk by chunk: with D the design matrix (harmonics, then
         # one-hot hours of day), M the validity mask and x the data (NaN as 0), sum over time
         # G^T M D (the harmonics' normal equations and, against the hours, what the fitted
@@ -397,6 +403,24 @@ class CubePreprocessor:
             name="climatology",
             attrs={"description": "per grid point: mean, annual and semi-annual harmonics, "
                                   "mean diurnal cycle (hourNN terms) of the residual"})
+
+
+def resolved_harmonics(step):
+    """The climatology's harmonic terms that data of time step `step` resolves.
+
+    A harmonic needs a step shorter than half its period (the Nyquist limit): sampled once a
+    year, the annual cycle is a constant (or, at mid-year stamps that move by 12 hours in leap
+    years, a leap-year cycle).
+
+    Example:
+
+    >>> resolved_harmonics("1D"), resolved_harmonics("3MS"), resolved_harmonics("1YS")
+    (('mean', 'sin1', 'cos1', 'sin2', 'cos2'), ('mean', 'sin1', 'cos1'), ('mean',))
+    """
+    if step is None:
+        return HARMONICS
+    years = duration(step) / pd.Timedelta(days=YEAR_DAYS)
+    return tuple(t for t in HARMONICS if t == "mean" or years < HARMONIC_PERIODS[t] / 2)
 
 
 def _check_cube(ds, what):
