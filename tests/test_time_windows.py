@@ -302,3 +302,19 @@ def test_2_hourly_data_averaged_to_3h_is_refused_and_to_6h_is_kept_whole(tmp_pat
                                 "or another multiple of 2h")
     data = prepared(path, resample="6h", window=4)
     assert data.description["time"]["step"] == "6h" and len(data.windows) == 4
+
+
+def test_pentads_with_a_6_day_pentad_in_leap_years_are_averaged_to_5_days_one_each(tmp_path):
+    """CMAP/GPCP pentads: 73 a year from 1 January, the last one of a leap year 6 days long.
+    The refusal suggests the record's own step, at which every pentad stays one value
+    (a 6-day step would merge neighbouring pentads)."""
+    times = pd.DatetimeIndex([pd.Timestamp(f"{year}-01-01") + pd.Timedelta(days=5 * i)
+                              for year in (1980, 1981) for i in range(73)])
+    path = write_at(tmp_path / "pentads.nc", times)
+    with pytest.raises(OptionError) as error:
+        prepared(path, resample="none", window=1)
+    assert str(error.value).endswith("irregular time axis: a step of 6D at 1981-01-01T00:00:00 "
+                                     "where the record's step is 5D; pass resample 5D (or "
+                                     "another step) to average it to one step")
+    data = prepared(path, resample="5D", window=1)
+    assert len(data.windows) == 146

@@ -189,11 +189,17 @@ def _irregular(cube, times, step, position, where):
     time = times[position]
     actual = times[position] - times[position - 1]
     text = step_text(actual) if actual > pd.Timedelta(0) else str(actual)
-    coarsest = max(pd.Timedelta(actual), duration(step))
+    # A stretch at a coarser multiple of the step (3-hourly within hourly) is averaged to that
+    # multiple; any other odd step (a 6-day pentad in a leap year among 5-day ones) to the
+    # record's step, whose periods then hold one value each (a coarser step would merge them).
+    actual = pd.Timedelta(actual)
+    suggested = duration(step)
+    if actual > suggested and (is_calendar(step) or actual % suggested == pd.Timedelta(0)):
+        suggested = actual
     return OptionError(f"{era5.file_at(cube, time) or where}: irregular time axis: a step of "
                        f"{text} at {time.isoformat()} where the record's step is "
-                       f"{step_text(step)}; pass {{resample}} {step_text(coarsest)} (or another "
-                       f"step) to average it to one step", "resample")
+                       f"{step_text(step)}; pass {{resample}} {step_text(suggested)} (or "
+                       f"another step) to average it to one step", "resample")
 
 
 IN_MEMORY_SOURCE = "an xarray Dataset given in memory"
