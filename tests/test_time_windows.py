@@ -109,6 +109,10 @@ def test_the_steps_before_the_first_and_after_the_last_window_are_reported(tmp_p
         "window and are in none; the last 3 time steps (2021-01-04T00:00..2021-01-04T06:00) "
         "come after the last whole window and are in none")
     assert data.windows.report.text() == summary_lines(data.description)[1]
+    one_each = window_starts(times[3:-2], 8, 8)[1].text()
+    assert one_each == ("the first time step (2021-01-01T21:00) comes before the first window "
+                        "and is in none; the last time step (2021-01-04T00:00) comes after the "
+                        "last whole window and is in none")
     whole = prepared(write_at(tmp_path / "whole.nc", times[4:-3]), resample="none", window=8)
     assert whole.description["windowing"]["unused_steps"] == {}
     assert summary_lines(whole.description)[1:] == []

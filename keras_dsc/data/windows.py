@@ -136,10 +136,12 @@ def windowing_text(summary):
                                            ("end", ("last", "after the last whole window"))):
         unused = (summary.get("unused_steps") or {}).get(where)
         if unused:
-            count = unused["steps"]
-            steps = f"{count} time steps" if count > 1 else "time step"
-            parts.append(f"the {first_last} {steps} ({unused['from']}..{unused['to']}) come "
-                         f"{relation} and are in none")
+            many = unused["steps"] > 1
+            steps = f"{unused['steps']} time steps" if many else "time step"
+            period = unused["from"] + ("" if not many else f"..{unused['to']}")
+            parts.append(f"the {first_last} {steps} ({period}) "
+                         f"{'come' if many else 'comes'} {relation} and "
+                         f"{'are' if many else 'is'} in none")
     return "; ".join(parts) or None
 
 
