@@ -482,3 +482,20 @@ def test_a_latitude_along_time_is_never_taken_for_the_latitude_axis(tmp_path):
     ds.to_netcdf(tmp_path / "track.nc")
     raises_one_line(lambda: open_cube(tmp_path / "track.nc"), "track.nc",
                     "no latitude dimension")
+
+
+def test_a_static_field_beside_the_data_is_left_out_and_said_so(tmp_path):
+    """A land-sea mask on (latitude, longitude) in the file: not a variable to cluster, and
+    the notes say it was left out (was: silently)."""
+    times = pd.date_range("2021-01-01", periods=4)
+    ds = xr.Dataset({"sst": (("time", "latitude", "longitude"), np.full((4, 2, 3), 290.0),
+                             {"units": "K"}),
+                     "lsm": (("latitude", "longitude"), np.zeros((2, 3)), {"units": "1"})},
+                    coords={"time": times, "latitude": [1.0, 0.0],
+                            "longitude": [10.0, 11.0, 12.0]})
+    ds.to_netcdf(tmp_path / "sst_lsm.nc")
+    cube = open_cube(tmp_path / "sst_lsm.nc")
+    assert list(cube.data_vars) == ["sst"]
+    assert cube.attrs["keras_dsc_notes"] == [
+        f"{tmp_path / 'sst_lsm.nc'}: lsm left out: on latitude and longitude only, not in time"]
+    assert open_cube(tmp_path / "sst_lsm.nc", ["sst"]).attrs["keras_dsc_notes"] == []

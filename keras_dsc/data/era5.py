@@ -638,6 +638,12 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     if LABELS in ds.data_vars and ds[LABELS].dims == ("time",):
         ds = ds.set_coords(LABELS)
     gridded = [n for n, v in ds.data_vars.items() if set(CANONICAL_DIMS) <= set(v.dims)]
+    static = [str(n) for n, v in ds.data_vars.items()
+              if set(v.dims) == {"latitude", "longitude"}]
+    if variables is None and static and gridded:  # a land-sea mask, cell areas
+        left_out = (f"{', '.join(static)} left out: on latitude and longitude only, not in "
+                    f"time")
+        note = f"{note}; {left_out}" if note else left_out
     if variables is not None:
         not_gridded = [v for v in variables if v in ds.data_vars and v not in gridded]
         if not_gridded:
