@@ -28,7 +28,6 @@ from keras_dsc.data.time_axis import (
     gaps,
     infer_step,
     is_sub_daily,
-    period_text,
     step_text,
     to_step,
 )
