@@ -379,6 +379,23 @@ def test_a_region_is_cut_from_a_box_across_the_date_line_in_its_own_longitudes(t
         open_cube(tmp_path / "atlantic.nc", region=(10, 10, -10, -10))
 
 
+@pytest.mark.parametrize("first", [0.0, -180.0])
+def test_a_box_across_the_date_line_is_cut_from_a_global_grid(tmp_path, first):
+    # A global grid (stored in 0..360 or in -180..180) crosses the date line: the tropical
+    # Pacific 120E..150W is cut whole, in order, in 0..360 longitudes (was: refused, "a box
+    # across the date line can be cut only from a file whose grid crosses it").
+    write_lon_grid(tmp_path / "global.nc", np.arange(first, first + 360.0, 30.0))
+    pacific = open_cube(tmp_path / "global.nc", region=(10, 120, -10, -150))
+    expected = np.array([120.0, 150.0, 180.0, 210.0])
+    np.testing.assert_allclose(pacific.longitude.values, expected)
+    np.testing.assert_allclose(pacific.tas.values[0, 1], 250.0 + np.cos(np.deg2rad(expected)),
+                               rtol=1e-6)
+    assert pacific.chunks and pacific.sizes["latitude"] == 3
+    # A box that does not cross it is cut as before.
+    np.testing.assert_allclose(open_cube(tmp_path / "global.nc", region=(10, -60, -10, 0))
+                               .longitude.values, [-60.0, -30.0, 0.0])
+
+
 def test_a_global_grid_still_wraps_to_minus_180_180(tmp_path):
     write_lon_grid(tmp_path / "global.nc", np.arange(0.0, 360.0, 30.0))
     ds = open_cube(tmp_path / "global.nc")

@@ -860,8 +860,22 @@ def _points_in_region(ds, region):
         return lat.size * lon.size
     west, east = _in_grid_longitudes(lon, west, east)
     n_lat = np.count_nonzero((lat <= north + grid.TOLERANCE) & (lat >= south - grid.TOLERANCE))
-    n_lon = np.count_nonzero((lon >= west - grid.TOLERANCE) & (lon <= east + grid.TOLERANCE))
+    east_of_west, west_of_east = lon >= west - grid.TOLERANCE, lon <= east + grid.TOLERANCE
+    if west > east and _goes_round(lon):
+        n_lon = np.count_nonzero(east_of_west | west_of_east)
+    else:
+        n_lon = np.count_nonzero(east_of_west & west_of_east)
     return max(1, n_lat * n_lon)
+
+
+def _goes_round(lon):
+    """Whether ascending longitudes go all the way round the globe (a global grid, whose
+    last column is one step west of its first): such a grid crosses the date line."""
+    if lon.size < 3:
+        return False
+    step = np.median(np.diff(lon))
+    seam = lon[0] + 360.0 - lon[-1]
+    return bool(step > 0 and 0.5 * step <= seam <= 1.5 * step)
 
 
 def _in_grid_longitudes(lon, west, east):
@@ -1024,12 +1038,23 @@ def _select_region(ds, region, where):
     if not (-180.0 <= west <= 180.0 and -180.0 <= east <= 180.0):
         raise OptionError(f"{{region}}: west {west:g} and east {east:g} must be in -180..180",
                           "region")
-    lon_west, lon_east = _in_grid_longitudes(ds["longitude"].values, west, east)
+    lon = ds["longitude"].values
+    lon_west, lon_east = _in_grid_longitudes(lon, west, east)
+    tol = grid.TOLERANCE
+    if lon_west > lon_east and _goes_round(lon):
+        # A global grid in -180..180 crosses the date line: the box's part east of it is
+        # joined on as 180..360, so the box keeps its longitudes in order (as in 0..360).
+        beyond = ds.sel(longitude=slice(None, lon_east + tol))
+        beyond = beyond.assign_coords(longitude=("longitude", beyond["longitude"].values + 360.0,
+                                                 ds["longitude"].attrs))
+        ds = xr.concat([ds.sel(longitude=slice(lon_west - tol, None)), beyond], "longitude",
+                       data_vars="minimal", coords="minimal", compat="override",
+                       combine_attrs="override")
+        lon_east += 360.0
     if lon_west > lon_east:
         raise OptionError(f"{{region}}: west {west:g} is east of east {east:g} (a box across "
                           f"the date line can be cut only from a file whose grid crosses it)",
                           "region")
-    tol = grid.TOLERANCE
     out = ds.sel(latitude=slice(north + tol, south - tol),
                  longitude=slice(lon_west - tol, lon_east + tol))
     if out.sizes["latitude"] == 0 or out.sizes["longitude"] == 0:
