@@ -51,6 +51,27 @@ def test_fit_end_to_end_in_process(tmp_path):
     assert "clusters found" in result.output and "ari=" in result.output
 
 
+def test_the_summary_names_the_clusters_that_got_no_window():
+    # A model that put every window in one of the two clusters asked for: before, the summary
+    # said "clusters found: 1; sizes: 0:120" and "scores: " with nothing after it.
+    import numpy as np
+
+    from keras_dsc.runs.fit import summarise
+
+    lines = []
+    summarise(lines.append, "run", np.zeros(120, int), {"cluster_sizes": {0: 120}}, 2)
+    assert lines == ["clusters found: 1 of the 2 asked for (no window in cluster 1); sizes: "
+                     "0:120, 1:0", "scores: none (they need windows in at least 2 clusters)",
+                     "wrote run"]
+    lines.clear()
+    summarise(lines.append, "run", np.array([0, 2, 2, 0]), {"ari": 0.5}, 3)
+    assert lines[0] == "clusters found: 2 of the 3 asked for (no window in cluster 1); sizes: " \
+                       "0:2, 1:0, 2:2"
+    lines.clear()
+    summarise(lines.append, "run", np.array([0, 1, 1]), {"ari": 0.5}, 2)
+    assert lines[:2] == ["clusters found: 2; sizes: 0:1, 1:2", "scores: ari=0.500"]
+
+
 @pytest.mark.slow
 def test_fit_with_figures_writes_the_regime_statistics_and_tensorboard_logs(tmp_path):
     pytest.importorskip("tensorboard")

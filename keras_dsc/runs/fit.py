@@ -281,7 +281,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
         echo(f"regimes: frequencies, persistence, transitions in "
              f"{claim.run_dir / statistics.relative_to(run_dir)}")
     run_dir = claim.finish()
-    summarise(echo, run_dir, result.labels, scores)
+    summarise(echo, run_dir, result.labels, scores, fit_options.n_clusters)
     _wait_for_the_workers(fit_options)
     return run_dir
 
@@ -372,8 +372,9 @@ def stopping_text(stopping):
     return "training: " + "; ".join(parts)
 
 
-def summarise(echo, run_dir, labels, scores):
-    """Prints the clusters found, their sizes, the main scores and what stopped training."""
+def summarise(echo, run_dir, labels, scores, n_clusters):
+    """Prints the clusters found (and which of the `n_clusters` asked for are empty), their
+    sizes, the main scores and what stopped training."""
     if scores.get("stopping"):
         echo(stopping_text(scores["stopping"]))
     if scores.get("fitted", {}).get("n_components"):
@@ -386,11 +387,17 @@ def summarise(echo, run_dir, labels, scores):
                 else f"k-means on {stability['n']} bootstrap resamples of the embedding")
         echo(f"stability: mean ARI {stability['mean']:.3f} ± {stability['sd']:.3f} between "
              f"{what}")
-    sizes = np.bincount(labels, minlength=len(scores.get("cluster_sizes", {})) or None)
-    echo(f"clusters found: {int((sizes > 0).sum())}; sizes: "
-         + ", ".join(f"{k}:{n}" for k, n in enumerate(sizes)))
+    sizes = np.bincount(labels, minlength=max(n_clusters, len(scores.get("cluster_sizes", {}))))
+    found = int((sizes > 0).sum())
+    empty = [str(k) for k, n in enumerate(sizes) if n == 0]
+    echo(f"clusters found: {found}"
+         + (f" of the {n_clusters} asked for (no window in cluster {', '.join(empty)})"
+            if empty else "")
+         + "; sizes: " + ", ".join(f"{k}:{n}" for k, n in enumerate(sizes)))
     names = ["silhouette_cosine", "silhouette_euclidean", "davies_bouldin", "calinski_harabasz",
              "ari", "nmi"]
     shown = [f"{n}={scores[n]:.3f}" for n in names if scores.get(n) is not None]
+    if not shown:
+        shown = ["none" + (" (they need windows in at least 2 clusters)" if found < 2 else "")]
     echo("scores: " + ", ".join(shown))
     echo(f"wrote {run_dir}")
