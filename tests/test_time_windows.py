@@ -248,7 +248,7 @@ def test_360_day_dates_the_standard_calendar_lacks_are_dropped_and_reported(tmp_
                     "03-04", "03-05"]
     (note,) = ds.attrs["keras_dsc_notes"]
     assert note == (f"{path}: calendar '360_day' read date for date as the standard calendar; "
-                    f"1 time steps on dates the standard calendar lacks dropped (the first "
+                    f"1 time step on dates the standard calendar lacks dropped (the first "
                     f"2024-02-30); dates the 360_day calendar lacks (the 31st of seven months) "
                     f"are gaps, no window spans them")
 
@@ -258,7 +258,7 @@ def test_all_leap_29_february_of_other_years_is_dropped_and_reported(tmp_path):
     path = write_at(tmp_path / "leap.nc", times, calendar="all_leap")
     data = prepared(path, resample="none", window=1)
     assert len(data.windows) == 5
-    assert any("1 time steps on dates the standard calendar lacks dropped (the first "
+    assert any("1 time step on dates the standard calendar lacks dropped (the first "
                "2023-02-29)" in note for note in data.description["notes"])
 
 

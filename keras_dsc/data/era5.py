@@ -933,7 +933,8 @@ def _calendar_note(time, calendar):
     note = f"calendar {calendar!r} read date for date as the standard calendar"
     if lacking.size:
         first = lacking[0]
-        note += (f"; {lacking.size} time steps on dates the standard calendar lacks dropped "
+        steps = "1 time step" if lacking.size == 1 else f"{lacking.size} time steps"
+        note += (f"; {steps} on dates the standard calendar lacks dropped "
                  f"(the first {year[first]:04d}-{month[first]:02d}-{day[first]:02d})")
     if calendar in ("noleap", "365_day", "360_day"):
         lacks = ("29 February of leap years" if calendar != "360_day"
