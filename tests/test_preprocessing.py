@@ -197,6 +197,37 @@ def test_transform_checks_variables_and_grid(era5):
         prep.transform(era5.assign_coords(longitude=era5.longitude + 1.0))
 
 
+def test_a_grid_stored_in_float32_is_the_same_grid_everywhere(era5, tmp_path):
+    # A file whose coordinates were rounded to float32 (43.7 is 43.70000076) is on the grid of
+    # a float64 file: transform keeps every point (it kept the few whose rounding happened to
+    # agree), and open_cube joins the two files in time.
+    cube = era5[["t2m"]].load()
+    cube.attrs = {}
+    exact = cube.assign_coords(latitude=cube.latitude + 1.0 / 3.0,
+                               longitude=cube.longitude + 0.1)
+    rounded = exact.assign_coords(latitude=exact.latitude.astype("float32").astype("float64"),
+                                  longitude=exact.longitude.astype("float32").astype("float64"))
+    assert not np.array_equal(exact.latitude, rounded.latitude)
+    prep = CubePreprocessor().fit(rounded)
+    out = prep.transform(exact)
+    assert out.shape == (cube.sizes["time"], 6, 6, 1)
+    np.testing.assert_allclose(out.values, prep.transform(rounded).values)
+
+    def write(ds, name):
+        ds.rename(latitude="lat", longitude="lon").to_netcdf(tmp_path / name)
+        return str(tmp_path / name)
+
+    first = write(rounded.isel(time=slice(0, 24)), "a.nc")
+    joined = open_cube([first, write(exact.isel(time=slice(24, None)), "b.nc")])
+    assert dict(joined.sizes) == {"time": cube.sizes["time"], "latitude": 6, "longitude": 6}
+    lat, lon = exact.latitude.values, exact.longitude.values  # the box named in float64
+    boxed = open_cube(first, region=(lat.max(), lon.min(), lat.min(), lon.max()))
+    assert dict(boxed.sizes) == {"time": 24, "latitude": 6, "longitude": 6}
+    moved = exact.assign_coords(latitude=exact.latitude + 0.01).isel(time=slice(24, None))
+    with pytest.raises(DataError, match="different grids.*latitudes up to 0.01 degrees apart"):
+        open_cube([first, write(moved, "c.nc")])
+
+
 def test_bad_arguments():
     with pytest.raises(DataError, match="method: 'robust'"):
         CubePreprocessor("robust")

@@ -953,9 +953,12 @@ def _check_same_grid(opened):
     first_path, first = opened[0]
     for i, (path, ds) in enumerate(opened[1:], start=1):
         for axis in ("latitude", "longitude"):
-            if not grid.same_axis(first[axis].values, ds[axis].values):
+            a, b = first[axis].values, ds[axis].values
+            if not grid.same_axis(a, b):
+                apart = (f"; {axis}s up to {np.abs(a - b).max():.3g} degrees apart"
+                         if a.shape == b.shape else "")
                 raise DataError(f"{first_path} and {path} have different grids "
-                                f"({_grid_text(first)} vs {_grid_text(ds)})")
+                                f"({_grid_text(first)} vs {_grid_text(ds)}{apart})")
         # Exactly the same coordinates, so that concatenation aligns nothing.
         opened[i] = (path, ds.assign_coords(latitude=first["latitude"],
                                             longitude=first["longitude"]))

@@ -2,8 +2,10 @@
 
 import numpy as np
 
-TOLERANCE = 1e-6
-"""Degrees within which two grid coordinates count as the same point."""
+TOLERANCE = 1e-4
+"""Degrees (about 10 m) within which two grid coordinates count as the same point: above the
+rounding of coordinates stored in float32 (up to 1.5e-5 degrees at 360), far below any grid
+spacing."""
 
 
 def same_axis(given, expected, tolerance=TOLERANCE):

@@ -178,6 +178,9 @@ class CubePreprocessor:
             if not same_axis(given, fitted):
                 raise DataError(f"transform: the {axis}s differ from the fitted grid (fitted "
                                 f"{axis_text(fitted)}, given {axis_text(given)})")
+            # The fitted values exactly (float32 files round them), so that subtracting the
+            # climatology aligns every point instead of the few that happen to be equal.
+            ds = ds.assign_coords({axis: (axis, np.asarray(fitted, "float64"), ds[axis].attrs)})
         if self.anomalies and HOURS[0] in self._terms():
             step = time_step_text(ds.indexes["time"])
             if step is not None and step != self.time_step:
