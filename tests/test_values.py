@@ -145,6 +145,49 @@ def test_undeclared_sea_ice_of_a_celsius_sst_is_refused_and_can_be_masked(tmp_pa
     assert 0.5 < data.preprocessor.scale[0] < 2  # the field's own spread, not the ice's
 
 
+def test_anomalies_in_kelvin_load_and_an_undeclared_fill_among_them_is_refused(tmp_path):
+    # tas anomalies with units K (as cdo ymonsub or HadCRUT write them) were refused: every
+    # value is below 100 K. They are checked as anomalies, within +-300 K, so that -999 on
+    # land is still caught.
+    rng = np.random.default_rng(0)
+    tas = rng.normal(size=(24, 4, 5)).astype("float32")
+
+    def given(name, values):
+        xr.Dataset({"tas": (("time", "lat", "lon"), values, {"units": "K"})},
+                   coords={"time": pd.date_range("1980-01-01", periods=24, freq="MS"),
+                           "lat": [60.0, 50.0, 40.0, 30.0],
+                           "lon": [0.0, 10.0, 20.0, 30.0, 40.0]}).to_netcdf(tmp_path / name)
+        return DataOptions(data=str(tmp_path / name), window=1, resample="none")
+
+    data = prepare_data(given("anomalies.nc", tas))
+    assert len(data.windows) == 24 and 0.5 < data.preprocessor.scale[0] < 2
+    flagged = tas.copy()
+    flagged[:, 0, :2] = -999.0
+    text = message_of(lambda: prepare_data(given("flagged.nc", flagged)))
+    assert text.startswith(f"{tmp_path / 'flagged.nc'}: variable 'tas' has 48 values beyond "
+                           f"any physical range (-300..300 K, read as anomalies)")
+    assert text.endswith("pass treat_as_missing -999")
+    # An absolute field keeps the absolute range: 50 K in a field of 280 K is refused.
+    absolute = 280.0 + tas
+    absolute[3, 1, 1] = 50.0
+    assert "(100..400 K)" in message_of(lambda: prepare_data(given("absolute.nc", absolute)))
+
+
+def test_a_variable_in_other_units_in_another_file_is_refused_naming_both(tmp_path):
+    times = pd.date_range("2021-01-01", periods=48, freq="1D")
+    rng = np.random.default_rng(0)
+    for name, units, offset, part in (("k.nc", "K", 280.0, slice(0, 24)),
+                                      ("c.nc", "degC", 7.0, slice(24, 48))):
+        xr.Dataset({"t2m": (("time", "lat", "lon"), offset + rng.normal(size=(24, 3, 4)),
+                            {"units": units})},
+                   coords={"time": times[part], "lat": [50.0, 40.0, 30.0],
+                           "lon": [0.0, 10.0, 20.0, 30.0]}).to_netcdf(tmp_path / name)
+    files = [str(tmp_path / "k.nc"), str(tmp_path / "c.nc")]
+    text = message_of(lambda: prepare_data(DataOptions(data=files, window=1, resample="none")))
+    assert text == (f"{files[1]}: variable 't2m' is in degC, in {files[0]} it is in K; "
+                    f"convert the files to the same units")
+
+
 def write_mask(path, times, constant):
     """u10 and a land-sea mask `lsm` (0 over land, 1 over sea, the same at every time)."""
     rng = np.random.default_rng(0)

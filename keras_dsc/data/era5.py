@@ -26,6 +26,7 @@ import xarray as xr
 from keras_dsc.data import grid
 from keras_dsc.data.era5_names import short_name
 from keras_dsc.data.time_axis import first_irregular, infer_step, is_calendar, to_step
+from keras_dsc.data.units import same_units
 from keras_dsc.errors import DataError, OptionError
 
 TIME_NAMES = ("time", "valid_time")
@@ -964,6 +965,18 @@ def _check_same_grid(opened):
                                             longitude=first["longitude"]))
 
 
+def _check_same_units(members):
+    """Refuse a variable whose files give it in different units (t2m in K, then in degC):
+    joined, its values would change scale where one file ends."""
+    first_path, first = members[0]
+    for path, ds in members[1:]:
+        for name in first.data_vars:
+            a, b = first[name].attrs.get("units"), ds[name].attrs.get("units")
+            if a is not None and b is not None and not same_units(a, b):
+                raise DataError(f"{path}: variable {name!r} is in {b}, in {first_path} it is "
+                                f"in {a}; convert the files to the same units")
+
+
 def _check_times(ds, members):
     index = ds.indexes["time"]
     duplicated = index[index.duplicated()]
@@ -992,6 +1005,7 @@ def _combine(opened):
         if len(members) == 1:
             ds = members[0][1]
         else:
+            _check_same_units(members)
             ds = xr.concat([d for _, d in members], dim="time", data_vars="minimal",
                            coords="minimal", compat="override", join="exact",
                            combine_attrs="override")

@@ -8,7 +8,8 @@ first time, unless the user says they stand for missing data (`open_cube(treat_a
 
 The bounds are generous on purpose (they catch garbage, not extremes): per ERA5 short name (and
 the NCEP and CMIP names of the same quantities), in the units ERA5 writes, applied only when the
-variable's `units` attribute says those units; `|x| >= 1e20` is refused for any variable.
+variable's `units` attribute says those units (a field of anomalies in them, centred on 0, is
+checked within +-the range's width); `|x| >= 1e20` is refused for any variable.
 """
 
 import dask
@@ -17,16 +18,16 @@ import pandas as pd
 import xarray as xr
 
 from keras_dsc.data.era5 import file_at
+from keras_dsc.data.units import CELSIUS, KELVIN, PASCAL, WIND, same_units, units_key
 from keras_dsc.errors import DataError, OptionError
 
 LIMIT = 1e20
 """No variable of any file takes values of this magnitude: `|x| >= LIMIT` is refused."""
 
-_WIND = (-200.0, 200.0, ("m s**-1", "m s-1", "m/s"))
-_TEMPERATURE = (100.0, 400.0, ("K", "degK", "kelvin"))
-_CELSIUS = (-173.0, 127.0, ("degC", "C", "degrees_C", "degree_C", "deg_C", "Celsius",
-                            "degrees Celsius", "degree Celsius", "°C"))
-_PRESSURE = (1.0e4, 1.2e5, ("Pa", "Pascals"))
+_WIND = (-200.0, 200.0, WIND)
+_TEMPERATURE = (100.0, 400.0, KELVIN)
+_CELSIUS = (-173.0, 127.0, CELSIUS)
+_PRESSURE = (1.0e4, 1.2e5, PASCAL)
 _ENERGY = (-1.0e9, 1.0e9, ("J m**-2", "J m-2"))
 _FLUX = (-5.0e3, 5.0e3, ("W m**-2", "W m-2"))
 _FRACTION = (-0.1, 1.1, ("(0 - 1)", "1", "0-1", "fraction"))
@@ -70,9 +71,9 @@ def bounds_for(name, units):
     """
     if units is None:
         return None
-    given = _units_key(units)
+    given = units_key(units)
     for entry in (BOUNDS.get(str(name)), BOUNDS.get(f"{name}@C")):  # @C: in Celsius
-        if entry is not None and any(given == _units_key(u) for u in entry[2]):
+        if entry is not None and any(given == units_key(u) for u in entry[2]):
             return entry[0], entry[1]
     return None
 
@@ -107,21 +108,10 @@ def check_units(ds, variables, units, where):
     """
     for name, trained in zip(variables, units or ()):
         given = ds[name].attrs.get("units") if name in ds else None
-        if given is None or trained is None or _same_units(given, trained):
+        if given is None or trained is None or same_units(given, trained):
             continue
         raise DataError(f"{where}: variable {name!r} is in {given}, the model was trained on "
                         f"{trained}; convert it to {trained}")
-
-
-def _units_key(units):
-    return str(units).replace(" ", "").replace("**", "").replace("^", "").lower()
-
-
-def _same_units(a, b):
-    """Whether two units attributes name the same units ("kelvin" is "K", "degC" is "C")."""
-    a, b = _units_key(a), _units_key(b)
-    spellings = (_WIND[2], _TEMPERATURE[2], _CELSIUS[2], _PRESSURE[2])
-    return a == b or any({a, b} <= {_units_key(u) for u in group} for group in spellings)
 
 
 def check_values(ds, where):
@@ -151,12 +141,13 @@ def check_values(ds, where):
     keras_dsc.errors.OptionError: era5.nc: variable 't2m' has 1 value beyond any physical range (100..400 K), the first at 2021-01-02T00:00:00 (1e+30); if such values stand for missing data, pass treat_as_missing 1e+30
     """
     names = list(ds.data_vars)
+    limits_of = {name: _limits(ds[name], name) for name in names}
     tasks = []
     for name in names:
         x = ds[name]
         infinite = np.isinf(x)
         bad = abs(x) >= LIMIT
-        limits = bounds_for(name, x.attrs.get("units"))
+        limits = limits_of[name]
         if limits is not None:
             bad = bad | (x < limits[0]) | (x > limits[1])
         bad = bad & ~infinite
@@ -176,17 +167,38 @@ def check_values(ds, where):
         if n_bad:
             first = times[int(np.argmax(np.asarray(bad_t)))]
             x = ds[name].sel(time=first).values
-            limits = bounds_for(name, ds[name].attrs.get("units"))
-            low, high = limits if limits is not None else (-LIMIT, LIMIT)
+            limits = limits_of[name]
+            low, high = limits[:2] if limits is not None else (-LIMIT, LIMIT)
             wrong = x[np.isfinite(x) & ((np.abs(x) >= LIMIT) | (x < low) | (x > high))]
             value = float(wrong[0]) if wrong.size else float("nan")
-            rule = (f"{low:g}..{high:g} {ds[name].attrs.get('units')}" if limits is not None
-                    else f"|x| >= {LIMIT:g}")
+            rule = (f"{low:g}..{high:g} {ds[name].attrs.get('units')}{limits[2]}"
+                    if limits is not None else f"|x| >= {LIMIT:g}")
             raise OptionError(
                 f"{_file(ds, first, where)}: variable {name!r} has {_count(n_bad)} beyond any "
                 f"physical range ({rule}), the first at {first.isoformat()} ({value:g}); if "
                 f"such values stand for missing data, pass {{treat_as_missing}} {value:g}",
                 "treat_as_missing")
+
+
+def _limits(x, name):
+    """`(low, high, how)`: the physical bounds of variable `x`, or `None` when unknown.
+
+    A field of anomalies in the bounded units (t2m in K centred on 0, as `cdo ymonsub`
+    writes it) lies outside the absolute range everywhere: when the median of a few of its
+    time steps is outside the range and within a tenth of its width of 0, the field is
+    checked as anomalies, within +-(high - low), and `how` says so.
+    """
+    limits = bounds_for(name, x.attrs.get("units"))
+    if limits is None:
+        return None
+    low, high = limits
+    n = x.sizes["time"]
+    sample = np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values, "float64")
+    sample = sample[np.isfinite(sample)]
+    median = float(np.median(sample)) if sample.size else low
+    if not low <= median <= high and abs(median) <= 0.1 * (high - low):
+        return -(high - low), high - low, ", read as anomalies"
+    return low, high, ""
 
 
 def _count(n):
