@@ -516,3 +516,32 @@ def test_a_static_field_beside_the_data_is_left_out_and_said_so(tmp_path):
     assert cube.attrs["keras_dsc_notes"] == [
         f"{tmp_path / 'sst_lsm.nc'}: lsm left out: on latitude and longitude only, not in time"]
     assert open_cube(tmp_path / "sst_lsm.nc", ["sst"]).attrs["keras_dsc_notes"] == []
+
+
+def test_winds_on_staggered_grids_are_refused_or_left_out_and_said_so(tmp_path):
+    """u and v staggered by half a cell: with no variable on the grid, a one-line refusal
+    (was: KeyError 'latitude' traceback); with one, the other is left out with a note (was:
+    silently); bounds variables are dropped without a note, as before."""
+    times = pd.date_range("2021-01-01", periods=4)
+    lat, lon = [1.0, 0.0], [10.0, 11.0, 12.0]
+    winds = np.ones((4, 2, 3))
+    both = xr.Dataset({"u": (("time", "lat", "lon_u"), winds), "v": (("time", "lat_v", "lon"),
+                                                                       winds)},
+                      coords={"time": times, "lat": lat, "lon": lon,
+                              "lat_v": ("lat_v", [0.5, -0.5], {"standard_name": "latitude"}),
+                              "lon_u": ("lon_u", [10.5, 11.5, 12.5],
+                                        {"standard_name": "longitude"})})
+    both.to_netcdf(tmp_path / "staggered.nc")
+    with pytest.raises(DataError, match=r"staggered.nc: no variable on \(time, latitude, "
+                                        r"longitude\); 'u' is on \(time, latitude, lon_u\)"):
+        open_cube(tmp_path / "staggered.nc")
+    one = xr.Dataset({"u": (("time", "lat", "lon"), winds), "v": (("time", "lat", "lon_v"),
+                                                                   winds),
+                      "time_bnds": (("time", "bnds"), np.zeros((4, 2)))},
+                     coords={"time": times, "lat": lat, "lon": lon, "lon_v": [10.5, 11.5, 12.5]})
+    one.to_netcdf(tmp_path / "v_staggered.nc")
+    cube = open_cube(tmp_path / "v_staggered.nc")
+    assert list(cube.data_vars) == ["u"]
+    assert cube.attrs["keras_dsc_notes"] == [
+        f"{tmp_path / 'v_staggered.nc'}: v left out: on (time, latitude, lon_v), not on the "
+        f"grid of u"]

@@ -641,10 +641,22 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     gridded = [n for n, v in ds.data_vars.items() if set(CANONICAL_DIMS) <= set(v.dims)]
     static = [str(n) for n, v in ds.data_vars.items()
               if set(v.dims) == {"latitude", "longitude"}]
+    off_grid = [str(n) for n, v in ds.data_vars.items() if n not in gridded
+                and n not in static and v.ndim >= 2 and not _is_bounds(n, v)]
+    left_out = []
     if variables is None and static and gridded:  # a land-sea mask, cell areas
-        left_out = (f"{', '.join(static)} left out: on latitude and longitude only, not in "
-                    f"time")
-        note = f"{note}; {left_out}" if note else left_out
+        left_out.append(f"{', '.join(static)} left out: on latitude and longitude only, not "
+                        f"in time")
+    if variables is None and off_grid:  # staggered winds, another grid in the same file
+        dims = ", ".join(map(str, ds[off_grid[0]].dims))
+        if not gridded:
+            raise DataError(f"{path}: no variable on (time, latitude, longitude); "
+                            f"{off_grid[0]!r} is on ({dims}): regrid the variables to one "
+                            f"latitude-longitude grid (e.g. 'cdo remapbil')")
+        left_out.append(f"{', '.join(off_grid)} left out: on ({dims}), not on the grid of "
+                        f"{', '.join(gridded)}")
+    if left_out:
+        note = "; ".join(([note] if note else []) + left_out)
     if variables is not None:
         not_gridded = [v for v in variables if v in ds.data_vars and v not in gridded]
         if not_gridded:
@@ -809,6 +821,12 @@ def _axes_named_by_their_coordinates(ds, path):
                     ds = ds.drop_vars(canonical)
                 ds = ds.swap_dims({dim: name}).rename({name: canonical})
     return ds
+
+
+def _is_bounds(name, var):
+    """Whether a variable holds cell or time bounds (`time_bnds`, `lat_bnds` on `bnds`/`nv`)."""
+    return any("bnd" in str(n) or "bound" in str(n) or str(n) == "nv"
+               for n in (name, *var.dims))
 
 
 def _time_named_by_its_coordinate(ds):
