@@ -49,7 +49,9 @@ def test_a_daily_record_with_missing_days_is_not_joined_across_the_gap(tmp_path)
     starts = pd.DatetimeIndex(data.windows.start_times).strftime("%m-%d").tolist()
     assert starts == ["01-01", "01-03", "01-05", "01-10", "01-12"]
     report = data.description["windowing"]
-    assert report["n_gaps"] == 1 and report["dropped_windows"] == 2
+    # Of the tiles 1-2, 3-4, ..., 13-14 January, 7-8 lies inside the gap and never held data;
+    # 9-10 held 10 January and is the one dropped.
+    assert report["n_gaps"] == 1 and report["dropped_windows"] == 1
     assert report["gaps"] == [{"from": "2021-01-06T00:00", "to": "2021-01-10T00:00",
                                "missing_steps": 3}]
 
@@ -67,7 +69,8 @@ def test_hourly_days_after_a_gap_start_at_00_utc(tmp_path):
     assert (starts == starts.normalize()).all()  # 00 UTC, also after the gap
     assert starts.strftime("%m-%d").tolist() == ["01-04", "01-05", "01-10", "01-11"]
     report = data.description["windowing"]
-    assert report["windows_without_gaps"] == 8 and report["dropped_windows"] == 4
+    # 7 and 8 January lie inside the gap; the partial days 6 and 9 January are dropped.
+    assert report["windows_without_gaps"] == 6 and report["dropped_windows"] == 2
     assert report["gaps"][0]["from"] == "2021-01-06T06:00"
     assert report["gaps"][0]["to"] == "2021-01-09T13:00"
 
@@ -79,10 +82,20 @@ def test_gaps_and_dropped_windows_are_reported_by_fit(tmp_path):
     times = pd.date_range("2021-01-01", "2021-01-20", freq="1D").delete([5, 6, 7])
     data = prepared(write_at(tmp_path / "gap.nc", times), resample="none", window=1)
     lines = summary_lines(data.description)
-    assert lines[0] == ("time: steps of 1D (none: the data's step kept); windows of 1 steps "
+    assert lines[0] == ("time: steps of 1D (none: the data's step kept); windows of 1 step "
                         "(1: as asked)")
-    assert lines[1] == ("dropped 3 of 20 windows: 1 gap in the time axis "
-                        "(2021-01-05T00:00..2021-01-09T00:00)")
+    # Windows of one day lose none to a gap of three days: there were never any there (the
+    # summary said "dropped 3 of 20 windows", as if 3 days of data had been thrown away).
+    assert lines[1] == ("1 gap in the time axis (2021-01-05T00:00..2021-01-09T00:00), which "
+                        "no window spans: none dropped")
+    assert data.description["windowing"]["dropped_windows"] == 0
+    assert len(data.windows) == 17
+    two = prepared(write_at(tmp_path / "gap2.nc", times), resample="none", window=2, stride=1)
+    # Of the 19 two-day windows of 1..20 January, 2 lie inside the gap; 17 hold data, and
+    # the 2 that span its edges (4-5 and 8-9 January) are dropped.
+    assert two.description["windowing"]["windows_without_gaps"] == 17
+    assert summary_lines(two.description)[1] == (
+        "dropped 2 of 17 windows: 1 gap in the time axis (2021-01-05T00:00..2021-01-09T00:00)")
 
 
 def test_a_record_that_starts_at_06_utc_starts_its_days_at_the_first_full_day(tmp_path):
@@ -251,6 +264,18 @@ def test_360_day_dates_the_standard_calendar_lacks_are_dropped_and_reported(tmp_
                     f"1 time step on dates the standard calendar lacks dropped (the first "
                     f"2024-02-30); dates the 360_day calendar lacks (the 31st of seven months) "
                     f"are gaps, no window spans them")
+
+
+def test_monthly_noleap_means_get_no_note_of_gaps_on_29_february(tmp_path):
+    # Monthly means span no missing 29 February: the note says how the dates were read and
+    # nothing of gaps (it said "dates the noleap calendar lacks ... are gaps").
+    times = [(2023 + m // 12, m % 12 + 1, 16, 12) for m in range(24)]
+    path = write_at(tmp_path / "monthly.nc", times, calendar="noleap")
+    (note,) = open_cube(str(path)).attrs["keras_dsc_notes"]
+    assert note == f"{path}: calendar 'noleap' read date for date as the standard calendar"
+    daily = write_at(tmp_path / "daily.nc", [(2024, 2, d, 0) for d in range(20, 29)] +
+                     [(2024, 3, 1, 0)], calendar="noleap")
+    assert "are gaps, no window spans them" in open_cube(str(daily)).attrs["keras_dsc_notes"][0]
 
 
 def test_all_leap_29_february_of_other_years_is_dropped_and_reported(tmp_path):

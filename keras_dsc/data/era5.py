@@ -955,7 +955,9 @@ def _calendar_note(time, calendar):
         steps = "1 time step" if lacking.size == 1 else f"{lacking.size} time steps"
         note += (f"; {steps} on dates the standard calendar lacks dropped "
                  f"(the first {year[first]:04d}-{month[first]:02d}-{day[first]:02d})")
-    if calendar in ("noleap", "365_day", "360_day"):
+    steps = [(b - a).total_seconds() for a, b in zip(time[:-1], time[1:])]
+    daily_or_finer = not steps or np.median(steps) <= 86400.0  # monthly means span no gap
+    if calendar in ("noleap", "365_day", "360_day") and daily_or_finer:
         lacks = ("29 February of leap years" if calendar != "360_day"
                  else "the 31st of seven months")
         note += f"; dates the {calendar} calendar lacks ({lacks}) are gaps, no window spans them"

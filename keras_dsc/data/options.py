@@ -264,8 +264,9 @@ def summary_lines(description):
     lines = []
     if time.get("resample") or time.get("window"):
         window = (description.get("options") or {}).get("window")
+        steps = "1 step" if window == 1 else f"{window} steps"
         lines.append(f"time: steps of {time.get('step')} ({time.get('resample')}); windows of "
-                     f"{window} steps ({time.get('window')})")
+                     f"{steps} ({time.get('window')})")
     dropped = windowing_text(description.get("windowing") or {})
     if dropped:
         lines.append(dropped)

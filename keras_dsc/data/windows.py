@@ -47,7 +47,8 @@ class WindowReport:
         stride: steps between window starts.
         kept: the number of windows kept.
         expected: the number of windows a record without gaps over the same period would
-            have (with the same alignment).
+            have (with the same alignment) that hold a time step of this record: a window
+            inside a gap is not counted as dropped.
         gaps: `(before, after, missing_steps)` of every gap of the time axis (`time_axis.gaps`).
         empty: the start times of the windows dropped because every value in them is missing.
         unused_start: `(count, first, last)` of the time steps before the first window (a
@@ -96,9 +97,9 @@ class WindowReport:
 
         Example:
 
-        >>> times = pd.DatetimeIndex(["2021-01-05", "2021-01-06", "2021-01-10"])
-        >>> WindowReport("1D", 1, 1, 3, 6, gaps(times, "1D"), []).text()
-        'dropped 3 of 6 windows: 1 gap in the time axis (2021-01-06T00:00..2021-01-10T00:00)'
+        >>> times = pd.DatetimeIndex(["2021-01-05", "2021-01-06", "2021-01-07", "2021-01-10"])
+        >>> WindowReport("1D", 2, 1, 2, 4, gaps(times, "1D"), []).text()
+        'dropped 2 of 4 windows: 1 gap in the time axis (2021-01-07T00:00..2021-01-10T00:00)'
         """
         return windowing_text(self.as_dict())
 
@@ -129,8 +130,11 @@ def windowing_text(summary):
             more = ", ..." if n_empty > 3 else ""
             causes.append(f"{n_empty} window{'s' if n_empty > 1 else ''} entirely missing "
                           f"(starting {starts}{more})")
-        parts.append(f"dropped {summary['dropped_windows']} of "
-                     f"{summary['windows_without_gaps']} windows: " + "; ".join(causes))
+        if summary.get("dropped_windows") or n_empty:
+            parts.append(f"dropped {summary['dropped_windows']} of "
+                         f"{summary['windows_without_gaps']} windows: " + "; ".join(causes))
+        else:  # windows of one step, gaps between them
+            parts.append(f"{causes[0]}, which no window spans: none dropped")
     for where, (first_last, relation) in (("start", ("first", "before the first window")),
                                            ("end", ("last", "after the last whole window"))):
         unused = (summary.get("unused_steps") or {}).get(where)
@@ -228,9 +232,13 @@ def window_starts(times, window, stride, step=None, valid_steps=None):
     if step is None or n == 0:
         expected = len(starts) + len(empty)
     else:
+        # The windows of the same period without gaps that would hold a step of the record:
+        # one inside a gap never existed (monthly windows of 1 step lose none to a gap).
         full = pd.date_range(times[0], times[-1], freq=step)
-        expected = len(_segment_starts(full, np.ones(max(len(full) - 1, 0), bool), window,
-                                       stride, step))
+        full_starts = _segment_starts(full, np.ones(max(len(full) - 1, 0), bool), window,
+                                      stride, step)
+        held = np.concatenate([[0], np.cumsum(full.isin(times))])
+        expected = int(np.count_nonzero(held[full_starts + window] > held[full_starts]))
     unused_start = unused_end = ()
     if all_starts.size:
         first, stop = int(all_starts[0]), int(all_starts[-1]) + int(window)
