@@ -188,6 +188,35 @@ def test_a_variable_in_other_units_in_another_file_is_refused_naming_both(tmp_pa
                     f"convert the files to the same units")
 
 
+def test_values_outside_the_files_valid_range_are_refused_unless_packed(tmp_path):
+    # Precipitation (a name with no physical bounds here) with valid_min 0 and an undeclared
+    # -999 where there is no data: refused naming the valid range (was: trained on, a cluster
+    # of its own for the flagged days). A packed variable's valid_range is in packed units
+    # and is not applied to the unpacked values.
+    rng = np.random.default_rng(0)
+    precip = rng.gamma(0.4, 4.0, (24, 3, 4)).astype("float32")
+    precip[5:7] = -999.0
+    coords = {"time": pd.date_range("2001-01-01", periods=24, freq="1D"),
+              "lat": [20.0, 10.0, 0.0], "lon": [100.0, 110.0, 120.0, 130.0]}
+    xr.Dataset({"precip": (("time", "lat", "lon"), precip,
+                           {"units": "mm/day", "valid_min": 0.0})}, coords=coords).to_netcdf(
+        tmp_path / "precip.nc", encoding={"precip": {"_FillValue": None}})
+    given = dict(data=str(tmp_path / "precip.nc"), window=1, resample="none", anomalies=False)
+    text = message_of(lambda: prepare_data(DataOptions(**given)))
+    assert text == (f"{tmp_path / 'precip.nc'}: variable 'precip' has 24 values outside the "
+                    f"file's valid range (valid_min 0), the first at 2001-01-06T00:00:00 "
+                    f"(-999); if such values stand for missing data, pass treat_as_missing -999")
+    data = prepare_data(DataOptions(**given, treat_as_missing=(-999.0,)))
+    assert np.isnan(data.cube["precip"].values[5:7]).all() and len(data.windows) == 22
+    packed = 100000.0 + 500.0 * rng.normal(size=(24, 3, 4))  # stored as 10000 +- 50
+    xr.Dataset({"pres": (("time", "lat", "lon"), packed, {"units": "Pa",
+                                                          "valid_range": [0, 12000]})},
+               coords=coords).to_netcdf(tmp_path / "packed.nc", encoding={"pres": {
+                   "dtype": "int16", "scale_factor": 10.0, "add_offset": 0.0}})
+    assert prepare_data(DataOptions(data=str(tmp_path / "packed.nc"), window=1,
+                                    resample="none")).windows.sample_shape[-1] == 1
+
+
 def write_mask(path, times, constant):
     """u10 and a land-sea mask `lsm` (0 over land, 1 over sea, the same at every time)."""
     rng = np.random.default_rng(0)

@@ -36,6 +36,8 @@ LONGITUDE_NAMES = ("longitude", "lon")
 CANONICAL_DIMS = ("time", "latitude", "longitude")
 LABELS = "regime"
 NOTES = "keras_dsc_notes"
+VALID_RANGE_ATTRIBUTES = ("valid_min", "valid_max", "valid_range")
+"""CF attributes of the values a variable may take (outside them: missing or invalid)."""
 """Attribute of an opened cube: what opening it changed (calendar conversions), one line each."""
 SOURCES = "keras_dsc_sources"
 """Attribute of an opened cube: `(path, first time, last time)` of every file read."""
@@ -187,6 +189,8 @@ def _open_all(files, variables, region, time_range, select, time_chunk, missing_
     for name in order:
         var = ds[name]
         attrs = dict(var.attrs)
+        if {"scale_factor", "add_offset"} & set(var.encoding):  # in packed units: not ours
+            attrs = {k: v for k, v in attrs.items() if k not in VALID_RANGE_ATTRIBUTES}
         var = var.astype("float32")
         if missing_values:
             var = var.where(~_close_to_any(var, missing_values))

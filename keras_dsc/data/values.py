@@ -171,17 +171,19 @@ def check_values(ds, where):
             low, high = limits[:2] if limits is not None else (-LIMIT, LIMIT)
             wrong = x[np.isfinite(x) & ((np.abs(x) >= LIMIT) | (x < low) | (x > high))]
             value = float(wrong[0]) if wrong.size else float("nan")
-            rule = (f"{low:g}..{high:g} {ds[name].attrs.get('units')}{limits[2]}"
-                    if limits is not None else f"|x| >= {LIMIT:g}")
+            units = ds[name].attrs.get("units")
+            rule = (limits[2] if limits is not None and limits[2].startswith("outside")
+                    else f"beyond any physical range ({low:g}..{high:g} {units}{limits[2]})"
+                    if limits is not None else f"beyond any physical range (|x| >= {LIMIT:g})")
             raise OptionError(
-                f"{_file(ds, first, where)}: variable {name!r} has {_count(n_bad)} beyond any "
-                f"physical range ({rule}), the first at {first.isoformat()} ({value:g}); if "
-                f"such values stand for missing data, pass {{treat_as_missing}} {value:g}",
-                "treat_as_missing")
+                f"{_file(ds, first, where)}: variable {name!r} has {_count(n_bad)} {rule}, the "
+                f"first at {first.isoformat()} ({value:g}); if such values stand for missing "
+                f"data, pass {{treat_as_missing}} {value:g}", "treat_as_missing")
 
 
 def _limits(x, name):
-    """`(low, high, how)`: the physical bounds of variable `x`, or `None` when unknown.
+    """`(low, high, how)`: the physical bounds of variable `x` (else the file's valid range,
+    see `_valid_range`), or `None` when unknown.
 
     A field of anomalies in the bounded units (t2m in K centred on 0, as `cdo ymonsub`
     writes it) lies outside the absolute range everywhere: when the median of a few of its
@@ -190,7 +192,7 @@ def _limits(x, name):
     """
     limits = bounds_for(name, x.attrs.get("units"))
     if limits is None:
-        return None
+        return _valid_range(x)
     low, high = limits
     n = x.sizes["time"]
     sample = np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values, "float64")
@@ -199,6 +201,25 @@ def _limits(x, name):
     if not low <= median <= high and abs(median) <= 0.1 * (high - low):
         return -(high - low), high - low, ", read as anomalies"
     return low, high, ""
+
+
+def _valid_range(x):
+    """`(low, high, how)` from the CF attributes `valid_range`, `valid_min`, `valid_max` of an
+    unpacked variable (precipitation with `valid_min = 0` and -999 where no data), or None."""
+    attrs = x.attrs
+    try:
+        if "valid_range" in attrs:
+            low, high = (float(v) for v in np.ravel(attrs["valid_range"]))
+        elif "valid_min" in attrs or "valid_max" in attrs:
+            low = float(np.ravel(attrs.get("valid_min", -LIMIT))[0])
+            high = float(np.ravel(attrs.get("valid_max", LIMIT))[0])
+        else:
+            return None
+    except (TypeError, ValueError):  # a malformed attribute: the file says nothing usable
+        return None
+    said = ", ".join(f"{key} {' '.join(f'{v:g}' for v in np.ravel(attrs[key]))}"
+                     for key in ("valid_range", "valid_min", "valid_max") if key in attrs)
+    return low, high, f"outside the file's valid range ({said})"
 
 
 def _count(n):
