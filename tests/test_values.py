@@ -217,6 +217,33 @@ def test_values_outside_the_files_valid_range_are_refused_unless_packed(tmp_path
                                     resample="none")).windows.sample_shape[-1] == 1
 
 
+def test_a_common_fill_value_far_outside_a_variables_values_is_refused(tmp_path):
+    # An sst with no units attribute (so no physical bounds) and -999 over land, undeclared:
+    # refused with the hint (was: trained on, the scale hundreds where the spread is 3). A -999
+    # among values of its own size (a field in the thousands) is a value, not a fill.
+    rng = np.random.default_rng(0)
+    sst = (15.0 + 3.0 * rng.normal(size=(24, 3, 4))).astype("float32")
+    sst[:, 0, :2] = -999.0
+    coords = {"time": pd.date_range("2001-01-01", periods=24, freq="MS"),
+              "lat": [20.0, 10.0, 0.0], "lon": [100.0, 110.0, 120.0, 130.0]}
+
+    def given(name, values):
+        xr.Dataset({"sst": (("time", "lat", "lon"), values)}, coords=coords).to_netcdf(
+            tmp_path / name, encoding={"sst": {"_FillValue": None}})
+        return dict(data=str(tmp_path / name), window=1, resample="none")
+
+    text = message_of(lambda: prepare_data(DataOptions(**given("sst.nc", sst))))
+    assert text.startswith(f"{tmp_path / 'sst.nc'}: variable 'sst' has 48 values equal to "
+                           f"-999, a common fill value far outside its other values (")
+    assert text.endswith("the first at 2001-01-01T00:00:00 (-999); if such values stand for "
+                         "missing data, pass treat_as_missing -999")
+    masked = prepare_data(DataOptions(**given("sst.nc", sst), treat_as_missing=(-999.0,)))
+    assert 1 < masked.preprocessor.scale[0] < 5  # the field's own spread, about 3
+    large = (2000.0 * rng.normal(size=(24, 3, 4))).astype("float32")
+    large[3, 1, 1] = -999.0
+    assert len(prepare_data(DataOptions(**given("large.nc", large))).windows) == 24
+
+
 def write_mask(path, times, constant):
     """u10 and a land-sea mask `lsm` (0 over land, 1 over sea, the same at every time)."""
     rng = np.random.default_rng(0)

@@ -9,7 +9,9 @@ first time, unless the user says they stand for missing data (`open_cube(treat_a
 The bounds are generous on purpose (they catch garbage, not extremes): per ERA5 short name (and
 the NCEP and CMIP names of the same quantities), in the units ERA5 writes, applied only when the
 variable's `units` attribute says those units (a field of anomalies in them, centred on 0, is
-checked within +-the range's width); `|x| >= 1e20` is refused for any variable.
+checked within +-the range's width). A variable with no bounds here is checked against the
+file's CF valid range when unpacked, and for a common fill value (-999, -9999, ...) far outside
+its other values; `|x| >= 1e20` is refused for any variable.
 """
 
 import dask
@@ -142,6 +144,8 @@ def check_values(ds, where):
     """
     names = list(ds.data_vars)
     limits_of = {name: _limits(ds[name], name) for name in names}
+    fills_of = {name: _fill_values(ds[name]) if limits_of[name] is None else ([], "")
+                for name in names}
     tasks = []
     for name in names:
         x = ds[name]
@@ -150,6 +154,8 @@ def check_values(ds, where):
         limits = limits_of[name]
         if limits is not None:
             bad = bad | (x < limits[0]) | (x > limits[1])
+        if fills_of[name][0]:
+            bad = bad | x.isin(fills_of[name][0])
         bad = bad & ~infinite
         tasks.append((infinite.sum(), infinite.any(("latitude", "longitude")),
                       bad.sum(), bad.any(("latitude", "longitude"))))
@@ -169,10 +175,14 @@ def check_values(ds, where):
             x = ds[name].sel(time=first).values
             limits = limits_of[name]
             low, high = limits[:2] if limits is not None else (-LIMIT, LIMIT)
-            wrong = x[np.isfinite(x) & ((np.abs(x) >= LIMIT) | (x < low) | (x > high))]
+            fills, spread = fills_of[name]
+            wrong = x[np.isfinite(x) & ((np.abs(x) >= LIMIT) | (x < low) | (x > high)
+                                        | np.isin(x, fills))]
             value = float(wrong[0]) if wrong.size else float("nan")
             units = ds[name].attrs.get("units")
-            rule = (limits[2] if limits is not None and limits[2].startswith("outside")
+            rule = (f"equal to {value:g}, a common fill value far outside its other values "
+                    f"({spread})" if value in fills
+                    else limits[2] if limits is not None and limits[2].startswith("outside")
                     else f"beyond any physical range ({low:g}..{high:g} {units}{limits[2]})"
                     if limits is not None else f"beyond any physical range (|x| >= {LIMIT:g})")
             raise OptionError(
@@ -201,6 +211,26 @@ def _limits(x, name):
     if not low <= median <= high and abs(median) <= 0.1 * (high - low):
         return -(high - low), high - low, ", read as anomalies"
     return low, high, ""
+
+
+FILL_VALUES = (-999.0, -999.9, -999.99, -9999.0, -99999.0, 9999.0, 99999.0, -32767.0,
+               -32768.0, 32767.0)
+"""Values that files without a declared fill value commonly write where there is no data."""
+
+
+def _fill_values(x):
+    """`(fills, spread)`: the `FILL_VALUES` far outside the values of a few time steps of a
+    variable that has no bounds (further from their median than 10 times the width of their
+    1st..99th percentiles), and those percentiles as text."""
+    n = x.sizes["time"]
+    sample = np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values, "float64").ravel()
+    sample = sample[np.isfinite(sample) & ~np.isin(sample, FILL_VALUES)]
+    if not sample.size:
+        return [], ""
+    low, median, high = np.percentile(sample, [1, 50, 99])
+    spread = max(high - low, 1e-6 * abs(median), 1e-12)
+    fills = [v for v in FILL_VALUES if abs(v - median) > 10.0 * spread]
+    return fills, f"{low:.3g}..{high:.3g}, 1st to 99th percentile"
 
 
 def _valid_range(x):
