@@ -545,3 +545,19 @@ def test_winds_on_staggered_grids_are_refused_or_left_out_and_said_so(tmp_path):
     assert cube.attrs["keras_dsc_notes"] == [
         f"{tmp_path / 'v_staggered.nc'}: v left out: on (time, latitude, lon_v), not on the "
         f"grid of u"]
+
+
+def test_a_cyclic_column_or_a_duplicated_row_is_kept_once_and_said_so(tmp_path):
+    """0..360 with both ends (the cyclic point of plotting files) and a latitude given twice:
+    each kept once, with a note (was: the column dropped silently, the row kept twice)."""
+    write_lon_grid(tmp_path / "cyclic.nc", np.arange(0.0, 361.0, 30.0))
+    ds = open_cube(tmp_path / "cyclic.nc")
+    np.testing.assert_allclose(ds.longitude.values, np.arange(-180.0, 180.0, 30.0))
+    assert ds.attrs["keras_dsc_notes"] == [
+        f"{tmp_path / 'cyclic.nc'}: longitude 0 given twice (compared in -180..180, where 0 "
+        f"and 360 are one meridian): the first kept"]
+    raw = xr.open_dataset(tmp_path / "cyclic.nc")
+    raw.isel(lat=[0, 1, 1, 2]).to_netcdf(tmp_path / "row.nc")
+    rows = open_cube(tmp_path / "row.nc")
+    np.testing.assert_allclose(rows.latitude.values, [10.0, 0.0, -10.0])
+    assert ": latitude 0 given twice: the first kept; longitude 0" in rows.attrs["keras_dsc_notes"][0]

@@ -709,6 +709,8 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     lat = ds["latitude"].values
     if lat.size > 1 and not np.all(np.diff(lat) < 0):
         ds = ds.sortby("latitude", ascending=False)
+        ds, twice = _once(ds, "latitude")
+        note = "; ".join(([note] if note else []) + twice)
     lon = ds["longitude"].values.astype("float64")
     both_ends = lon.size > 1 and lon.min() == -180.0 and lon.max() == 180.0  # one meridian
     if lon.size and (lon.max() > 180.0 or lon.min() < -180.0 or both_ends):
@@ -721,7 +723,8 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
             lon = wrapped
     if lon.size > 1 and not np.all(np.diff(lon) > 0):
         ds = ds.sortby("longitude")
-        ds = ds.drop_duplicates("longitude")
+        ds, twice = _once(ds, "longitude")
+        note = "; ".join(([note] if note else []) + twice)
     ds = ds.transpose(*CANONICAL_DIMS)
     if cut:
         if time_range is not None:
@@ -825,6 +828,19 @@ def _axes_named_by_their_coordinates(ds, path):
                     ds = ds.drop_vars(canonical)
                 ds = ds.swap_dims({dim: name}).rename({name: canonical})
     return ds
+
+
+def _once(ds, axis):
+    """`ds` with each `axis` coordinate once (the first kept), and a note of those given twice
+    (the cyclic column of a global grid, 0 and 360; a duplicated row)."""
+    values = ds[axis].values
+    twice = values[pd.Index(values).duplicated()]
+    if not twice.size:
+        return ds, []
+    listed = ", ".join(f"{v:g}" for v in np.unique(twice)[:3])
+    cyclic = (" (compared in -180..180, where 0 and 360 are one meridian)"
+              if axis == "longitude" else "")
+    return ds.drop_duplicates(axis), [f"{axis} {listed} given twice{cyclic}: the first kept"]
 
 
 def _is_bounds(name, var):
