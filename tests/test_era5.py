@@ -561,3 +561,37 @@ def test_a_cyclic_column_or_a_duplicated_row_is_kept_once_and_said_so(tmp_path):
     rows = open_cube(tmp_path / "row.nc")
     np.testing.assert_allclose(rows.latitude.values, [10.0, 0.0, -10.0])
     assert ": latitude 0 given twice: the first kept; longitude 0" in rows.attrs["keras_dsc_notes"][0]
+
+
+@pytest.mark.parametrize("case", ["float64 noise", "float32 hours", "float32 half hours"])
+def test_times_stored_as_floats_are_rounded_back_or_refused(tmp_path, case):
+    """Float days with rounding noise (11:59:59.9 for 12:00) and hourly stamps in float32
+    days since 1800 (which hold 1/128 day) are rounded back, with a note; half-hour stamps that
+    float32 moved by 5 minutes cannot be told apart from hours and are refused (was: an
+    'irregular time axis: a step of 4049999998976ns' refusal, or noisy stamps)."""
+    n = 48
+    if case == "float64 noise":
+        days = 8000.5 + np.arange(n) + 1e-6 * np.random.default_rng(0).normal(size=n)
+        dtype, expected = "float64", pd.date_range("2000-11-26 12:00", periods=n, freq="1D")
+    else:
+        offset = 0.5 if case == "float32 half hours" else 0.0
+        days, dtype = 73000 + (np.arange(n) + offset) / 24.0, "float32"
+        expected = pd.date_range("1999-11-14", periods=n, freq="1h")
+    days = np.asarray(days, dtype)
+    reference = "1979-01-01" if case == "float64 noise" else "1800-01-01"
+    xr.Dataset({"t2m": (("time", "lat", "lon"), np.full((n, 2, 2), 280.0), {"units": "K"})},
+               coords={"time": ("time", days, {"units": f"days since {reference}"}),
+                       "lat": [1.0, 0.0], "lon": [0.0, 1.0]}).to_netcdf(
+        tmp_path / "t.nc", encoding={"time": {"dtype": dtype}})
+    if case == "float32 half hours":
+        with pytest.raises(DataError, match=r"t.nc: the time axis is stored in float32 days "
+                                            r"since 1800-01-01, which holds its times only to "
+                                            r"675 s"):
+            open_cube(tmp_path / "t.nc")
+        return
+    ds = open_cube(tmp_path / "t.nc")
+    assert pd.DatetimeIndex(ds.time.values).equals(expected)
+    unit = "second" if case == "float64 noise" else "hour"
+    (note,) = ds.attrs["keras_dsc_notes"]
+    assert note.startswith(f"{tmp_path / 't.nc'}: times stored in {dtype} days since "
+                           f"{reference} rounded to the nearest {unit} (moved up to ")

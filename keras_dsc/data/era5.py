@@ -638,6 +638,8 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
                 ds = ds.drop_vars(canonical)
             ds = ds.rename({found[0]: canonical})
     ds, note = _decode_time(ds, path)
+    ds, rounded = _times_off_float_storage(ds, path)
+    note = "; ".join(n for n in (note, rounded) if n) or None
 
     # Ground-truth labels become a coordinate; variables not on the grid (bounds) are dropped.
     if LABELS in ds.data_vars and ds[LABELS].dims == ("time",):
@@ -958,6 +960,53 @@ def _shift_years(first, last):
     """A multiple of 400 years (the Gregorian cycle: leap years kept) that brings
     `first..last` nearest to the middle of 1678..2261."""
     return int(round((1970 - (first + last) / 2) / 400.0)) * 400
+
+
+_SECONDS_PER = {"days": 86400.0, "day": 86400.0, "hours": 3600.0, "hour": 3600.0,
+                "minutes": 60.0, "minute": 60.0, "seconds": 1.0, "second": 1.0}
+
+
+def _times_off_float_storage(ds, path):
+    """`(ds, note)`: times stored as floating-point numbers, rounded back to what they were.
+
+    Float days carry rounding noise (11:59:59.9 for 12:00), so such times are rounded to the
+    second. In float32 (about 7 digits) `days since 1800` resolves only 1/128 day: such times
+    are rounded to the minute or the hour above that resolution when that moves none of them
+    by more than the resolution, and refused when it would (the stamps cannot be recovered).
+    """
+    index = ds.indexes.get("time")
+    encoding = ds["time"].encoding if "time" in ds.variables else {}
+    dtype = np.dtype(encoding.get("dtype", "int64"))
+    if not isinstance(index, pd.DatetimeIndex) or not len(index) or dtype.kind != "f":
+        return ds, None
+    resolution = 0.0
+    unit, _, reference = str(encoding.get("units", "")).partition(" since ")
+    try:
+        seconds = _SECONDS_PER[unit.strip().lower()]
+        largest = max(abs((t - pd.Timestamp(reference)).total_seconds()) for t in index[[0, -1]])
+        resolution = float(np.spacing(dtype.type(largest / seconds))) * seconds
+    except (KeyError, ValueError, TypeError, OverflowError):
+        pass
+    for rounding in (u for u in ("1s", "1min", "1h")
+                     if pd.Timedelta(u).total_seconds() > resolution):
+        rounded = index.round(rounding)
+        moved = float(np.abs((rounded - index).total_seconds()).max())
+        if moved <= max(resolution, 0.5):  # within what the storage may have moved them
+            break
+    else:
+        raise DataError(f"{path}: the time axis is stored in {dtype.name} {encoding['units']}, "
+                        f"which holds its times only to {resolution:.0f} s, and they do not "
+                        f"round to whole hours; rewrite it in float64 or integers (e.g. "
+                        f"xarray: encoding={{'time': {{'dtype': 'float64'}}}})")
+    if rounded.equals(index):
+        return ds, None
+    attrs = dict(ds["time"].attrs)
+    ds = ds.assign_coords(time=("time", rounded, attrs))
+    ds["time"].encoding = encoding
+    said = (f"times stored in {dtype.name} {encoding.get('units')} rounded to the nearest "
+            f"{ {'1s': 'second', '1min': 'minute', '1h': 'hour'}[rounding] } (moved up to "
+            f"{moved:.3g} s)")
+    return ds, said
 
 
 def _calendar_note(time, calendar):
