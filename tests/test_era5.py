@@ -595,3 +595,12 @@ def test_times_stored_as_floats_are_rounded_back_or_refused(tmp_path, case):
     (note,) = ds.attrs["keras_dsc_notes"]
     assert note.startswith(f"{tmp_path / 't.nc'}: times stored in {dtype} days since "
                            f"{reference} rounded to the nearest {unit} (moved up to ")
+
+
+def test_a_netcdf4_file_with_its_data_in_a_group_is_refused_naming_the_group(tmp_path):
+    """Was: "no time dimension (looked for time, valid_time; dimensions: none)"."""
+    write_lon_grid(tmp_path / "flat.nc", [0.0, 10.0])
+    xr.open_dataset(tmp_path / "flat.nc").to_netcdf(tmp_path / "grouped.nc", group="data")
+    with pytest.raises(DataError, match=r"grouped.nc: the file's root holds no variable; its "
+                                        r"data is in groups \(data\)"):
+        open_cube(tmp_path / "grouped.nc")

@@ -596,10 +596,27 @@ def _open_one(path, variables, select, region, time_chunk, handles, time_range=N
         raise DataError(f"{path}: {why_unreadable(path, error)}") from None
     handles.append(raw)
     _check_netcdf3_complete(path)
+    if not raw.variables:
+        _refuse_data_in_groups(path)
     out = _canonical(raw, path, variables, select, region, time_chunk)
     if not out[0].data_vars:
         raw.close()
     return out
+
+
+def _refuse_data_in_groups(path):
+    """A NetCDF-4 file whose root holds nothing, its data in groups: refused naming them."""
+    try:
+        import netCDF4
+
+        with netCDF4.Dataset(path) as nc:
+            groups = list(nc.groups)
+    except (ImportError, OSError):
+        return
+    if groups:
+        raise DataError(f"{path}: the file's root holds no variable; its data is in groups "
+                        f"({', '.join(groups[:5])}): write the group to a file of its own "
+                        f"(e.g. xarray.open_dataset(path, group={groups[0]!r}).to_netcdf(...))")
 
 
 def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
