@@ -239,6 +239,10 @@ def test_a_common_fill_value_far_outside_a_variables_values_is_refused(tmp_path)
                          "missing data, pass treat_as_missing -999")
     masked = prepare_data(DataOptions(**given("sst.nc", sst), treat_as_missing=(-999.0,)))
     assert 1 < masked.preprocessor.scale[0] < 5  # the field's own spread, about 3
+    other = sst.copy()
+    other[:, 0, :2] = -999.9  # float32 holds it as -999.900024: still recognised
+    assert "equal to -999.9, a common fill value" in message_of(
+        lambda: prepare_data(DataOptions(**given("other.nc", other))))
     large = (2000.0 * rng.normal(size=(24, 3, 4))).astype("float32")
     large[3, 1, 1] = -999.0
     assert len(prepare_data(DataOptions(**given("large.nc", large))).windows) == 24

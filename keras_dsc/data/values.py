@@ -179,12 +179,16 @@ def check_values(ds, where):
             wrong = x[np.isfinite(x) & ((np.abs(x) >= LIMIT) | (x < low) | (x > high)
                                         | np.isin(x, fills))]
             value = float(wrong[0]) if wrong.size else float("nan")
-            units = ds[name].attrs.get("units")
-            rule = (f"equal to {value:g}, a common fill value far outside its other values "
-                    f"({spread})" if value in fills
-                    else limits[2] if limits is not None and limits[2].startswith("outside")
-                    else f"beyond any physical range ({low:g}..{high:g} {units}{limits[2]})"
-                    if limits is not None else f"beyond any physical range (|x| >= {LIMIT:g})")
+            if value in fills:
+                rule = (f"equal to {value:g}, a common fill value far outside its other "
+                        f"values ({spread})")
+            elif limits is None:
+                rule = f"beyond any physical range (|x| >= {LIMIT:g})"
+            elif limits[2].startswith("outside"):  # the file's valid range
+                rule = limits[2]
+            else:
+                rule = (f"beyond any physical range ({low:g}..{high:g} "
+                        f"{ds[name].attrs.get('units')}{limits[2]})")
             raise OptionError(
                 f"{_file(ds, first, where)}: variable {name!r} has {_count(n_bad)} {rule}, the "
                 f"first at {first.isoformat()} ({value:g}); if such values stand for missing "
@@ -223,13 +227,14 @@ def _fill_values(x):
     variable that has no bounds (further from their median than 10 times the width of their
     1st..99th percentiles), and those percentiles as text."""
     n = x.sizes["time"]
-    sample = np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values, "float64").ravel()
-    sample = sample[np.isfinite(sample) & ~np.isin(sample, FILL_VALUES)]
+    candidates = np.asarray(FILL_VALUES, x.dtype if x.dtype.kind == "f" else "float64")
+    sample = np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values).ravel()
+    sample = sample[np.isfinite(sample) & ~np.isin(sample, candidates)].astype("float64")
     if not sample.size:
         return [], ""
     low, median, high = np.percentile(sample, [1, 50, 99])
     spread = max(high - low, 1e-6 * abs(median), 1e-12)
-    fills = [v for v in FILL_VALUES if abs(v - median) > 10.0 * spread]
+    fills = [v for v in candidates if abs(float(v) - median) > 10.0 * spread]
     return fills, f"{low:.3g}..{high:.3g}, 1st to 99th percentile"
 
 
