@@ -604,3 +604,13 @@ def test_a_netcdf4_file_with_its_data_in_a_group_is_refused_naming_the_group(tmp
     with pytest.raises(DataError, match=r"grouped.nc: the file's root holds no variable; its "
                                         r"data is in groups \(data\)"):
         open_cube(tmp_path / "grouped.nc")
+
+
+def test_a_file_with_no_time_steps_is_refused_in_one_line(tmp_path):
+    """Was: IndexError in the all-NaN check (predict, evaluate and fit)."""
+    xr.Dataset({"tas": (("time", "lat", "lon"), np.zeros((0, 2, 2), "float32"),
+                        {"units": "K"})},
+               coords={"time": pd.DatetimeIndex([]), "lat": [1.0, 0.0],
+                       "lon": [0.0, 1.0]}).to_netcdf(tmp_path / "none.nc")
+    with pytest.raises(DataError, match=r"none.nc: no time steps \(the time axis is empty\)"):
+        open_cube(tmp_path / "none.nc")

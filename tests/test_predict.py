@@ -233,3 +233,40 @@ def test_data_in_other_units_than_the_models_is_refused(models, tmp_path):
         spelled[key].encoding = {}
     spelled.to_netcdf(tmp_path / "spelled.nc")
     assert len(predict(models["run"], tmp_path / "spelled.nc")) == 6
+
+
+def test_anomalies_given_to_a_model_trained_on_absolute_values_are_refused(models, tmp_path):
+    """t2m anomalies in K pass every units and range check (they are read as anomalies): given
+    to a model trained on absolute t2m they were assigned, every window to one cluster.
+    Refused by predict (run and export) and evaluate, naming the file, variable and range
+    (predict in `python cli.py` processes of their own: opened again in this one, after the
+    other tests of the module, the netCDF library has crashed)."""
+    import xarray as xr
+
+    from tests.helpers.cli_run import run_cli
+
+    def refusal(done):  # TensorFlow's own log lines come before it once the model is loaded
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+        return done.stderr.strip().splitlines()[-1]
+
+    with xr.open_dataset(write_data(tmp_path / "kelvin.nc")) as ds:
+        ds = ds.load()
+    anomalies = ds.copy()
+    anomalies["t2m"] = (ds["t2m"] - ds["t2m"].mean()).assign_attrs(ds["t2m"].attrs)
+    for key in anomalies.data_vars:
+        anomalies[key].encoding = {}
+    path = tmp_path / "anomalies.nc"
+    anomalies.to_netcdf(path)
+    for kind in ("run", "export"):
+        done = run_cli("predict", "--model", str(models[kind]), "--data", str(path), "--out",
+                       str(tmp_path / f"{kind}.csv"))
+        line = refusal(done)
+        assert line.startswith(f"Error: {path}: variable 't2m' lies around -"), line
+        assert " K, far from the model's training data (" in line
+        assert "anomalies given to a model trained on absolute values" in line
+        assert not (tmp_path / f"{kind}.csv").exists()
+    from keras_dsc.data import DataOptions
+    from keras_dsc.runs.evaluate import evaluate_run
+
+    with pytest.raises(DataError, match=f"{path}: variable 't2m' lies around"):
+        evaluate_run(models["run"], DataOptions(data=str(path), window=8, anomalies=False))

@@ -179,6 +179,8 @@ def _open_all(files, variables, region, time_range, select, time_chunk, missing_
     sources = [(str(path), _iso(d.indexes["time"][0]), _iso(d.indexes["time"][-1]))
                for path, d in opened if d.sizes["time"]]
     ds = _combine(opened)
+    if not ds.sizes["time"]:
+        raise DataError(f"{where}: no time steps (the time axis is empty)")
     order = variables if variables is not None else list(ds.data_vars)
     ds = ds[order]
 

@@ -25,7 +25,7 @@ from keras_dsc.data.time_axis import (
     time_step_text,
     to_step,
 )
-from keras_dsc.data.values import check_units, check_values
+from keras_dsc.data.values import check_level, check_units, check_values
 from keras_dsc.data.windows import WindowedCube
 from keras_dsc.errors import DataError, OptionError
 
@@ -338,3 +338,4 @@ def _check_fits(cube, preprocessor, where):
                               f"{axis}s {axis_text(given)}, the model has {axis_text(fitted)}",
                               "data")
     check_units(cube, preprocessor.variables, preprocessor.units, where)
+    check_level(cube, preprocessor.variables, preprocessor.typical_ranges(), where)

@@ -90,11 +90,28 @@ class CubePreprocessor:
         self.scale = None
         self.time_step = None
         self.climatology = None
+        self.levels = None
 
     @property
     def fitted(self):
         """Whether `fit` (or `from_config`/`load`) has set the statistics."""
         return self.offset is not None
+
+    def typical_ranges(self, width=10.0):
+        """Per variable, `[low, high]` in physical units where the middle of data like the
+        training data lies: the training data's mean +- `width` of its standard deviation
+        (over time and grid). `check_level` refuses data whose median is outside (anomalies
+        given to a model trained on absolute values); `None` for a preprocessor saved before
+        these statistics were kept.
+        """
+        self._check_fitted("typical_ranges")
+        if self.levels is None:
+            return None
+        ranges = []
+        for mean, std in self.levels:
+            reach = width * max(std, 1e-6 * abs(mean))
+            ranges.append([mean - reach, mean + reach])
+        return ranges
 
     def fit(self, ds):
         """Compute the statistics (and the climatology) on training data.
@@ -125,7 +142,9 @@ class CubePreprocessor:
             lows = [d.min() for d in data]
             highs = [d.max() for d in data]
         magnitudes = [abs(ds[v]).max() for v in variables]
-        lows, highs, magnitudes = dask.compute(lows, highs, magnitudes)
+        raw = [(ds[v].astype("float64").mean(), ds[v].astype("float64").std()) for v in variables]
+        lows, highs, magnitudes, raw = dask.compute(lows, highs, magnitudes, raw)
+        self.levels = [[float(mean), float(std)] for mean, std in raw]
         offset, scale = [], []
         for name, low, high, magnitude in zip(variables, lows, highs, magnitudes):
             low, high, magnitude = float(low), float(high), float(magnitude)
@@ -260,7 +279,8 @@ class CubePreprocessor:
 
         Keys: method, anomalies, variables, units, latitudes, longitudes, offset, scale (lists
         over variables: normalised = (x - offset[v]) / scale[v], x the anomaly when anomalies),
-        time_step (e.g. "1h", "1D"; None for a single step), terms (the climatology terms).
+        time_step (e.g. "1h", "1D"; None for a single step), terms (the climatology terms),
+        levels (`[mean, std]` of each variable's training values, in its units).
         """
         return {
             "method": self.method,
@@ -273,6 +293,7 @@ class CubePreprocessor:
             "scale": self.scale,
             "time_step": self.time_step,
             "terms": list(self._terms()) if self.climatology is not None else None,
+            "levels": self.levels,
         }
 
     @classmethod
@@ -283,6 +304,7 @@ class CubePreprocessor:
             for key in ("variables", "units", "latitudes", "longitudes", "offset", "scale",
                         "time_step"):
                 setattr(prep, key, config[key])
+            prep.levels = config.get("levels")  # [mean, std] per variable; older runs: none
         except KeyError as error:
             raise DataError(f"preprocessing config: key {error.args[0]!r} is missing") from None
         return prep

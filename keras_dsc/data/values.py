@@ -116,6 +116,45 @@ def check_units(ds, variables, units, where):
                         f"{trained}; convert it to {trained}")
 
 
+def check_level(ds, variables, ranges, where):
+    """Refuses data whose values lie far from a trained model's training data.
+
+    Anomalies (t2m centred on 0 K) given to a model trained on absolute values (about 280 K),
+    or the reverse, pass every units and range check and are then assigned to one cluster
+    without an error. The median of a few time steps of each variable must lie in the
+    model's `typical_ranges` (`keras_dsc.data.preprocessing.CubePreprocessor`); a model that
+    recorded none is taken as it is.
+
+    Raises:
+        DataError: naming the file, the variable, the median and the range.
+
+    Example:
+
+    >>> new = xr.Dataset({"t2m": (("time", "latitude", "longitude"), np.zeros((3, 1, 1)),
+    ...                           {"units": "K"})})
+    >>> try:
+    ...     check_level(new, ["t2m"], [[230.0, 330.0]], "anomalies.nc")
+    ... except DataError as error:
+    ...     print(error)
+    anomalies.nc: variable 't2m' lies around 0 K, far from the model's training data (230..330 K); are these anomalies given to a model trained on absolute values, or the reverse? Give the data in the form the model was trained on
+    """
+    for name, (low, high) in zip(variables, ranges or ()):
+        x = ds[name]
+        n = x.sizes["time"]
+        sample = np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values, "float64")
+        sample = sample[np.isfinite(sample)]
+        if not sample.size:
+            continue
+        median = float(np.median(sample))
+        if low <= median <= high:
+            continue
+        units = x.attrs.get("units") or ""
+        raise DataError(f"{where}: variable {name!r} lies around {median:.4g} {units}, far "
+                        f"from the model's training data ({low:.4g}..{high:.4g} {units}); are "
+                        f"these anomalies given to a model trained on absolute values, or the "
+                        f"reverse? Give the data in the form the model was trained on")
+
+
 def check_values(ds, where):
     """Refuses infinities and values beyond any physical range in a canonical cube.
 

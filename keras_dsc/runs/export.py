@@ -144,7 +144,9 @@ def serving_metadata(model, preprocessor, config=None, run=None):
         `units`, `latitudes`, `longitudes`, `window`, `time_step`, `stride`, `region`,
         `select` (the `NAME=VALUE` items choosing a level, or `None`),
         `method`, `offset`, `scale` (normalised = (x - offset[v]) / scale[v], after the
-        climatology is subtracted when `anomalies`), `anomalies`, `n_clusters`, `latent_dim`,
+        climatology is subtracted when `anomalies`), `typical_ranges` (where the median of
+        data like the training data lies, see `CubePreprocessor.typical_ranges`), `anomalies`,
+        `n_clusters`, `latent_dim`,
         `run`. An anomalies run's `inputs` also hold `start_time`.
     """
     window, n_lat, n_lon, n_var = (int(n) for n in model.window_shape)
@@ -182,6 +184,7 @@ def serving_metadata(model, preprocessor, config=None, run=None):
         "method": preprocessor.method,
         "offset": [float(v) for v in preprocessor.offset],
         "scale": [float(v) for v in preprocessor.scale],
+        "typical_ranges": preprocessor.typical_ranges(),
         "anomalies": bool(preprocessor.anomalies),
         "n_clusters": int(model.n_clusters),
         "latent_dim": latent,

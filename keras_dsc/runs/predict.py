@@ -20,7 +20,7 @@ import xarray as xr
 from keras_dsc.data import era5
 from keras_dsc.data.grid import axis_text, same_axis
 from keras_dsc.data.time_axis import duration, first_irregular, infer_step, step_text, to_step
-from keras_dsc.data.values import check_units, check_values
+from keras_dsc.data.values import check_level, check_units, check_values
 from keras_dsc.data.windows import WindowedCube
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs import run_folder
@@ -432,6 +432,7 @@ def open_for_model(data, metadata, treat_as_missing=None):
                                 f"{axis_text(given)}, the model has {axis_text(expected)}")
         check_units(cube, variables, metadata.get("units"), where)
         check_values(cube, era5.sources_text(cube, where))
+        check_level(cube, variables, metadata.get("typical_ranges"), where)
         resampled = _to_model_step(cube, metadata.get("time_step"), where)
         n_steps = resampled.sizes["time"]
         if n_steps < metadata["window"]:
