@@ -36,9 +36,9 @@ LONGITUDE_NAMES = ("longitude", "lon")
 CANONICAL_DIMS = ("time", "latitude", "longitude")
 LABELS = "regime"
 NOTES = "keras_dsc_notes"
+"""Attribute of an opened cube: what opening it changed (calendar conversions), one line each."""
 VALID_RANGE_ATTRIBUTES = ("valid_min", "valid_max", "valid_range")
 """CF attributes of the values a variable may take (outside them: missing or invalid)."""
-"""Attribute of an opened cube: what opening it changed (calendar conversions), one line each."""
 SOURCES = "keras_dsc_sources"
 """Attribute of an opened cube: `(path, first time, last time)` of every file read."""
 
@@ -658,7 +658,7 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
             ds = ds.rename({found[0]: canonical})
     ds, note = _decode_time(ds, path)
     ds, rounded = _times_off_float_storage(ds, path)
-    note = "; ".join(n for n in (note, rounded) if n) or None
+    note = _joined(note, rounded)
 
     # Ground-truth labels become a coordinate; variables not on the grid (bounds) are dropped.
     if LABELS in ds.data_vars and ds[LABELS].dims == ("time",):
@@ -680,8 +680,7 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
                             f"latitude-longitude grid (e.g. 'cdo remapbil')")
         left_out.append(f"{', '.join(off_grid)} left out: on ({dims}), not on the grid of "
                         f"{', '.join(gridded)}")
-    if left_out:
-        note = "; ".join(([note] if note else []) + left_out)
+    note = _joined(note, *left_out)
     if variables is not None:
         not_gridded = [v for v in variables if v in ds.data_vars and v not in gridded]
         if not_gridded:
@@ -731,7 +730,7 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     if lat.size > 1 and not np.all(np.diff(lat) < 0):
         ds = ds.sortby("latitude", ascending=False)
         ds, twice = _once(ds, "latitude")
-        note = "; ".join(([note] if note else []) + twice)
+        note = _joined(note, twice)
     lon = ds["longitude"].values.astype("float64")
     both_ends = lon.size > 1 and lon.min() == -180.0 and lon.max() == 180.0  # one meridian
     if lon.size and (lon.max() > 180.0 or lon.min() < -180.0 or both_ends):
@@ -745,7 +744,7 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     if lon.size > 1 and not np.all(np.diff(lon) > 0):
         ds = ds.sortby("longitude")
         ds, twice = _once(ds, "longitude")
-        note = "; ".join(([note] if note else []) + twice)
+        note = _joined(note, twice)
     ds = ds.transpose(*CANONICAL_DIMS)
     if cut:
         if time_range is not None:
@@ -857,11 +856,16 @@ def _once(ds, axis):
     values = ds[axis].values
     twice = values[pd.Index(values).duplicated()]
     if not twice.size:
-        return ds, []
+        return ds, None
     listed = ", ".join(f"{v:g}" for v in np.unique(twice)[:3])
     cyclic = (" (compared in -180..180, where 0 and 360 are one meridian)"
               if axis == "longitude" else "")
-    return ds.drop_duplicates(axis), [f"{axis} {listed} given twice{cyclic}: the first kept"]
+    return ds.drop_duplicates(axis), f"{axis} {listed} given twice{cyclic}: the first kept"
+
+
+def _joined(*notes):
+    """The notes that say something, as one line (`None` when none does)."""
+    return "; ".join(n for n in notes if n) or None
 
 
 def _is_bounds(name, var):
@@ -981,10 +985,6 @@ def _shift_years(first, last):
     return int(round((1970 - (first + last) / 2) / 400.0)) * 400
 
 
-_SECONDS_PER = {"days": 86400.0, "day": 86400.0, "hours": 3600.0, "hour": 3600.0,
-                "minutes": 60.0, "minute": 60.0, "seconds": 1.0, "second": 1.0}
-
-
 def _times_off_float_storage(ds, path):
     """`(ds, note)`: times stored as floating-point numbers, rounded back to what they were.
 
@@ -1001,10 +1001,10 @@ def _times_off_float_storage(ds, path):
     resolution = 0.0
     unit, _, reference = str(encoding.get("units", "")).partition(" since ")
     try:
-        seconds = _SECONDS_PER[unit.strip().lower()]
+        seconds = pd.Timedelta(1, unit=unit.strip().lower()).total_seconds()
         largest = max(abs((t - pd.Timestamp(reference)).total_seconds()) for t in index[[0, -1]])
         resolution = float(np.spacing(dtype.type(largest / seconds))) * seconds
-    except (KeyError, ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError):  # units pandas does not know: no bound
         pass
     for rounding in (u for u in ("1s", "1min", "1h")
                      if pd.Timedelta(u).total_seconds() > resolution):

@@ -142,7 +142,8 @@ class CubePreprocessor:
             lows = [d.min() for d in data]
             highs = [d.max() for d in data]
         magnitudes = [abs(ds[v]).max() for v in variables]
-        raw = [(ds[v].astype("float64").mean(), ds[v].astype("float64").std()) for v in variables]
+        raw = [ds[v].astype("float64") for v in variables]
+        raw = [(x.mean(), x.std()) for x in raw]
         lows, highs, magnitudes, raw = dask.compute(lows, highs, magnitudes, raw)
         self.levels = [[float(mean), float(std)] for mean, std in raw]
         offset, scale = [], []

@@ -140,8 +140,7 @@ def check_level(ds, variables, ranges, where):
     """
     for name, (low, high) in zip(variables, ranges or ()):
         x = ds[name]
-        n = x.sizes["time"]
-        sample = np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values, "float64")
+        sample = _sample(x).astype("float64")
         sample = sample[np.isfinite(sample)]
         if not sample.size:
             continue
@@ -234,6 +233,13 @@ def check_values(ds, where):
                 f"data, pass {{treat_as_missing}} {value:g}", "treat_as_missing")
 
 
+def _sample(x):
+    """The values of a variable at its first, middle and last time steps, flat, in its dtype:
+    what the checks on its level read instead of the whole record."""
+    n = x.sizes["time"]
+    return np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values).ravel()
+
+
 def _limits(x, name):
     """`(low, high, how)`: the physical bounds of variable `x` (else the file's valid range,
     see `_valid_range`), or `None` when unknown.
@@ -247,8 +253,7 @@ def _limits(x, name):
     if limits is None:
         return _valid_range(x)
     low, high = limits
-    n = x.sizes["time"]
-    sample = np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values, "float64")
+    sample = _sample(x).astype("float64")
     sample = sample[np.isfinite(sample)]
     median = float(np.median(sample)) if sample.size else low
     if not low <= median <= high and abs(median) <= 0.1 * (high - low):
@@ -265,9 +270,8 @@ def _fill_values(x):
     """`(fills, spread)`: the `FILL_VALUES` far outside the values of a few time steps of a
     variable that has no bounds (further from their median than 10 times the width of their
     1st..99th percentiles), and those percentiles as text."""
-    n = x.sizes["time"]
     candidates = np.asarray(FILL_VALUES, x.dtype if x.dtype.kind == "f" else "float64")
-    sample = np.asarray(x.isel(time=sorted({0, n // 2, n - 1})).values).ravel()
+    sample = _sample(x)
     sample = sample[np.isfinite(sample) & ~np.isin(sample, candidates)].astype("float64")
     if not sample.size:
         return [], ""
