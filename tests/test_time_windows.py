@@ -10,6 +10,7 @@ import pytest
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.data.era5 import open_cube, resample_time
+from keras_dsc.data.options import summary_lines
 from keras_dsc.data.time_axis import first_irregular, gaps, infer_step, step_text
 from keras_dsc.data.windows import WindowedCube, window_starts
 from keras_dsc.errors import DataError, OptionError
@@ -77,7 +78,6 @@ def test_hourly_days_after_a_gap_start_at_00_utc(tmp_path):
 
 def test_gaps_and_dropped_windows_are_reported_by_fit(tmp_path):
     """The run summary says how many windows and which periods were dropped."""
-    from keras_dsc.data.options import summary_lines
 
     times = pd.date_range("2021-01-01", "2021-01-20", freq="1D").delete([5, 6, 7])
     data = prepared(write_at(tmp_path / "gap.nc", times), resample="none", window=1)
@@ -108,7 +108,6 @@ def test_a_record_that_starts_at_06_utc_starts_its_days_at_the_first_full_day(tm
 def test_the_steps_before_the_first_and_after_the_last_window_are_reported(tmp_path):
     """A record of 3-hourly steps from 1 January 12:00 to 4 January 06:00 in daily windows:
     the half days at its ends are in no window, and the summary (and `predict`) says so."""
-    from keras_dsc.data.options import summary_lines
 
     times = pd.date_range("2021-01-01 12:00", "2021-01-04 06:00", freq="3h")
     data = prepared(write_at(tmp_path / "edges.nc", times), resample="none", window=8)
@@ -195,6 +194,25 @@ def test_entirely_missing_windows_are_dropped_never_clustered(tmp_path):
     report = data.description["windowing"]
     assert report["n_empty_windows"] == 1 and report["empty_windows"] == ["2021-01-03T00:00"]
     assert not np.isnan(data.windows[np.arange(4)]).all(axis=(1, 2, 3, 4)).any()
+
+
+def test_partly_missing_windows_are_kept_and_reported(tmp_path):
+    """A day whose afternoon holds no value is clustered on its morning, and said so."""
+    times = pd.date_range("2021-01-01", periods=24 * 4, freq="1h")
+
+    def blank_afternoon(name, values):
+        values[48 + 12:72] = np.nan  # 3 January, 12..23 UTC
+        return values
+
+    data = prepared(write_at(tmp_path / "half.nc", times, nan=blank_afternoon), resample="1h",
+                    window=24)
+    assert len(data.windows) == 4
+    report = data.description["windowing"]
+    assert report["n_partial_windows"] == 1 and report["partial_windows"] == ["2021-01-03T00:00"]
+    assert report["n_empty_windows"] == 0 and report["dropped_windows"] == 0
+    assert summary_lines(data.description)[1] == (
+        "1 window (starting 2021-01-03T00:00) has time steps with no value and is clustered "
+        "on the steps it holds")
 
 
 def test_every_window_entirely_missing_is_an_error():

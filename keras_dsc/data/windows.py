@@ -51,6 +51,8 @@ class WindowReport:
             inside a gap is not counted as dropped.
         gaps: `(before, after, missing_steps)` of every gap of the time axis (`time_axis.gaps`).
         empty: the start times of the windows dropped because every value in them is missing.
+        partial: the start times of the windows kept although some of their time steps hold
+            no value (they are clustered on the steps they hold).
         unused_start: `(count, first, last)` of the time steps before the first window (a
             day begun at 12 UTC when windows are calendar days), or `()` for none.
         unused_end: the same for the steps after the last window's end (a last window that
@@ -66,6 +68,7 @@ class WindowReport:
     empty: list
     unused_start: tuple = ()
     unused_end: tuple = ()
+    partial: list = dataclasses.field(default_factory=list)
 
     @property
     def dropped(self):
@@ -86,6 +89,8 @@ class WindowReport:
                      for before, after, missing in self.gaps[:_LISTED]],
             "n_empty_windows": len(self.empty),
             "empty_windows": [_iso(t) for t in self.empty[:_LISTED]],
+            "n_partial_windows": len(self.partial),
+            "partial_windows": [_iso(t) for t in self.partial[:_LISTED]],
             "unused_steps": {where: {"steps": int(steps[0]), "from": _iso(steps[1]),
                                      "to": _iso(steps[2])}
                              for where, steps in (("start", self.unused_start),
@@ -107,8 +112,8 @@ class WindowReport:
 def windowing_text(summary):
     """One line saying what a windowing dropped, from `WindowReport.as_dict()`; `None` if nothing.
 
-    The windows a gap or missing values cost, and the time steps at the record's start and
-    end that are in no window.
+    The windows a gap or missing values cost, the windows kept with time steps that hold no
+    value, and the time steps at the record's start and end that are in no window.
 
     Example:
 
@@ -135,6 +140,14 @@ def windowing_text(summary):
                          f"{summary['windows_without_gaps']} windows: " + "; ".join(causes))
         else:  # windows of one step, gaps between them
             parts.append(f"{causes[0]}, which no window spans: none dropped")
+    n_partial = summary.get("n_partial_windows") or 0
+    if n_partial:
+        starts = ", ".join(summary["partial_windows"][:3]) + (", ..." if n_partial > 3 else "")
+        many = n_partial > 1
+        parts.append(f"{n_partial} window{'s' if many else ''} (starting {starts}) "
+                     f"{'have' if many else 'has'} time steps with no value and "
+                     f"{'are' if many else 'is'} clustered on the steps "
+                     f"{'they' if many else 'it'} hold{'' if many else 's'}")
     for where, (first_last, relation) in (("start", ("first", "before the first window")),
                                            ("end", ("last", "after the last whole window"))):
         unused = (summary.get("unused_steps") or {}).get(where)
@@ -205,7 +218,7 @@ def window_starts(times, window, stride, step=None, valid_steps=None):
         stride: steps between window starts inside a regular stretch.
         step: the time step; `None` for `time_axis.infer_step(times)`.
         valid_steps: optional bool array, whether each time step holds any value; windows
-            with none are dropped.
+            with none are dropped, those with some are reported as `partial`.
 
     Returns:
         `(starts, report)`: an int64 array of positions and a `WindowReport`.
@@ -222,13 +235,14 @@ def window_starts(times, window, stride, step=None, valid_steps=None):
     n = len(times)
     regular = consecutive(times, step) if step is not None else np.zeros(max(n - 1, 0), bool)
     starts = all_starts = _segment_starts(times, regular, window, stride, step)
-    empty = []
+    empty, partial = [], []
     if valid_steps is not None and starts.size:
         valid_steps = np.asarray(valid_steps, dtype=bool)
         counts = np.concatenate([[0], np.cumsum(valid_steps)])
-        missing = counts[starts + window] - counts[starts] == 0
-        empty = list(times[starts[missing]])
-        starts = starts[~missing]
+        held = counts[starts + window] - counts[starts]
+        empty = list(times[starts[held == 0]])
+        partial = list(times[starts[(held > 0) & (held < window)]])
+        starts = starts[held > 0]
     if step is None or n == 0:
         expected = len(starts) + len(empty)
     else:
@@ -249,7 +263,7 @@ def window_starts(times, window, stride, step=None, valid_steps=None):
     report = WindowReport(step_text(step) if step is not None else None, int(window),
                           int(stride), len(starts), max(expected, len(starts)),
                           gaps(times, step) if step is not None else [], empty,
-                          unused_start, unused_end)
+                          unused_start, unused_end, partial)
     return starts, report
 
 
