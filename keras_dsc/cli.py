@@ -262,6 +262,8 @@ def predict(model, data, out, batch_size, overwrite, treat_as_missing):
                + ", ".join(f"{k}:{n}" for k, n in sizes.items()))
     if table.attrs.get("dropped"):
         click.echo(table.attrs["dropped"])
+    for note in dict.fromkeys(table.attrs.get("notes") or ()):
+        click.echo(f"note: {note}")
     click.echo(f"wrote {out}")
     if "number" in table.columns:
         click.echo(f"{table['number'].nunique()} members; members per regime and time: wrote "

@@ -71,8 +71,9 @@ def test_cli_predict_mismatch_is_one_line(models, tmp_path):
     ({"variables": ("u10", "v10", "t2m", "sst")},
      r"variable 'sp' not found; available: u10, v10, t2m, sst \(the model needs "
      + ", ".join(VARIABLES) + r"\)"),
-    ({"nlon": 7}, r"the longitudes differ from the model's: given 7 points from -33 to -31\.5, "
+    ({"nlon": 5}, r"the longitudes differ from the model's: given 5 points from -33 to -32, "
                   r"the model has 6 points from -33 to -31\.75"),
+    ({"west": -33.1}, r"the longitudes differ from the model's: given 6 points from -33\.1 "),
     ({"north": 44.0}, r"the latitudes differ from the model's: given 5 points from 44 to 43"),
     ({"n_times": 12}, r"4 time steps of 3h, fewer than the model's window of 8 steps"),
     ({"n_times": 10, "freq": "1D"}, r"the data's time step 1D is coarser than the model's 3h"),
@@ -85,6 +86,31 @@ def test_mismatched_data_is_refused(models, tmp_path, kind, file_kwargs, message
     with pytest.raises(DataError, match=message) as error:
         predict(models[kind], path)
     assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+def test_data_on_a_larger_grid_is_cut_to_the_models_and_said_so(models, tmp_path):
+    """A file holding the model's grid and more around it is assigned as the model's points."""
+    import xarray as xr
+
+    larger = write_data(tmp_path / "larger.nc", n_times=24 * 3, seed=4, nlat=9, nlon=10,
+                        north=43.5, west=-33.5)
+    with xr.open_dataset(larger) as ds:
+        cut = ds.sel(latitude=slice(43.0, 42.0), longitude=slice(-33.0, -31.75)).load()
+    assert (cut.sizes["latitude"], cut.sizes["longitude"]) == (5, 6)
+    cut.to_netcdf(tmp_path / "cut.nc")
+    for kind in ("run", "export"):
+        given = predict(models[kind], larger)
+        expected = predict(models[kind], tmp_path / "cut.nc")
+        assert given["cluster"].tolist() == expected["cluster"].tolist()
+        np.testing.assert_allclose(given["probability"], expected["probability"], atol=1e-6)
+    out = tmp_path / "clusters.csv"
+    result = CliRunner().invoke(cli, ["predict", "--model", str(models["run"]),
+                                      "--data", str(larger), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (f"note: {larger}: the latitudes given (9 points from 43.5 to 41.5) hold the "
+            f"model's (5 points from 43 to 42): cut to them") in result.output.splitlines()
+    assert any("the longitudes given (10 points from -33.5 to -31.25)" in line
+               for line in result.output.splitlines())
 
 
 def test_finer_data_is_averaged_to_the_model_step_and_extra_variables_ignored(models, tmp_path):

@@ -22,6 +22,27 @@ def same_axis(given, expected, tolerance=TOLERANCE):
         np.allclose(given, expected, rtol=0.0, atol=tolerance))
 
 
+def positions_of(expected, given, tolerance=TOLERANCE):
+    """The positions in axis `given` of every point of axis `expected`, or `None` when a point
+    is missing (the points of a region inside a larger grid).
+
+    Example:
+
+    >>> positions_of([42.5, 42.0], [43.0, 42.5, 42.0, 41.5]).tolist()
+    [1, 2]
+    >>> positions_of([42.4], [43.0, 42.5]) is None
+    True
+    """
+    given = np.asarray(given, dtype="float64")
+    expected = np.asarray(expected, dtype="float64")
+    if not given.size:
+        return None
+    nearest = np.abs(expected[:, None] - given[None, :]).argmin(axis=1)
+    if not np.allclose(given[nearest], expected, rtol=0.0, atol=tolerance):
+        return None
+    return nearest
+
+
 def axis_text(values):
     """A coordinate axis in a message: `"41 points from 43 to 33"`.
 

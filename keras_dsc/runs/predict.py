@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from keras_dsc.data import era5
-from keras_dsc.data.grid import axis_text, same_axis
+from keras_dsc.data.grid import axis_text, positions_of, same_axis
 from keras_dsc.data.time_axis import duration, first_irregular, infer_step, step_text, to_step
 from keras_dsc.data.values import check_level, check_units, check_values
 from keras_dsc.data.windows import WindowedCube
@@ -158,6 +158,7 @@ def _assign_cube(assigner, cube, batch_size):
                                          np.concatenate(probabilities))
     table.attrs["windowing"] = report.as_dict()
     table.attrs["dropped"] = report.text()
+    table.attrs["notes"] = list(cube.attrs.get(era5.NOTES) or [])
     return table
 
 
@@ -424,12 +425,7 @@ def open_for_model(data, metadata, treat_as_missing=None):
             raise DataError(f"{error} (the model needs {', '.join(variables)})") from None
         raise
     try:
-        for axis, expected in (("latitude", metadata["latitudes"]),
-                               ("longitude", metadata["longitudes"])):
-            given = cube[axis].values
-            if not same_axis(given, expected):
-                raise DataError(f"{where}: the {axis}s differ from the model's: given "
-                                f"{axis_text(given)}, the model has {axis_text(expected)}")
+        cube = _cut_to_model_grid(cube, metadata, where)
         check_units(cube, variables, metadata.get("units"), where)
         check_values(cube, era5.sources_text(cube, where))
         check_level(cube, variables, metadata.get("typical_ranges"), where)
@@ -442,6 +438,26 @@ def open_for_model(data, metadata, treat_as_missing=None):
         cube.close()  # refused: the files are closed now, not whenever garbage is collected
         raise
     return resampled, where
+
+
+def _cut_to_model_grid(cube, metadata, where):
+    """The data on the model's grid: as given, or cut from a larger grid that holds its every
+    point (with a note); refused otherwise."""
+    for axis, expected in (("latitude", metadata["latitudes"]),
+                           ("longitude", metadata["longitudes"])):
+        given = cube[axis].values
+        if same_axis(given, expected):
+            continue
+        positions = positions_of(expected, given)
+        if positions is None:
+            raise DataError(f"{where}: the {axis}s differ from the model's: given "
+                            f"{axis_text(given)}, the model has {axis_text(expected)}")
+        notes = list(cube.attrs.get(era5.NOTES) or [])
+        cube = cube.isel({axis: positions})
+        cube.attrs[era5.NOTES] = notes + [f"{where}: the {axis}s given ({axis_text(given)}) "
+                                          f"hold the model's ({axis_text(expected)}): cut "
+                                          f"to them"]
+    return cube
 
 
 def _to_model_step(cube, model_step, where):
