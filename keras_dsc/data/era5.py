@@ -299,11 +299,13 @@ def resample_time(ds, freq):
         raise DataError("resample: the dataset has no time dimension")
     labels = ds.coords[LABELS] if LABELS in ds.coords else None
     data = ds.drop_vars(LABELS) if labels is not None else ds
-    blocks = _regular_blocks(ds.indexes["time"], freq) if ds.chunks else None
+    blocks = _regular_blocks(ds.indexes["time"], freq)
     if blocks:
         # A regular series whose step divides `freq`: block means (`coarsen`) give the same
-        # values as `resample`, and keep dask's chunks whole instead of splitting them into
-        # one task per period (minutes to build, seconds per batch when streaming).
+        # values as `resample`, keep dask's chunks whole instead of splitting them into one
+        # task per period (minutes to build, seconds per batch when streaming), and in memory
+        # take a fraction of `resample`'s one reduction per period (a year of hourly data to
+        # 3 h: 7 s on 2 CPU cores).
         starts = ds.indexes["time"][::blocks]
         out = (data.drop_indexes("time").drop_vars("time")
                .coarsen(time=blocks, boundary="pad").mean(keep_attrs=True)
