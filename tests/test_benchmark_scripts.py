@@ -80,3 +80,23 @@ def test_a_climate_index_box_is_read_in_the_fields_own_longitudes():
     np.testing.assert_allclose(area_mean(kept), area_mean(western))
     with pytest.raises(ValueError, match="no grid point of 'sst'"):
         area_mean(kept, 5, -5, 0, 40)
+
+
+def test_the_independent_cube_is_read_as_fit_reads_it(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    from benchmarks.independent_cubes import make_cube, write_cube
+    from keras_dsc.data import DataOptions, prepare_data
+
+    cube = make_cube(days=24, k=4, strength=1.2, pair=True, seed=0)
+    path = write_cube(tmp_path / "cube.nc", cube)
+    with xr.open_dataset(path, mask_and_scale=False) as raw:
+        assert raw["msl"].dtype == np.int16 and "scale_factor" in raw["msl"].attrs
+    windows = prepare_data(DataOptions(data=[str(path)])).windows
+    daily = cube["regime"].values[::8]
+    assert windows.sample_shape == (8, 29, 41, 5) and len(windows) == 24
+    np.testing.assert_array_equal(windows.labels, daily)
+    # Episodes of 2-5 days (the last one cut by the record's end), never two in a row alike.
+    lengths = np.diff(np.flatnonzero(np.r_[True, daily[1:] != daily[:-1], True]))
+    assert (lengths[:-1] >= 2).all() and (lengths <= 5).all()
