@@ -30,19 +30,16 @@ Usage (from the repository root; about 3 minutes per DSC training on 2 cores):
 """
 
 import argparse
-import json
 import pathlib
 import tempfile
-import time
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import ndimage, signal
-from sklearn.metrics import adjusted_rand_score
 
+from benchmarks.kl_weight import print_table, train_and_score
 from keras_dsc.data import DataOptions, prepare_data
-from keras_dsc.runs.fit import train_method
 from keras_dsc.runs.options import FitOptions
 from keras_dsc.training.hardware import hardware_settings
 
@@ -191,15 +188,10 @@ def main():
             labels = np.asarray(windows.labels)
             for method in args.methods.split(","):
                 for seed in seeds:
-                    started = time.time()
                     fit_options = FitOptions(n_clusters=k, seed=seed, method=method, plots=False)
-                    _, result = train_method(windows, fit_options, seed, hardware, verbose=0)
-                    rows.append({"case": name, "method": method, "seed": seed,
-                                 "ari": round(adjusted_rand_score(labels, result.labels), 3),
-                                 "seconds": round(time.time() - started)})
-                    print(json.dumps(rows[-1]), flush=True)
-    table = pd.DataFrame(rows).groupby(["case", "method"], sort=False)["ari"]
-    print(table.agg(["mean", "std", "count"]).round(3).to_string())
+                    rows.append(train_and_score(windows, labels, fit_options, hardware,
+                                                case=name, method=method))
+    print_table(rows, ["case", "method"])
     return 0
 
 

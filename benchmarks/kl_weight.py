@@ -48,6 +48,24 @@ def cases(real):
         yield name, windows, labels, info["k"]
 
 
+def train_and_score(windows, labels, fit_options, hardware, **row):
+    """One training by `fit`'s own `train_method` with `fit_options` (its seed); prints and
+    returns its JSON row: the keys of `row`, the seed, the ARI against `labels`, the seconds."""
+    started = time.time()
+    _, result = train_method(windows, fit_options, fit_options.seed, hardware, verbose=0)
+    row = {**row, "seed": fit_options.seed,
+           "ari": round(adjusted_rand_score(labels, result.labels), 4),
+           "seconds": round(time.time() - started)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def print_table(rows, by):
+    """The mean, sd and count of the ARI of `rows` per value of the columns `by`."""
+    table = pd.DataFrame(rows).groupby(by, sort=False)["ari"]
+    print(table.agg(["mean", "std", "count"]).round(3).to_string())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gammas", default="0.1,1")
@@ -62,15 +80,10 @@ def main():
     for name, windows, labels, k in cases(args.real):
         for seed in seeds:
             for gamma in gammas:
-                started = time.time()
                 options = FitOptions(n_clusters=k, gamma=gamma, seed=seed, plots=False)
-                _, result = train_method(windows, options, seed, hardware, verbose=0)
-                rows.append({"case": name, "gamma": gamma, "seed": seed,
-                             "ari": round(adjusted_rand_score(labels, result.labels), 4),
-                             "seconds": round(time.time() - started)})
-                print(json.dumps(rows[-1]), flush=True)
-    table = pd.DataFrame(rows).groupby(["case", "gamma"], sort=False)["ari"]
-    print(table.agg(["mean", "std", "count"]).round(3).to_string())
+                rows.append(train_and_score(windows, labels, options, hardware, case=name,
+                                            gamma=gamma))
+    print_table(rows, ["case", "gamma"])
     return 0
 
 
