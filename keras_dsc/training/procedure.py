@@ -398,8 +398,8 @@ def _served(batches):
     """`(what fit trains on, steps_per_epoch)`: with TensorFlow, a `WindowBatches` through
     `synchronous_batches` (no read-ahead: each batch takes the target distribution as it is
     at that step), repeated, with its batches per epoch, so that `fit` keeps one iterator for
-    every epoch (a new iterator each epoch stalled the first step of most epochs by about
-    4-5 s on 2 CPU cores: a third of the quick start's training time)."""
+    every epoch (a new iterator each epoch stalled the first step of many epochs by 4-5 s
+    on 2 CPU cores: up to a third of the quick start's training time)."""
     from keras_dsc.data.batches import WindowBatches, synchronous_batches
 
     if isinstance(batches, WindowBatches) and keras.backend.backend() == "tensorflow":
