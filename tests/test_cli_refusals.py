@@ -124,6 +124,16 @@ def test_evaluate_on_another_grid_names_the_file_and_data(tiny_run, tmp_path):
     assert snapshot(tiny_run) == before
 
 
+def test_evaluate_on_a_larger_grid_cuts_it_to_the_models_and_says_so(tiny_run, tmp_path):
+    larger = write_era5(tmp_path / "larger.nc", n_times=48, nlat=43, nlon=42, north=43.25,
+                        west=-33.0)
+    done = run_cli("evaluate", tiny_run, "--data", larger, "--out", tmp_path / "e.json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (f"note: {larger}: the latitudes given (43 points from 43.25 to 32.75) hold the "
+            f"model's (41 points from 43 to 33): cut to them") in done.stdout.splitlines()
+    assert "the longitudes given" in done.stdout
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "not_keras"])
 def test_a_corrupt_model_file_is_reported_as_such(tiny_run, tmp_path, damage):
     run = tmp_path / "run"

@@ -43,6 +43,40 @@ def positions_of(expected, given, tolerance=TOLERANCE):
     return nearest
 
 
+def cut_to_grid(ds, latitudes, longitudes):
+    """Data on a model's grid: as given, or cut from a larger grid that holds its every point.
+
+    Args:
+        ds: an `xarray.Dataset` with `latitude` and `longitude` coordinates.
+        latitudes, longitudes: the model's axes.
+
+    Returns:
+        `(ds, cuts, mismatch)`: the data (cut where it could be), one text per axis cut, and
+        `None`, or `(axis, given, expected)` of the first axis that neither is the model's nor
+        holds it.
+
+    Example:
+
+    >>> import xarray as xr
+    >>> ds = xr.Dataset(coords={"latitude": [44.0, 43.0, 42.0], "longitude": [0.0, 1.0]})
+    >>> cut, cuts, mismatch = cut_to_grid(ds, [43.0, 42.0], [0.0, 1.0])
+    >>> cut.latitude.values.tolist(), cuts, mismatch
+    ([43.0, 42.0], ["the latitudes given (3 points from 44 to 42) hold the model's (2 points from 43 to 42): cut to them"], None)
+    """
+    cuts = []
+    for axis, expected in (("latitude", latitudes), ("longitude", longitudes)):
+        given = ds[axis].values
+        if same_axis(given, expected):
+            continue
+        positions = positions_of(expected, given)
+        if positions is None:
+            return ds, cuts, (axis, given, np.asarray(expected))
+        ds = ds.isel({axis: positions})
+        cuts.append(f"the {axis}s given ({axis_text(given)}) hold the model's "
+                    f"({axis_text(expected)}): cut to them")
+    return ds, cuts, None
+
+
 def axis_text(values):
     """A coordinate axis in a message: `"41 points from 43 to 33"`.
 

@@ -11,7 +11,7 @@ import tempfile
 import pandas as pd
 
 from keras_dsc.data import era5
-from keras_dsc.data.grid import axis_text, same_axis
+from keras_dsc.data.grid import axis_text, cut_to_grid
 from keras_dsc.data.options import AUTO, PreparedData, describe_data
 from keras_dsc.data.preprocessing import CubePreprocessor
 from keras_dsc.data.time_axis import (
@@ -237,7 +237,7 @@ def prepare_data(options, preprocessor=None):
         anomalies = True if options.anomalies is None else options.anomalies
         preprocessor = CubePreprocessor(options.normalization, anomalies).fit(cube)
     else:
-        _check_fits(cube, preprocessor, where)
+        cube = _check_fits(cube, preprocessor, where, opened.notes)
     normalised = preprocessor.transform(cube)
     if not cube.chunks or (options.stream is None and normalised.nbytes <= IN_MEMORY_LIMIT):
         # In memory, or files too large to load whose prepared cube (resampled, float32) is
@@ -321,21 +321,23 @@ def _applied_resample(resample, time):
     return time["step"]
 
 
-def _check_fits(cube, preprocessor, where):
-    """Data for a fitted preprocessor must be on its grid, in its units, at its time step:
-    refused naming the files (the step: naming `--resample`, the option that sets it)."""
+def _check_fits(cube, preprocessor, where, notes):
+    """Data for a fitted preprocessor must be on its grid (a larger grid that holds it is cut
+    to it, with a note added to `notes`), in its units, at its time step: refused naming the
+    files (the step: naming `--resample`, the option that sets it). Returns the data."""
     step = time_step_text(cube.indexes["time"])
     if preprocessor.time_step is not None and step is not None and (
             step != preprocessor.time_step):
         raise OptionError(f"{{resample}}: the time step of {where}, {step} after "
                           f"{{resample}}, differs from the model's {preprocessor.time_step} "
                           f"(pass {{resample}} {preprocessor.time_step})", "resample")
-    for axis, fitted in (("latitude", preprocessor.latitudes),
-                         ("longitude", preprocessor.longitudes)):
-        given = cube[axis].values
-        if not same_axis(given, fitted):
-            raise OptionError(f"{{data}} {where} is on another grid than the model's: "
-                              f"{axis}s {axis_text(given)}, the model has {axis_text(fitted)}",
-                              "data")
+    cube, cuts, mismatch = cut_to_grid(cube, preprocessor.latitudes, preprocessor.longitudes)
+    if mismatch is not None:
+        axis, given, fitted = mismatch
+        raise OptionError(f"{{data}} {where} is on another grid than the model's: "
+                          f"{axis}s {axis_text(given)}, the model has {axis_text(fitted)}",
+                          "data")
+    notes += [f"{where}: {cut}" for cut in cuts]
     check_units(cube, preprocessor.variables, preprocessor.units, where)
     check_level(cube, preprocessor.variables, preprocessor.typical_ranges(), where)
+    return cube

@@ -247,6 +247,7 @@ def evaluate_run(run_dir, data_options=None, labels_csv=None, features="input", 
             "last_window": starts[-1].isoformat(),
             "n_windows": len(windows),
             "sample_shape": list(windows.sample_shape),
+            "notes": list(data.description.get("notes") or []),
         },
         "reference": reference_name,
         **scores,
@@ -305,4 +306,5 @@ def format_scores(result):
         lines.append(f"  {name:<{width}}  {text:>10}   {note}")
     sizes = ", ".join(f"{k}:{n}" for k, n in result["cluster_sizes"].items())
     lines.append(f"clusters: {result['n_clusters']}; windows per cluster: {sizes}")
+    lines += [f"note: {note}" for note in (result.get("data") or {}).get("notes") or ()]
     return "\n".join(lines)

@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from keras_dsc.data import era5
-from keras_dsc.data.grid import axis_text, positions_of, same_axis
+from keras_dsc.data.grid import axis_text, cut_to_grid
 from keras_dsc.data.time_axis import duration, first_irregular, infer_step, step_text, to_step
 from keras_dsc.data.values import check_level, check_units, check_values
 from keras_dsc.data.windows import WindowedCube
@@ -443,20 +443,13 @@ def open_for_model(data, metadata, treat_as_missing=None):
 def _cut_to_model_grid(cube, metadata, where):
     """The data on the model's grid: as given, or cut from a larger grid that holds its every
     point (with a note); refused otherwise."""
-    for axis, expected in (("latitude", metadata["latitudes"]),
-                           ("longitude", metadata["longitudes"])):
-        given = cube[axis].values
-        if same_axis(given, expected):
-            continue
-        positions = positions_of(expected, given)
-        if positions is None:
-            raise DataError(f"{where}: the {axis}s differ from the model's: given "
-                            f"{axis_text(given)}, the model has {axis_text(expected)}")
-        notes = list(cube.attrs.get(era5.NOTES) or [])
-        cube = cube.isel({axis: positions})
-        cube.attrs[era5.NOTES] = notes + [f"{where}: the {axis}s given ({axis_text(given)}) "
-                                          f"hold the model's ({axis_text(expected)}): cut "
-                                          f"to them"]
+    notes = list(cube.attrs.get(era5.NOTES) or [])
+    cube, cuts, mismatch = cut_to_grid(cube, metadata["latitudes"], metadata["longitudes"])
+    if mismatch is not None:
+        axis, given, expected = mismatch
+        raise DataError(f"{where}: the {axis}s differ from the model's: given "
+                        f"{axis_text(given)}, the model has {axis_text(expected)}")
+    cube.attrs[era5.NOTES] = notes + [f"{where}: {cut}" for cut in cuts]
     return cube
 
 
