@@ -14,7 +14,7 @@ shows. What differs:
 - the sequence: episodes of 2-5 days, the next regime drawn at random with unequal
   frequencies (no cycle through all regimes);
 - variability the anomaly step leaves in: a domain-wide t2m / sst offset (red noise, 20-day
-  e-folding, sd 1 K, plus a 0.5 K trend), a slow north-south pressure dipole (10 days), and
+  e-folding, sd 0.6 K in t2m and half that in sst, plus a 0.5 K trend), a slow north-south pressure dipole (10 days), and
   synoptic noise smooth in space and red in time (18 h), from which the winds follow.
 
 The regime strength is the rms of a regime's pressure pattern over the rms of the synoptic

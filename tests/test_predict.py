@@ -74,6 +74,8 @@ def test_cli_predict_mismatch_is_one_line(models, tmp_path):
     ({"nlon": 5}, r"the longitudes differ from the model's: given 5 points from -33 to -32, "
                   r"the model has 6 points from -33 to -31\.75"),
     ({"west": -33.1}, r"the longitudes differ from the model's: given 6 points from -33\.1 "),
+    ({"nlat": 9, "nlon": 11, "resolution": 0.125},  # holds the model's points, finer
+     r"the latitudes differ from the model's: given 9 points from 43 to 42, the model has 5 "),
     ({"north": 44.0}, r"the latitudes differ from the model's: given 5 points from 44 to 43"),
     ({"n_times": 12}, r"4 time steps of 3h, fewer than the model's window of 8 steps"),
     ({"n_times": 10, "freq": "1D"}, r"the data's time step 1D is coarser than the model's 3h"),

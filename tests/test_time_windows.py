@@ -78,7 +78,6 @@ def test_hourly_days_after_a_gap_start_at_00_utc(tmp_path):
 
 def test_gaps_and_dropped_windows_are_reported_by_fit(tmp_path):
     """The run summary says how many windows and which periods were dropped."""
-
     times = pd.date_range("2021-01-01", "2021-01-20", freq="1D").delete([5, 6, 7])
     data = prepared(write_at(tmp_path / "gap.nc", times), resample="none", window=1)
     lines = summary_lines(data.description)
@@ -108,7 +107,6 @@ def test_a_record_that_starts_at_06_utc_starts_its_days_at_the_first_full_day(tm
 def test_the_steps_before_the_first_and_after_the_last_window_are_reported(tmp_path):
     """A record of 3-hourly steps from 1 January 12:00 to 4 January 06:00 in daily windows:
     the half days at its ends are in no window, and the summary (and `predict`) says so."""
-
     times = pd.date_range("2021-01-01 12:00", "2021-01-04 06:00", freq="3h")
     data = prepared(write_at(tmp_path / "edges.nc", times), resample="none", window=8)
     assert len(data.windows) == 2

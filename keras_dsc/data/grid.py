@@ -23,14 +23,18 @@ def same_axis(given, expected, tolerance=TOLERANCE):
 
 
 def positions_of(expected, given, tolerance=TOLERANCE):
-    """The positions in axis `given` of every point of axis `expected`, or `None` when a point
-    is missing (the points of a region inside a larger grid).
+    """The positions in axis `given` of every point of axis `expected`, consecutive (a region
+    inside a larger grid of the same spacing), or `None` when a point is missing or the
+    points are not consecutive in `given` (a finer grid: its points are not the model's
+    cells).
 
     Example:
 
     >>> positions_of([42.5, 42.0], [43.0, 42.5, 42.0, 41.5]).tolist()
     [1, 2]
     >>> positions_of([42.4], [43.0, 42.5]) is None
+    True
+    >>> positions_of([43.0, 42.0], [43.0, 42.5, 42.0]) is None  # every other point
     True
     """
     given = np.asarray(given, dtype="float64")
@@ -40,11 +44,14 @@ def positions_of(expected, given, tolerance=TOLERANCE):
     nearest = np.abs(expected[:, None] - given[None, :]).argmin(axis=1)
     if not np.allclose(given[nearest], expected, rtol=0.0, atol=tolerance):
         return None
+    if nearest.size > 1 and not (np.diff(nearest) == 1).all():
+        return None
     return nearest
 
 
 def cut_to_grid(ds, latitudes, longitudes):
-    """Data on a model's grid: as given, or cut from a larger grid that holds its every point.
+    """Data on a model's grid: as given, or cut from a larger grid that holds its every point
+    (the same spacing, see `positions_of`).
 
     Args:
         ds: an `xarray.Dataset` with `latitude` and `longitude` coordinates.

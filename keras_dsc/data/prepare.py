@@ -237,7 +237,8 @@ def prepare_data(options, preprocessor=None):
         anomalies = True if options.anomalies is None else options.anomalies
         preprocessor = CubePreprocessor(options.normalization, anomalies).fit(cube)
     else:
-        cube = _check_fits(cube, preprocessor, where, opened.notes)
+        cube, cut = _check_fits(cube, preprocessor, where)
+        opened.notes.extend(cut)
     normalised = preprocessor.transform(cube)
     if not cube.chunks or (options.stream is None and normalised.nbytes <= IN_MEMORY_LIMIT):
         # In memory, or files too large to load whose prepared cube (resampled, float32) is
@@ -321,10 +322,10 @@ def _applied_resample(resample, time):
     return time["step"]
 
 
-def _check_fits(cube, preprocessor, where, notes):
+def _check_fits(cube, preprocessor, where):
     """Data for a fitted preprocessor must be on its grid (a larger grid that holds it is cut
-    to it, with a note added to `notes`), in its units, at its time step: refused naming the
-    files (the step: naming `--resample`, the option that sets it). Returns the data."""
+    to it), in its units, at its time step: refused naming the files (the step: naming
+    `--resample`, the option that sets it). Returns `(the data, a note per axis cut)`."""
     step = time_step_text(cube.indexes["time"])
     if preprocessor.time_step is not None and step is not None and (
             step != preprocessor.time_step):
@@ -337,7 +338,6 @@ def _check_fits(cube, preprocessor, where, notes):
         raise OptionError(f"{{data}} {where} is on another grid than the model's: "
                           f"{axis}s {axis_text(given)}, the model has {axis_text(fitted)}",
                           "data")
-    notes += [f"{where}: {cut}" for cut in cuts]
     check_units(cube, preprocessor.variables, preprocessor.units, where)
     check_level(cube, preprocessor.variables, preprocessor.typical_ranges(), where)
-    return cube
+    return cube, [f"{where}: {cut}" for cut in cuts]
