@@ -39,6 +39,23 @@ def test_train_step_benchmark_runs_at_its_tiny_size():
         assert expected in done.stdout, (expected, done.stdout)
 
 
+@pytest.mark.slow
+def test_the_gpu_benchmark_runs_under_jax_in_both_dtypes_at_its_tiny_size():
+    # What a GPU machine runs (its image has JAX, not TensorFlow), here on the CPU.
+    done = subprocess.run([sys.executable, "-m", "benchmarks.train_step", "--quick",
+                           "--dtypes", "float32,mixed_bfloat16"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+                               "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "backend jax" in done.stdout, done.stdout
+    for dtype in ("float32", "mixed_bfloat16"):
+        row = next(line for line in done.stdout.splitlines()
+                   if line.startswith("DSC: ") and line.split(", ")[-1].startswith(dtype))
+        ratio = float(row.split()[-1].rstrip("x"))
+        assert ratio > 0, row  # both layers measured, their samples/s a finite ratio
+
+
 def test_the_centroid_ceiling_is_the_nearest_true_mean():
     import numpy as np
 
