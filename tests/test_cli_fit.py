@@ -49,6 +49,11 @@ def test_fit_end_to_end_in_process(tmp_path):
     assert result.exit_code == 0, result.output
     check_run_folder(tmp_path / "r")
     assert "clusters found" in result.output and "ari=" in result.output
+    # Where joint training started, and why, in the summary and metrics.json.
+    start = json.loads((tmp_path / "r" / "metrics.json").read_text())["fitted"]["start"]
+    assert start["partition"] in ("eof-kmeans", "standardised-eofs")
+    assert {"standardised_eofs", "structure_z", "structure_gap"} <= set(start)
+    assert "\nstart: " in result.output
 
 
 def test_the_summary_names_the_clusters_that_got_no_window():

@@ -54,13 +54,12 @@ def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="au
         probabilities = soft_assignments(model, windows, fit_options.batch_size)
         labels = probabilities.argmax(axis=1)
         return model, TrainingResult(labels, probabilities, labels, {}, True, details=info)
-    partition = None
-    if fit_options.init == "eof":
-        start, _ = fit_centroid_model(windows, fit_options.n_clusters, "eof-kmeans",
-                                      fit_options.n_eofs, fit_options.explained_variance,
-                                      fit_options.area_weighting, seed)
-        partition = soft_assignments(start, windows, fit_options.batch_size).argmax(axis=1)
     from keras_dsc.training.hardware import Distribution
+    from keras_dsc.training.start import start_partition
+
+    partition, start = start_partition(windows, fit_options.n_clusters, fit_options.init,
+                                       fit_options.n_eofs, fit_options.explained_variance,
+                                       fit_options.area_weighting, seed, fit_options.batch_size)
 
     keras.utils.set_random_seed(seed)
     # The model is built, compiled and trained in the engine's scope (`--distribute`); the
@@ -72,6 +71,7 @@ def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="au
         result = train_with_options(model, windows, options, log_dir=log_dir, verbose=verbose,
                                     jit_compile=hardware["jit_compile"],
                                     initial_partition=partition, backup_dir=backup_dir)
+    result.details = {"start": start}
     return model, result
 
 
@@ -372,9 +372,28 @@ def stopping_text(stopping):
     return "training: " + "; ".join(parts)
 
 
+def start_text(start):
+    """One line saying which partition DSC's joint training started from, and why."""
+    from keras_dsc.training.start import STRUCTURE_GAP, STRUCTURE_Z
+
+    if start["partition"] == "latent":
+        return "start: k-means on the pre-trained latent vectors (--init latent)"
+    if "structure_z" not in start:
+        return "start: EOF + k-means (--init eof)"
+    test = (f"gap {start['structure_gap']:.3f}, {start['structure_z']:.1f} null sd; clusters "
+            f"from {STRUCTURE_GAP:g} and {STRUCTURE_Z:g} sd")
+    if start["partition"] == "standardised-eofs":
+        return (f"start: k-means on the {start['standardised_eofs']} leading EOFs, each "
+                f"standardised: they hold clusters ({test})")
+    return (f"start: EOF + k-means (the {start['standardised_eofs']} leading EOFs, "
+            f"standardised, hold no clusters: {test})")
+
+
 def summarise(echo, run_dir, labels, scores, n_clusters):
     """Prints the clusters found (and which of the `n_clusters` asked for are empty), their
-    sizes, the main scores and what stopped training."""
+    sizes, the main scores, the start of DSC's joint training and what stopped training."""
+    if scores.get("fitted", {}).get("start"):
+        echo(start_text(scores["fitted"]["start"]))
     if scores.get("stopping"):
         echo(stopping_text(scores["stopping"]))
     if scores.get("fitted", {}).get("n_components"):

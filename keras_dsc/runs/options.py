@@ -14,6 +14,9 @@ from keras_dsc.training.hardware import CHOICES, DISTRIBUTE, check_distribute
 METHODS = ("dsc", "eof-kmeans", "kmeans", "som")
 """The clusterings `fit` offers: the deep model and the classical recipes it is measured against."""
 
+INITS = ("auto", "eof", "latent")
+"""The partitions DSC's joint training can start from (`keras_dsc.training.start`)."""
+
 RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """A run name is one path component: letters, digits, `_`, `.` and `-`, not starting with `.`."""
 
@@ -78,9 +81,11 @@ class FitOptions:
                                 "that explain --explained-variance.")
     explained_variance: float = option(0.9, "Variance the EOFs keep when --n-eofs is not given.")
     seed: int = option(0, "Seed of Keras, NumPy, the shuffling and k-means.")
-    init: str = option("eof", "The partition DSC's joint training starts from: eof (EOF + "
-                       "k-means on the input windows) or latent (k-means on the pre-trained "
-                       "latent vectors, as DEC and the paper).")
+    init: str = option("auto", "The partition DSC's joint training starts from: auto (k-means "
+                       "on the 2k leading EOFs, each standardised, where they hold clusters "
+                       "by the gap statistic, otherwise eof), eof (EOF + k-means on the input "
+                       "windows) or latent (k-means on the pre-trained latent vectors, as DEC "
+                       "and the paper).")
     n_init: int = option(1, "Seeds to train (seed, seed+1, ...); the run keeps the most compact "
                          "partition and reports how well the seeds agree (stability).")
     out: str = option("saved_models", "Parent output folder.")
@@ -124,8 +129,9 @@ class FitOptions:
             raise OptionError(f"{{distribute}} {self.distribute} trains the deep model only; "
                               f"{{method}} {self.method} has no network to distribute",
                               "distribute", "method")
-        if self.init not in ("latent", "eof"):
-            raise OptionError(f"{{init}} must be latent or eof, got {self.init!r}", "init")
+        if self.init not in INITS:
+            raise OptionError(f"{{init}} must be one of {', '.join(INITS)}, got "
+                              f"{self.init!r}", "init")
         if self.method not in METHODS:
             raise OptionError(f"{{method}} must be one of {', '.join(METHODS)}, got "
                               f"{self.method!r}", "method")

@@ -63,7 +63,7 @@ def som_shape(n_clusters):
 
 def fit_centroid_model(windows, n_clusters, method="eof-kmeans", n_eofs=None,
                        explained_variance=0.9, area_weighting=True, seed=0, n_init=50,
-                       max_bytes=SCORE_BYTES):
+                       max_bytes=SCORE_BYTES, standardise=False):
     """Fits a classical regime recipe and returns it as a `CentroidModel`.
 
     Args:
@@ -81,10 +81,14 @@ def fit_centroid_model(windows, n_clusters, method="eof-kmeans", n_eofs=None,
         n_init: int, k-means restarts. Defaults to `50`.
         max_bytes: int, the flattened windows fitted on at most; longer records fit on a
             seeded random subset (every window is then assigned by the model).
+        standardise: bool, divide every principal component by its standard deviation, so
+            that k-means weighs each kept EOF alike, however little variance it explains
+            (`"eof-kmeans"` and `"som"`). Defaults to `False`, the classical recipe.
 
     Returns:
         `(model, info)`: the fitted `CentroidModel` and a dict (`method`, `n_components`,
-        `explained_variance`, `fitted_windows`).
+        `explained_variance`, `standardised`, `fitted_windows`, and for k-means `inertia`,
+        the mean squared distance of the fitted points to their centre).
 
     Example:
 
@@ -132,6 +136,10 @@ def fit_centroid_model(windows, n_clusters, method="eof-kmeans", n_eofs=None,
         pca = PCA(n_components=wanted, svd_solver="full", random_state=seed)
         points = pca.fit_transform(weighted)
         offset, components = pca.mean_, pca.components_.T
+        if standardise:
+            scale = points.std(axis=0)
+            scale[scale == 0] = 1.0
+            points, components = points / scale, components / scale
         n_components = int(pca.n_components_)
         variance = float(pca.explained_variance_ratio_.sum())
 
@@ -157,7 +165,10 @@ def fit_centroid_model(windows, n_clusters, method="eof-kmeans", n_eofs=None,
         projection.components.assign(components.astype("float32"))
     model.clustering.centres.assign(np.asarray(centres, "float32"))
     info = {"method": method, "n_components": n_components,
-            "explained_variance": round(variance, 4), "fitted_windows": int(len(features))}
+            "explained_variance": round(variance, 4), "standardised": bool(
+                standardise and components is not None), "fitted_windows": int(len(features))}
+    if method != "som":
+        info["inertia"] = float(kmeans.inertia_ / len(points))
     return model, info
 
 

@@ -1,0 +1,79 @@
+"""The partition DSC's joint training starts from (`keras_dsc.training.start`, `fit --init`)."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from keras_dsc.errors import OptionError
+from keras_dsc.runs.fit import start_text
+from keras_dsc.runs.options import FitOptions
+from keras_dsc.training.start import STRUCTURE_GAP, STRUCTURE_Z, start_partition
+
+
+def regimes_under_slow_variability(n=150, k=3, seed=0):
+    """Windows `(n, 1, 6, 8, 1)` whose `k` regimes (patterns of 2 noise sd, episodes of 5
+    windows) lie under two slow modes of 6 noise sd (a domain-wide offset and a dipole, red
+    noise), as slow variability left in the anomalies does; and the regime of each."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:6, 0:8]
+    patterns = [np.cos(0.9 * x + 1.3 * j) * np.sin(0.7 * y + 2.1 * j) for j in range(k)]
+    patterns = [2.0 * p / p.std() for p in patterns]
+    labels = np.repeat(rng.integers(0, k, n // 5 + 1), 5)[:n]
+    slow = np.zeros((n, 2))
+    for t in range(1, n):
+        slow[t] = 0.95 * slow[t - 1] + rng.normal(scale=np.sqrt(1 - 0.95**2), size=2)
+    modes = np.stack([np.ones((6, 8)), (y - 2.5) / 2.5])
+    fields = (6 * np.einsum("tm,myx->tyx", slow, modes) + np.stack(patterns)[labels]
+              + rng.normal(size=(n, 6, 8)))
+    return fields[:, None, :, :, None].astype("float32"), labels
+
+
+def test_clusters_under_slow_variability_start_from_the_standardised_eofs():
+    windows, truth = regimes_under_slow_variability()
+    labels, info = start_partition(windows, 3, init="auto")
+    assert info["partition"] == "standardised-eofs"
+    assert info["standardised_eofs"] == 6
+    assert info["structure_z"] >= STRUCTURE_Z and info["structure_gap"] >= STRUCTURE_GAP
+    assert adjusted_rand_score(truth, labels) > 0.95
+    # The classical start splits the slow modes instead: what `auto` is there to avoid.
+    classical, classical_info = start_partition(windows, 3, init="eof")
+    assert classical_info == {"partition": "eof-kmeans"}
+    assert adjusted_rand_score(truth, classical) < 0.5
+
+
+def test_a_continuum_keeps_the_classical_start():
+    # An index-like field: one pattern whose amplitude is a Gaussian index, plus noise. The
+    # standardised EOFs hold no groups, so the start is EOF + k-means, label for label.
+    rng = np.random.default_rng(1)
+    index = rng.normal(size=80)
+    pattern = np.sin(np.linspace(0, 3, 48)).reshape(6, 8)
+    fields = 3 * index[:, None, None] * pattern + rng.normal(size=(80, 6, 8))
+    windows = fields[:, None, :, :, None].astype("float32")
+    labels, info = start_partition(windows, 2, init="auto")
+    assert info["partition"] == "eof-kmeans"
+    assert info["structure_z"] < STRUCTURE_Z or info["structure_gap"] < STRUCTURE_GAP
+    classical, _ = start_partition(windows, 2, init="eof")
+    np.testing.assert_array_equal(labels, classical)
+    assert adjusted_rand_score(index > 0, labels) > 0.6  # the index' sign, as k-means finds it
+
+
+def test_latent_starts_from_no_partition_and_init_is_checked():
+    windows, _ = regimes_under_slow_variability(n=20)
+    assert start_partition(windows, 2, init="latent") == (None, {"partition": "latent"})
+    assert FitOptions().init == "auto"
+    with pytest.raises(OptionError, match="init must be one of auto, eof, latent, got 'pca'"):
+        FitOptions(init="pca")
+
+
+def test_the_summary_says_where_training_started_and_why():
+    assert start_text({"partition": "latent"}) == (
+        "start: k-means on the pre-trained latent vectors (--init latent)")
+    assert start_text({"partition": "eof-kmeans"}) == "start: EOF + k-means (--init eof)"
+    test = {"standardised_eofs": 10, "structure_z": 24.46, "structure_gap": 0.1681}
+    assert start_text({"partition": "standardised-eofs", **test}) == (
+        "start: k-means on the 10 leading EOFs, each standardised: they hold clusters "
+        "(gap 0.168, 24.5 null sd; clusters from 0.1 and 4 sd)")
+    test = {"standardised_eofs": 4, "structure_z": -1.89, "structure_gap": -0.0458}
+    assert start_text({"partition": "eof-kmeans", **test}) == (
+        "start: EOF + k-means (the 4 leading EOFs, standardised, hold no clusters: "
+        "gap -0.046, -1.9 null sd; clusters from 0.1 and 4 sd)")
