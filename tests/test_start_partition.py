@@ -7,7 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 from keras_dsc.errors import OptionError
 from keras_dsc.runs.fit import start_text
 from keras_dsc.runs.options import FitOptions
-from keras_dsc.training.start import STRUCTURE_GAP, STRUCTURE_Z, start_partition
+from keras_dsc.training.start import STRUCTURE_GAP, STRUCTURE_Z, gap_z, start_partition
 
 
 def regimes_under_slow_variability(n=150, k=3, seed=0):
@@ -60,6 +60,11 @@ def test_a_continuum_keeps_the_classical_start():
 def test_latent_starts_from_no_partition_and_init_is_checked():
     windows, _ = regimes_under_slow_variability(n=20)
     assert start_partition(windows, 2, init="latent") == (None, {"partition": "latent"})
+    # As many windows as clusters: every partition is exact, the test has no evidence (and no
+    # infinite gap goes into metrics.json).
+    labels, info = start_partition(windows[:2], 2, init="auto")
+    assert info["partition"] == "eof-kmeans" and info["structure_gap"] == 0.0
+    assert gap_z(2, 1, 0.0, 2) == (0.0, 0.0)
     assert FitOptions().init == "auto"
     with pytest.raises(OptionError, match="init must be one of auto, eof, latent, got 'pca'"):
         FitOptions(init="pca")

@@ -45,7 +45,8 @@ def gap_z(n_points, n_components, inertia, n_clusters, seed=0, n_null=40, n_init
 
     Returns:
         `(z, gap)`: `gap` is the mean log inertia of the null less the log of `inertia`,
-        `z` that gap in standard deviations of the null's log inertia.
+        `z` that gap in standard deviations of the null's log inertia; `(0.0, 0.0)`, no
+        evidence, where there are no more points than clusters (every partition is exact).
 
     Example:
 
@@ -67,6 +68,8 @@ def gap_z(n_points, n_components, inertia, n_clusters, seed=0, n_null=40, n_init
     """
     from sklearn.cluster import KMeans
 
+    if int(n_points) <= int(n_clusters) or not inertia > 0:
+        return 0.0, 0.0
     rng = np.random.default_rng(seed)
     size = min(int(n_points), NULL_SAMPLES)
     null = []
