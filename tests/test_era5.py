@@ -359,6 +359,25 @@ def test_a_box_across_the_date_line_keeps_its_longitudes_in_order(tmp_path):
     np.testing.assert_allclose(ds.tas.values, raw.tas.values, rtol=1e-6)  # lat descending
 
 
+@pytest.mark.parametrize("stored", ["as_written", "sorted"])
+def test_a_box_across_the_date_line_in_minus_180_180_is_read_in_0_360(tmp_path, stored):
+    # The same Pacific box written in -180..180 (150..175 then -180..-115, or sorted with a
+    # hole at 175..-180): sorted as it was, its halves sat side by side in the wrong order
+    # with no word said.
+    longitudes = (np.arange(150.0, 250.0, 5.0) + 180.0) % 360.0 - 180.0
+    if stored == "sorted":
+        longitudes = np.sort(longitudes)
+    raw = write_lon_grid(tmp_path / "pacific.nc", longitudes)
+    ds = open_cube(tmp_path / "pacific.nc")
+    np.testing.assert_allclose(ds.longitude.values, np.arange(150.0, 250.0, 5.0))
+    order = np.argsort(longitudes % 360.0)
+    np.testing.assert_allclose(ds.tas.values, raw.tas.values[:, :, order], rtol=1e-6)
+    assert ds.attrs["keras_dsc_notes"] == [f"{tmp_path / 'pacific.nc'}: longitudes read as "
+                                           f"0..360 (150..245): the box crosses the date line"]
+    nino34 = open_cube(tmp_path / "pacific.nc", region=(5, -170, -5, -120))
+    np.testing.assert_allclose(nino34.longitude.values, np.arange(190.0, 245.0, 5.0))
+
+
 def test_a_region_is_cut_from_a_box_across_the_date_line_in_its_own_longitudes(tmp_path):
     # --region is given in -180..180; the box kept in 0..360 is cut where those degrees lie.
     write_lon_grid(tmp_path / "pacific.nc", np.arange(150.0, 250.0, 5.0))

@@ -743,6 +743,13 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
             attrs = dict(ds["longitude"].attrs)
             ds = ds.assign_coords(longitude=("longitude", wrapped, attrs))
             lon = wrapped
+    elif lon.size and _splits_at_the_date_line(lon % 360.0, lon):
+        # The same box written in -180..180 (150..175 then -180..-135): sorted as it is, its
+        # halves would sit side by side in the wrong order; in 0..360 it is contiguous.
+        lon = lon % 360.0
+        ds = ds.assign_coords(longitude=("longitude", lon, dict(ds["longitude"].attrs)))
+        note = _joined(note, f"longitudes read as 0..360 ({lon.min():g}..{lon.max():g}): "
+                             f"the box crosses the date line")
     if lon.size > 1 and not np.all(np.diff(lon) > 0):
         ds = ds.sortby("longitude")
         ds, twice = _once(ds, "longitude")
