@@ -305,3 +305,24 @@ def test_cli_refuses_the_fill_value_in_one_line_and_writes_nothing(tmp_path):
     refused(done, str(path), "'t2m'", "2 values", "2021-01-01T05:00:00",
             "--treat-as-missing 1e+30")
     assert snapshot(tmp_path) == before
+
+
+def test_values_missing_at_some_steps_only_are_reported_and_a_fixed_mask_is_not(tmp_path):
+    # Sea ice over an SST, a station gone: points that hold values at other steps miss them
+    # at a few. They are handled (masked in the loss, 0 in the scores) and now said so.
+    def gone(name, values):
+        if name == "t2m":
+            values[:, 0, 0] = np.nan  # a fixed mask: no note
+            values[5:8, 1, 1:3] = np.nan
+        return values
+
+    data = prepare_data(options(write_at(tmp_path / "ice.nc", TIMES, nan=gone),
+                                resample="1h", window=24))
+    (note,) = [n for n in data.description["notes"] if "lacks values" in n]
+    assert note == (f"{tmp_path / 'ice.nc'}: variable 't2m' lacks values at points it holds at "
+                    f"other steps in 3 time steps (the first 2021-01-01T05:00:00, 2 of 11 "
+                    f"points): masked in the reconstruction loss, read as the climatology "
+                    f"(anomaly 0) in k-means and the scores")
+    fixed = write_at(tmp_path / "mask.nc", TIMES, nan=with_values((slice(None), 0, 0), np.nan))
+    assert not [n for n in prepare_data(options(fixed, resample="1h", window=24))
+                .description["notes"] if "lacks values" in n]

@@ -112,7 +112,7 @@ def _open(options):
     try:
         if not stream:
             cube = cube.load()
-        check_values(cube, where)
+        notes.extend(check_values(cube, where))
         cube, time = resolve_time_step(cube, options.resample, where)
     except DataError:
         cube.close()  # refused: the files are closed now, not whenever garbage is collected

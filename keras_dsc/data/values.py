@@ -164,6 +164,10 @@ def check_values(ds, where):
         where: the files, for messages (the file holding the first bad value is named when
             the cube says which, see `era5.file_at`).
 
+    Returns:
+        A list of notes, one per variable that misses values at some time steps at points
+        it holds at others.
+
     Raises:
         OptionError: naming the file, the variable, the number of values, the first time and
             `treat_as_missing`, which masks them when they stand for missing data.
@@ -196,10 +200,13 @@ def check_values(ds, where):
             bad = bad | x.isin(fills_of[name][0])
         bad = bad & ~infinite
         tasks.append((infinite.sum(), infinite.any(("latitude", "longitude")),
-                      bad.sum(), bad.any(("latitude", "longitude"))))
+                      bad.sum(), bad.any(("latitude", "longitude")),
+                      x.notnull().sum(("latitude", "longitude"))))
     (results,) = dask.compute(tasks)
     times = ds.indexes["time"]
-    for name, (n_inf, inf_t, n_bad, bad_t) in zip(names, results):
+    notes = []
+    for name, (n_inf, inf_t, n_bad, bad_t, held) in zip(names, results):
+        notes.extend(_partly_missing(np.asarray(held), times, name, where))
         n_inf, n_bad = int(n_inf), int(n_bad)
         if n_inf:
             first = times[int(np.argmax(np.asarray(inf_t)))]
@@ -231,6 +238,22 @@ def check_values(ds, where):
                 f"{_file(ds, first, where)}: variable {name!r} has {_count(n_bad)} {rule}, the "
                 f"first at {first.isoformat()} ({value:g}); if such values stand for missing "
                 f"data, pass {{treat_as_missing}} {value:g}", "treat_as_missing")
+    return notes
+
+
+def _partly_missing(held, times, name, where):
+    """A note on the time steps of variable `name` that miss some of the points it holds at
+    other steps (sea ice over sea surface temperature, a station gone): `[]` when none do."""
+    most = int(held.max()) if held.size else 0
+    partly = np.flatnonzero((held > 0) & (held < most))
+    if not partly.size:
+        return []
+    first = partly[0]
+    steps = f"{partly.size} time step{'s' if partly.size > 1 else ''}"
+    return [f"{where}: variable {name!r} lacks values at points it holds at other steps in "
+            f"{steps} (the first {times[first].isoformat()}, {most - int(held[first])} of "
+            f"{most} points): masked in the reconstruction loss, read as the climatology "
+            f"(anomaly 0) in k-means and the scores"]
 
 
 def _sample(x):

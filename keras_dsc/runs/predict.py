@@ -427,7 +427,8 @@ def open_for_model(data, metadata, treat_as_missing=None):
     try:
         cube = _cut_to_model_grid(cube, metadata, where)
         check_units(cube, variables, metadata.get("units"), where)
-        check_values(cube, era5.sources_text(cube, where))
+        partly = check_values(cube, era5.sources_text(cube, where))
+        cube.attrs[era5.NOTES] = list(cube.attrs.get(era5.NOTES) or []) + partly
         check_level(cube, variables, metadata.get("typical_ranges"), where)
         resampled = _to_model_step(cube, metadata.get("time_step"), where)
         n_steps = resampled.sizes["time"]
