@@ -7,6 +7,7 @@ as `fit` reads it.
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.data.era5 import open_cube, resample_time
@@ -214,8 +215,6 @@ def test_partly_missing_windows_are_kept_and_reported(tmp_path):
 
 
 def test_every_window_entirely_missing_is_an_error():
-    import xarray as xr
-
     times = pd.date_range("2021-01-01", periods=6, freq="1h")
     array = xr.DataArray(np.full((6, 2, 2, 1), np.nan, "float32"),
                          dims=("time", "latitude", "longitude", "variable"),
@@ -292,6 +291,33 @@ def test_monthly_noleap_means_get_no_note_of_gaps_on_29_february(tmp_path):
     daily = write_at(tmp_path / "daily.nc", [(2024, 2, d, 0) for d in range(20, 29)] +
                      [(2024, 3, 1, 0)], calendar="noleap")
     assert "are gaps, no window spans them" in open_cube(str(daily)).attrs["keras_dsc_notes"][0]
+
+
+def test_seasonal_means_stamped_on_30_february_keep_every_season(tmp_path):
+    # CDO stamps a DJF mean of a 360_day model on the season's last day, 30 February: a mean
+    # over months keeps its value, its stamp moves to the month's last day (dropped, every
+    # season was lost and the file refused as empty).
+    times = [(2001 + y, 2, 30, 0) for y in range(6)]
+    path = write_at(tmp_path / "djf.nc", times, calendar="360_day")
+    ds = open_cube(str(path))
+    assert pd.DatetimeIndex(ds["time"].values).strftime("%Y-%m-%d").tolist() == [
+        "2001-02-28", "2002-02-28", "2003-02-28", "2004-02-29", "2005-02-28", "2006-02-28"]
+    (note,) = ds.attrs["keras_dsc_notes"]
+    assert note.endswith("; 6 time steps on dates the standard calendar lacks moved to the last "
+                         "day of their month (means over a month or longer) (the first "
+                         "2001-02-30)")
+    raw = xr.open_dataset(path)
+    np.testing.assert_array_equal(ds["t2m"].values, raw["t2m"].values)
+
+
+def test_monthly_means_of_a_360_day_model_stamped_on_the_30th_keep_february(tmp_path):
+    times = [(2001 + m // 12, m % 12 + 1, 30, 0) for m in range(24)]
+    data = prepared(write_at(tmp_path / "monthly.nc", times, calendar="360_day"),
+                    resample="none", window=1)
+    assert len(data.windows) == 24
+    assert data.description["windowing"]["n_gaps"] == 0
+    starts = pd.DatetimeIndex(data.windows.start_times).strftime("%m-%d").tolist()
+    assert starts[:3] == ["01-30", "02-28", "03-30"]
 
 
 def test_all_leap_29_february_of_other_years_is_dropped_and_reported(tmp_path):

@@ -977,6 +977,20 @@ def _decode_time(ds, path):
                             f"dates can hold here; shift its years by "
                             f"{_shift_years(first, last):+d} (a multiple of 400 keeps the "
                             f"leap years; e.g. with 'cdo shifttime') and give the shifted file")
+        if _means_of_a_month_or_longer(time):
+            # A monthly or seasonal mean stamped on a day the standard calendar lacks (30
+            # February, CDO's stamp of a 360_day DJF mean) keeps its value: its stamp moves to
+            # the last day of its month.
+            last = pd.to_datetime({"year": time.year, "month": time.month, "day": 1}) + \
+                pd.offsets.MonthEnd(0)
+            days = np.minimum(np.asarray(time.day), last.dt.day.to_numpy())
+            stamps = pd.to_datetime({"year": time.year, "month": time.month, "day": days,
+                                     "hour": time.hour, "minute": time.minute,
+                                     "second": time.second})
+            if stamps.is_unique:
+                attrs = dict(ds["time"].attrs)
+                converted = ds.assign_coords(time=("time", pd.DatetimeIndex(stamps), attrs))
+                return converted, _calendar_note(time, calendar, moved=True)
         try:
             converted = ds.convert_calendar("standard", dim="time", align_on="date",
                                             use_cftime=False)
@@ -1037,8 +1051,15 @@ def _times_off_float_storage(ds, path):
     return ds, said
 
 
-def _calendar_note(time, calendar):
-    """What converting the times of `time` (a CFTimeIndex) date for date dropped and left out."""
+def _means_of_a_month_or_longer(time):
+    """Whether the steps of `time` (a CFTimeIndex) are a month or longer: means over periods."""
+    steps = [(b - a).total_seconds() for a, b in zip(time[:-1], time[1:])]
+    return bool(steps) and np.median(steps) >= 28 * 86400.0
+
+
+def _calendar_note(time, calendar, moved=False):
+    """What converting the times of `time` (a CFTimeIndex) date for date dropped (`moved`:
+    moved to the last day of their month) and left out."""
     year = np.asarray(time.year, "int64")
     month = np.asarray(time.month, "int64")
     day = np.asarray(time.day, "int64")
@@ -1050,7 +1071,9 @@ def _calendar_note(time, calendar):
     if lacking.size:
         first = lacking[0]
         steps = "1 time step" if lacking.size == 1 else f"{lacking.size} time steps"
-        note += (f"; {steps} on dates the standard calendar lacks dropped "
+        what = ("moved to the last day of their month (means over a month or longer)"
+                if moved else "dropped")
+        note += (f"; {steps} on dates the standard calendar lacks {what} "
                  f"(the first {year[first]:04d}-{month[first]:02d}-{day[first]:02d})")
     steps = [(b - a).total_seconds() for a, b in zip(time[:-1], time[1:])]
     daily_or_finer = not steps or np.median(steps) <= 86400.0  # monthly means span no gap
