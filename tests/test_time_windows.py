@@ -288,6 +288,10 @@ def test_monthly_noleap_means_get_no_note_of_gaps_on_29_february(tmp_path):
     path = write_at(tmp_path / "monthly.nc", times, calendar="noleap")
     (note,) = open_cube(str(path)).attrs["keras_dsc_notes"]
     assert note == f"{path}: calendar 'noleap' read date for date as the standard calendar"
+    order = np.random.default_rng(0).permutation(len(times))
+    shuffled = write_at(tmp_path / "shuffled.nc", [times[i] for i in order], calendar="noleap")
+    (note,) = open_cube(str(shuffled)).attrs["keras_dsc_notes"]  # the step of sorted times
+    assert note == f"{shuffled}: calendar 'noleap' read date for date as the standard calendar"
     daily = write_at(tmp_path / "daily.nc", [(2024, 2, d, 0) for d in range(20, 29)] +
                      [(2024, 3, 1, 0)], calendar="noleap")
     assert "are gaps, no window spans them" in open_cube(str(daily)).attrs["keras_dsc_notes"][0]

@@ -1051,10 +1051,17 @@ def _times_off_float_storage(ds, path):
     return ds, said
 
 
+def _median_step_seconds(time):
+    """The median step of `time` (a CFTimeIndex, sorted or not) in seconds; `None` for one time."""
+    ordered = sorted(time)
+    steps = [(b - a).total_seconds() for a, b in zip(ordered[:-1], ordered[1:])]
+    return float(np.median(steps)) if steps else None
+
+
 def _means_of_a_month_or_longer(time):
     """Whether the steps of `time` (a CFTimeIndex) are a month or longer: means over periods."""
-    steps = [(b - a).total_seconds() for a, b in zip(time[:-1], time[1:])]
-    return bool(steps) and np.median(steps) >= 28 * 86400.0
+    step = _median_step_seconds(time)
+    return step is not None and step >= 28 * 86400.0
 
 
 def _calendar_note(time, calendar, moved=False):
@@ -1075,8 +1082,8 @@ def _calendar_note(time, calendar, moved=False):
                 if moved else "dropped")
         note += (f"; {steps} on dates the standard calendar lacks {what} "
                  f"(the first {year[first]:04d}-{month[first]:02d}-{day[first]:02d})")
-    steps = [(b - a).total_seconds() for a, b in zip(time[:-1], time[1:])]
-    daily_or_finer = not steps or np.median(steps) <= 86400.0  # monthly means span no gap
+    step = _median_step_seconds(time)
+    daily_or_finer = step is None or step <= 86400.0  # monthly means span no gap
     if calendar in ("noleap", "365_day", "360_day") and daily_or_finer:
         lacks = ("29 February of leap years" if calendar != "360_day"
                  else "the 31st of seven months")
