@@ -27,6 +27,7 @@ Usage (from the repository root; about 3 minutes per DSC training on 2 cores):
 
     python -m benchmarks.independent_cubes --seeds 0,1,2
     python -m benchmarks.independent_cubes --cases daily_k4 --methods eof-kmeans,dsc
+    python -m benchmarks.independent_cubes --cases heldout_like --strength 0.5 --seeds 0
 """
 
 import argparse
@@ -168,6 +169,8 @@ def main():
     parser.add_argument("--methods", default="kmeans,eof-kmeans,dsc")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--cube-seed", type=int, default=0, help="seed of the generator")
+    parser.add_argument("--strength", type=float, help="regime strength of every case "
+                        "(default: each case's own)")
     parser.add_argument("--folder", help="where the cubes go (default: a temporary folder)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -178,6 +181,7 @@ def main():
         folder.mkdir(parents=True, exist_ok=True)
         for name in args.cases.split(","):
             days, k, strength, pair, windows_of = CASES[name]
+            strength = strength if args.strength is None else args.strength
             path = folder / f"{name}_strength{strength:g}_cube{args.cube_seed}.nc"
             if not path.exists():
                 write_cube(path, make_cube(days, k, strength, pair, args.cube_seed))
@@ -190,7 +194,7 @@ def main():
                 for seed in seeds:
                     fit_options = FitOptions(n_clusters=k, seed=seed, method=method, plots=False)
                     rows.append(train_and_score(windows, labels, fit_options, hardware,
-                                                case=name, method=method))
+                                                case=name, strength=strength, method=method))
     print_table(rows, ["case", "method"])
     return 0
 
