@@ -326,3 +326,18 @@ def test_values_missing_at_some_steps_only_are_reported_and_a_fixed_mask_is_not(
     fixed = write_at(tmp_path / "mask.nc", TIMES, nan=with_values((slice(None), 0, 0), np.nan))
     assert not [n for n in prepare_data(options(fixed, resample="1h", window=24))
                 .description["notes"] if "lacks values" in n]
+
+
+def test_a_variable_missing_entirely_at_a_step_where_another_holds_values_is_noted(tmp_path):
+    def gone(name, values):
+        if name == "sp":
+            values[3] = np.nan  # u10 and t2m hold values at that hour
+        if name in ("u10", "t2m", "sp"):
+            values[10] = np.nan  # a missing step: reported with the windows, not here
+        return values
+
+    data = prepare_data(options(write_at(tmp_path / "sp.nc", TIMES, nan=gone),
+                                resample="1h", window=24))
+    (note,) = [n for n in data.description["notes"] if "lacks values" in n]
+    assert "variable 'sp' lacks values at points it holds at other steps in 1 time step (the " \
+           "first 2021-01-01T03:00:00, 12 of 12 points)" in note

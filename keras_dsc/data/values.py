@@ -204,9 +204,11 @@ def check_values(ds, where):
                       x.notnull().sum(("latitude", "longitude"))))
     (results,) = dask.compute(tasks)
     times = ds.indexes["time"]
-    notes = []
-    for name, (n_inf, inf_t, n_bad, bad_t, held) in zip(names, results):
-        notes.extend(_partly_missing(np.asarray(held), times, name, where))
+    held = {name: np.asarray(result[4]) for name, result in zip(names, results)}
+    any_held = np.any([h > 0 for h in held.values()], axis=0)  # else a missing step
+    notes = [note for name in names
+             for note in _partly_missing(held[name], any_held, times, name, where)]
+    for name, (n_inf, inf_t, n_bad, bad_t, _) in zip(names, results):
         n_inf, n_bad = int(n_inf), int(n_bad)
         if n_inf:
             first = times[int(np.argmax(np.asarray(inf_t)))]
@@ -241,11 +243,12 @@ def check_values(ds, where):
     return notes
 
 
-def _partly_missing(held, times, name, where):
+def _partly_missing(held, any_held, times, name, where):
     """A note on the time steps of variable `name` that miss some of the points it holds at
-    other steps (sea ice over sea surface temperature, a station gone): `[]` when none do."""
+    other steps (sea ice over sea surface temperature, a station gone), where some variable
+    holds values (a step with none is a missing step): `[]` when none do."""
     most = int(held.max()) if held.size else 0
-    partly = np.flatnonzero((held > 0) & (held < most))
+    partly = np.flatnonzero(any_held & (held < most))
     if not partly.size:
         return []
     first = partly[0]
