@@ -986,10 +986,12 @@ def _decode_time(ds, path):
             days = np.minimum(np.asarray(time.day), last.dt.day.to_numpy())
             stamps = pd.to_datetime({"year": time.year, "month": time.month, "day": days,
                                      "hour": time.hour, "minute": time.minute,
-                                     "second": time.second})
+                                     "second": time.second, "us": time.microsecond})
             if stamps.is_unique:
-                attrs = dict(ds["time"].attrs)
-                converted = ds.assign_coords(time=("time", pd.DatetimeIndex(stamps), attrs))
+                encoding = ds["time"].encoding  # its dtype: float times are rounded next
+                converted = ds.assign_coords(time=("time", pd.DatetimeIndex(stamps),
+                                                   dict(ds["time"].attrs)))
+                converted["time"].encoding = encoding
                 return converted, _calendar_note(time, calendar, moved=True)
         try:
             converted = ds.convert_calendar("standard", dim="time", align_on="date",
