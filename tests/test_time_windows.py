@@ -393,3 +393,21 @@ def test_pentads_with_a_6_day_pentad_in_leap_years_are_averaged_to_5_days_one_ea
                                      "another step) to average it to one step")
     data = prepared(path, resample="5D", window=1)
     assert len(data.windows) == 146
+
+
+def test_monthly_means_in_a_model_calendar_with_float_noise_are_rounded(tmp_path):
+    import cftime
+
+    units = "days since 1850-01-01"
+    stamps = [cftime.datetime(1850 + m // 12, m % 12 + 1, 16, calendar="noleap")
+              for m in range(24)]
+    days = cftime.date2num(stamps, units, calendar="noleap") + np.where(
+        np.arange(24) % 2, 1e-6, -1e-6)  # 15.999999 days: 23:59:59.9
+    ds = xr.Dataset({"t2m": (("time", "latitude", "longitude"), np.full((24, 2, 3), 280.0),
+                             {"units": "K"})},
+                    coords={"time": ("time", days, {"units": units, "calendar": "noleap"}),
+                            "latitude": [1.0, 0.0], "longitude": [0.0, 1.0, 2.0]})
+    ds.to_netcdf(tmp_path / "noisy.nc")
+    cube = open_cube(str(tmp_path / "noisy.nc"))
+    assert (pd.DatetimeIndex(cube["time"].values).strftime("%d %H:%M:%S") == "16 00:00:00").all()
+    assert "rounded to the nearest second" in cube.attrs["keras_dsc_notes"][0]
