@@ -57,6 +57,29 @@ def test_a_continuum_keeps_the_classical_start():
     assert adjusted_rand_score(index > 0, labels) > 0.6  # the index' sign, as k-means finds it
 
 
+def test_skewed_modes_without_groups_keep_the_classical_start():
+    # Ten orthogonal modes whose amplitudes are skewed (exponential, as rain or a heat index),
+    # each on its own: no groups. Against Gaussian points of the same size their standardised
+    # EOFs show a gap above the threshold; the null of shuffled components keeps every
+    # component's distribution, and finds none.
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    n, k = 730, 5
+    modes, _ = np.linalg.qr(rng.normal(size=(80, 10)))  # orthonormal maps of 8 x 10 points
+    amplitudes = rng.exponential(size=(n, 10)) * np.linspace(2.0, 1.0, 10)
+    fields = amplitudes @ modes.T + 0.01 * rng.normal(size=(n, 80))
+    labels, info = start_partition(fields.reshape(n, 1, 8, 10, 1).astype("float32"), k)
+    assert info["partition"] == "eof-kmeans" and info["structure_gap"] < STRUCTURE_GAP
+    points = PCA(2 * k).fit_transform(fields)
+    points /= points.std(axis=0)
+    inertia = KMeans(k, n_init=50, random_state=0).fit(points).inertia_ / n
+    gaussian = [KMeans(k, n_init=10, random_state=i).fit(rng.normal(size=(n, 2 * k))).inertia_
+                / n for i in range(10)]
+    assert np.mean(np.log(gaussian)) - np.log(inertia) > STRUCTURE_GAP
+
+
 def test_latent_starts_from_no_partition_and_init_is_checked():
     windows, _ = regimes_under_slow_variability(n=20)
     assert start_partition(windows, 2, init="latent") == (None, {"partition": "latent"})
@@ -64,7 +87,7 @@ def test_latent_starts_from_no_partition_and_init_is_checked():
     # infinite gap goes into metrics.json).
     labels, info = start_partition(windows[:2], 2, init="auto")
     assert info["partition"] == "eof-kmeans" and info["structure_gap"] == 0.0
-    assert gap_z(2, 1, 0.0, 2) == (0.0, 0.0)
+    assert gap_z(np.zeros((2, 1)), 0.0, 2) == (0.0, 0.0)
     assert FitOptions().init == "auto"
     with pytest.raises(OptionError, match="init must be one of auto, eof, latent, got 'pca'"):
         FitOptions(init="pca")
@@ -77,8 +100,8 @@ def test_the_summary_says_where_training_started_and_why():
     test = {"standardised_eofs": 10, "structure_z": 24.46, "structure_gap": 0.1681}
     assert start_text({"partition": "standardised-eofs", **test}) == (
         "start: k-means on the 10 leading EOFs, each standardised: they hold clusters "
-        "(gap 0.168, 24.5 null sd; clusters from 0.1 and 4 sd)")
+        "(gap 0.168, 24.5 null sd; clusters from 0.03 and 4 sd)")
     test = {"standardised_eofs": 4, "structure_z": -1.89, "structure_gap": -0.0458}
     assert start_text({"partition": "eof-kmeans", **test}) == (
         "start: EOF + k-means (the 4 leading EOFs, standardised, hold no clusters: "
-        "gap -0.046, -1.9 null sd; clusters from 0.1 and 4 sd)")
+        "gap -0.046, -1.9 null sd; clusters from 0.03 and 4 sd)")
