@@ -21,7 +21,9 @@ k-means.
 
 The null keeps the marginals because climate fields are not Gaussian: against Gaussian points,
 components that are merely skewed (independent exponential or log-normal ones) show a gap of
-0.03-0.06 at 2000 points, as large as weak regimes, while shuffled they show none.
+0.03-0.06 at 2000 points, as large as weak regimes, while shuffled they show none. Heavy
+tails common to all components (a multivariate t) make them dependent without groups; both
+nulls take those for groups.
 """
 
 import numpy as np
