@@ -188,6 +188,26 @@ def test_extra_dimension_refused_unless_selected(tmp_path):
                     "select", "'member'", "plev.nc")
 
 
+def test_a_level_given_in_hpa_is_found_among_levels_in_pa_with_a_note(tmp_path):
+    # CMIP's plev is in Pa: --select plev=500 means 50000 Pa (it was refused, listing them).
+    t = _pressure_level_file(tmp_path / "hpa.nc")
+    with xr.open_dataset(tmp_path / "hpa.nc") as raw:
+        cmip = raw.load().rename(pressure_level="plev")
+    cmip = cmip.assign_coords(plev=("plev", cmip.plev.values * 100.0, {"units": "Pa"}))
+    cmip.to_netcdf(tmp_path / "pa.nc")
+    ds = open_cube(tmp_path / "pa.nc", select={"plev": "500"})
+    np.testing.assert_array_equal(ds.t.values, t[:, 1])
+    assert ds.attrs["keras_dsc_notes"] == [f"{tmp_path / 'pa.nc'}: select plev=500 read as "
+                                           f"50000 Pa (the levels of 'plev' are in Pa)"]
+    np.testing.assert_array_equal(open_cube(tmp_path / "pa.nc", select={"plev": 50000})
+                                  .t.values, t[:, 1])
+    raises_one_line(lambda: open_cube(tmp_path / "pa.nc", select={"plev": 700}),
+                    "pa.nc", "700", "85000")
+    # Levels in hPa are never multiplied.
+    raises_one_line(lambda: open_cube(tmp_path / "hpa.nc", select={"pressure_level": 5}),
+                    "hpa.nc", "not found")
+
+
 def test_extra_dimension_of_a_variable_not_asked_for_is_ignored(tmp_path):
     path = tmp_path / "mixed.nc"
     t = _pressure_level_file(path)

@@ -710,8 +710,14 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     for key, value in select.items():
         if key in ds.dims:
             used.add(key)
+            wanted = _matching(ds, key, value)
+            in_pa = _hpa_as_pa(ds, key, wanted)
+            if in_pa is not None:  # CMIP's plev is in Pa, where 500 (hPa) is meant
+                note = _joined(note, f"select {key}={value} read as {in_pa:g} Pa (the levels "
+                                     f"of {key!r} are in Pa)")
+                wanted = in_pa
             try:
-                ds = ds.sel({key: _matching(ds, key, value)})
+                ds = ds.sel({key: wanted})
             except (KeyError, ValueError, TypeError):
                 raise OptionError(f"{path}: {{select}} {key}={value} not found; available: "
                                   f"{_values_text(ds, key)}", "select") from None
@@ -797,6 +803,20 @@ def _values_text(ds, dim):
     values = ds[dim].values if dim in ds.coords else np.arange(ds.sizes[dim])
     text = ", ".join(map(str, values[:12]))
     return f"values {text}{', ...' if len(values) > 12 else ''}"
+
+
+def _hpa_as_pa(ds, key, value):
+    """`value` times 100 where coordinate `key` is in Pa and holds that, not `value` (a level
+    given in hPa); `None` otherwise."""
+    if key not in ds.coords or str(ds[key].attrs.get("units", "")).strip() != "Pa":
+        return None
+    try:
+        levels = np.asarray(ds[key].values, dtype="float64")
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return 100.0 * value if (np.isclose(levels, 100.0 * value).any()
+                             and not np.isclose(levels, value).any()) else None
 
 
 def _matching(ds, key, value):
