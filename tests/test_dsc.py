@@ -47,6 +47,30 @@ def test_train_step_lowers_both_losses():
     assert history["clustering_loss"][0] > 1e-3  # after pre-training the KL term bites
 
 
+def test_one_step_windows_train_without_a_missing_gradient_warning():
+    # A window of one time step (seasonal means, `--window 1`) never uses the ConvLSTM's
+    # recurrent kernels: they get a zero gradient and stay as they were, silently.
+    import warnings
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(16, 1, 9, 11, 2)).astype("float32")
+    model = DSC(input_shape=x.shape[1:], n_clusters=2, filters=(4,), latent_dim=4)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model(x[:1])
+    recurrent = [v for v in model.trainable_variables if "recurrent_kernel" in v.path]
+    before = [v.numpy().copy() for v in recurrent]
+    kernels = [v for v in model.trainable_variables if v.path.endswith("cell/kernel")]
+    first = [v.numpy().copy() for v in kernels]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(x, epochs=2, batch_size=8, verbose=0).history
+    assert not [w for w in caught if "Gradients do not exist" in str(w.message)]
+    assert recurrent and kernels and np.isfinite(history["loss"]).all()
+    for variable, value in zip(recurrent, before):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    assert all(np.abs(v.numpy() - w).max() > 0 for v, w in zip(kernels, first))
+
+
 def test_loss_ignores_values_at_masked_points():
     x, _ = moving_blobs(n=4)
     model = small_model()

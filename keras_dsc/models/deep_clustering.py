@@ -129,9 +129,17 @@ class DeepClusteringModel(keras.Model):
             # A hand-written loss is a per-replica mean: scale it like keras.losses do.
             replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
         if training:
+            # ZERO, not None, for a variable the loss does not reach: a window of one time step
+            # never uses the ConvLSTM's recurrent kernels (h_0 = 0), whose gradient is then
+            # zero, as the stock layer's (and JAX's), instead of Keras' "Gradients do not
+            # exist ... did you forget to provide a `loss`" warning on every such run.
             gradients = tape.gradient(
                 self.optimizer.scale_loss(replica_loss), self.trainable_variables
             )
+            gradients = [
+                tf.zeros(variable.shape, variable.dtype) if gradient is None else gradient
+                for variable, gradient in zip(self.trainable_variables, gradients)
+            ]
             self.optimizer.apply(gradients, self.trainable_variables)
         for metric in self.metrics:
             if metric.name == "loss":
