@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -101,6 +102,9 @@ def test_fit_end_to_end_as_subprocess(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     check_run_folder(tmp_path / "r")
+    # Not a terminal: one line per epoch, no progress bar's escape codes in the log.
+    assert "\x1b[" not in proc.stdout
+    assert re.search(r"^2/2 - .* - loss: [0-9.]+ - reconstruction_loss", proc.stdout, re.M)
     # An existing run is never overwritten.
     again = subprocess.run(
         [sys.executable, "cli.py", "fit", *TINY, "--out", str(tmp_path), "--run-name", "r"],

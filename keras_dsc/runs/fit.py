@@ -4,6 +4,7 @@ import dataclasses
 import importlib.metadata
 import json
 import platform
+import sys
 import time
 
 import numpy as np
@@ -136,7 +137,8 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
             except for the options in `given`.
         fit_options: a `FitOptions`.
         echo: function that prints a line of the summary.
-        verbose: `fit`'s verbosity.
+        verbose: `fit`'s verbosity; `"auto"`: a progress bar on a terminal, one line per
+            epoch otherwise (a log file, a batch job's output).
         given: when resuming, `{"data": {...}, "fit": {...}}`, the options the user set (the
             command line's); each must agree with the saved run's. Default: the options that
             differ from their defaults.
@@ -159,6 +161,8 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
     """
     data_options = data_options or DataOptions()
     fit_options = fit_options or FitOptions()
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
     worker = _worker_index(fit_options)
     if worker and fit_options.resume is not None:  # a worker resumes its own scratch run
         fit_options = dataclasses.replace(fit_options,
