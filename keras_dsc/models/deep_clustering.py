@@ -129,10 +129,10 @@ class DeepClusteringModel(keras.Model):
             # A hand-written loss is a per-replica mean: scale it like keras.losses do.
             replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
         if training:
-            # ZERO, not None, for a variable the loss does not reach: a window of one time step
-            # never uses the ConvLSTM's recurrent kernels (h_0 = 0), whose gradient is then
-            # zero, as the stock layer's (and JAX's), instead of Keras' "Gradients do not
-            # exist ... did you forget to provide a `loss`" warning on every such run.
+            # A variable the loss does not reach gets a zero gradient, not None: a window of
+            # one time step never uses the ConvLSTM's recurrent kernels (h_0 = 0), whose
+            # gradient is zero there with the stock layer and under JAX; None made Keras warn
+            # "Gradients do not exist ... did you forget to provide a `loss`" on every run.
             gradients = tape.gradient(
                 self.optimizer.scale_loss(replica_loss), self.trainable_variables
             )
