@@ -257,7 +257,8 @@ def test_anomalies_run_is_served_with_its_start_times(exported_anomalies, tmp_pa
     with pytest.raises(tf.errors.InvalidArgumentError, match="start_time after 2399"):
         signature(windows=tf.constant(raw[:1]), start_time=tf.constant([13569465600]))  # 2400
 
-    early = write_data(tmp_path / "era5_1799.nc", start="1799-12-26")  # before the calendar
+    # Before the calendar, on the days of the year the climatology was fitted on (1-6 Jan).
+    early = write_data(tmp_path / "era5_1799.nc", start="1799-12-31")
     with pytest.raises(DataError, match=r"^data: the model refused the windows: start_time "
                                         r"before 1800-01-01$") as error:
         predict(version_dir, early)
@@ -384,3 +385,24 @@ def test_client_request_matches_the_signature(kind, inputs, request, tmp_path):
     direct = signature(**{k: tf.constant(v, specs[k].dtype) for k, v in body["inputs"].items()})
     assert clusters == direct["cluster"].numpy().tolist()
     np.testing.assert_allclose(probabilities, direct["probabilities"].numpy(), atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:anomalies. the training data spans")
+def test_days_of_the_year_the_climatology_never_saw_are_refused(exported_anomalies, tmp_path):
+    # Trained on six days of January: in July its seasonal cycle is an extrapolation, and the
+    # anomalies (and so the regimes) of July days would be wrong. Refused, by the run folder
+    # and by the export alike; January days of another year are assigned.
+    from keras_dsc.runs.predict import predict
+
+    run_dir, version_dir, _ = exported_anomalies
+    assert json.loads((version_dir / "assets" / METADATA_FILE).read_text())["season"] == [
+        [0.0, 8.0], [363.25, 365.25]]
+    july = write_data(tmp_path / "era5_july.nc", start="2021-07-01")
+    for model in (run_dir, version_dir):
+        with pytest.raises(DataError, match=r"era5_july.nc: 144 of 144 time steps \(the first "
+                                            r"2021-07-01 00:00\) lie outside the part of the "
+                                            r"year the model's climatology was fitted on "
+                                            r"\(30 Dec-9 Jan\)"):
+            predict(model, july)
+    table = predict(version_dir, write_data(tmp_path / "era5_2023.nc", start="2023-01-02"))
+    assert len(table) == 6 and set(table["cluster"]) <= {0, 1}

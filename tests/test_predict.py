@@ -126,6 +126,19 @@ def test_finer_data_is_averaged_to_the_model_step_and_extra_variables_ignored(mo
     assert table["time"].tolist() == ["2021-01-01T00:00:00", "2021-01-02T00:00:00"]
 
 
+def test_periods_left_out_of_the_means_and_the_averaging_are_said(models, tmp_path):
+    from tests.helpers.era5_files import write_era5
+
+    # Hourly data from 01:00: the first 3-hour period lacks its first hour, so it is left out
+    # of the means; both that and the averaging are in the notes (fit says the same).
+    path = write_era5(tmp_path / "late.nc", n_times=47, nlat=5, nlon=6,
+                      start="2021-01-01T01:00", variables=VARIABLES)
+    table = predict(models["export"], path)
+    assert f"{path}: steps of 1h averaged to the model's 3h" in table.attrs["notes"]
+    assert (f"{path}: 1 period of 3h lacking some of their steps left out of the means (the "
+            f"first 2021-01-01T00:00:00)") in table.attrs["notes"]
+
+
 def test_bad_model_paths(models, tmp_path):
     with pytest.raises(DataError, match=r"model: .* is neither a run folder"):
         predict(tmp_path, models["data"])
@@ -297,4 +310,33 @@ def test_anomalies_given_to_a_model_trained_on_absolute_values_are_refused(model
     from keras_dsc.runs.evaluate import evaluate_run
 
     with pytest.raises(DataError, match=f"{path}: variable 't2m' lies around"):
+        evaluate_run(models["run"], DataOptions(data=str(path), window=8, anomalies=False))
+
+
+def test_a_field_constant_in_time_is_refused(models, tmp_path):
+    """A variable constant in time at every grid point (a fill, a broken file) changed the
+    clusters of a third to a half of the windows without a word; fit refuses it, and so do
+    predict (run and export, in processes of their own as above) and evaluate."""
+    import xarray as xr
+
+    from keras_dsc.data import DataOptions
+    from keras_dsc.runs.evaluate import evaluate_run
+    from tests.helpers.cli_run import run_cli
+
+    with xr.open_dataset(write_data(tmp_path / "varying.nc")) as ds:
+        ds = ds.load()
+    ds["t2m"] = xr.full_like(ds["t2m"], 280.0).assign_attrs(ds["t2m"].attrs)
+    for key in ds.data_vars:
+        ds[key].encoding = {}
+    path = tmp_path / "constant.nc"
+    ds.to_netcdf(path)
+    message = (f"{path}: variable 't2m' is constant in time at every grid point, unlike the "
+               f"model's training data (a fill or a fixed field, not data to assign)")
+    for kind in ("run", "export"):
+        done = run_cli("predict", "--model", str(models[kind]), "--data", str(path), "--out",
+                       str(tmp_path / f"{kind}.csv"))
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+        assert done.stderr.strip().splitlines()[-1] == f"Error: {message}"
+        assert not (tmp_path / f"{kind}.csv").exists()
+    with pytest.raises(DataError, match="constant in time at every grid point, unlike"):
         evaluate_run(models["run"], DataOptions(data=str(path), window=8, anomalies=False))

@@ -321,8 +321,8 @@ def test_values_missing_at_some_steps_only_are_reported_and_a_fixed_mask_is_not(
     (note,) = [n for n in data.description["notes"] if "lacks values" in n]
     assert note == (f"{tmp_path / 'ice.nc'}: variable 't2m' lacks values at points it holds at "
                     f"other steps in 3 time steps (the first 2021-01-01T05:00:00, 2 of 11 "
-                    f"points): masked in the reconstruction loss, read as the climatology "
-                    f"(anomaly 0) in k-means and the scores")
+                    f"points): read as the climatology (anomaly 0) by the model, k-means "
+                    f"and the scores, and left out of the reconstruction loss in training")
     fixed = write_at(tmp_path / "mask.nc", TIMES, nan=with_values((slice(None), 0, 0), np.nan))
     assert not [n for n in prepare_data(options(fixed, resample="1h", window=24))
                 .description["notes"] if "lacks values" in n]

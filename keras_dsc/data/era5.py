@@ -261,6 +261,16 @@ def _close_to_any(var, values):
     return mask
 
 
+def incomplete_periods_note(ds, step, where):
+    """The note on the periods `resample_time` left out of `ds` for missing steps, or `None`."""
+    incomplete = ds.attrs.get("incomplete_periods") or []
+    if not incomplete:
+        return None
+    periods = f"{len(incomplete)} period{'s' if len(incomplete) > 1 else ''}"
+    return (f"{where}: {periods} of {step} lacking some of their steps left out of the means "
+            f"(the first {incomplete[0]})")
+
+
 def resample_time(ds, freq):
     """Resample a canonical cube in time, with means (NaN skipped).
 

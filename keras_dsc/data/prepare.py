@@ -13,7 +13,7 @@ import pandas as pd
 from keras_dsc.data import era5
 from keras_dsc.data.grid import axis_text, cut_to_grid
 from keras_dsc.data.options import AUTO, PreparedData, describe_data
-from keras_dsc.data.preprocessing import CubePreprocessor
+from keras_dsc.data.preprocessing import CubePreprocessor, check_in_season
 from keras_dsc.data.time_axis import (
     auto_resample,
     auto_window,
@@ -25,7 +25,7 @@ from keras_dsc.data.time_axis import (
     time_step_text,
     to_step,
 )
-from keras_dsc.data.values import check_level, check_units, check_values
+from keras_dsc.data.values import check_level, check_units, check_values, check_varies_in_time
 from keras_dsc.data.windows import WindowedCube
 from keras_dsc.errors import DataError, OptionError
 
@@ -117,10 +117,9 @@ def _open(options):
     except DataError:
         cube.close()  # refused: the files are closed now, not whenever garbage is collected
         raise
-    incomplete = cube.attrs.get("incomplete_periods") or []
+    incomplete = era5.incomplete_periods_note(cube, time["step"], where)
     if incomplete:
-        notes.append(f"{where}: {len(incomplete)} periods of {time['step']} lacking some of "
-                     f"their steps left out of the means (the first {incomplete[0]})")
+        notes.append(incomplete)
     return _Opened(cube, files, where, time, notes)
 
 
@@ -339,5 +338,7 @@ def _check_fits(cube, preprocessor, where):
                           f"{axis}s {axis_text(given)}, the model has {axis_text(fitted)}",
                           "data")
     check_units(cube, preprocessor.variables, preprocessor.units, where)
+    check_in_season(cube.indexes["time"], preprocessor.season, where)
     check_level(cube, preprocessor.variables, preprocessor.typical_ranges(), where)
+    check_varies_in_time(cube, preprocessor.variables, where)
     return cube, [f"{where}: {cut}" for cut in cuts]

@@ -18,6 +18,7 @@ import xarray as xr
 from keras_dsc.data.era5 import first_line, sources_text
 from keras_dsc.data.grid import axis_text, same_axis
 from keras_dsc.data.time_axis import duration, is_sub_daily, time_step_text
+from keras_dsc.data.values import CONSTANT, constant_in_time
 from keras_dsc.errors import DataError, OptionError
 
 METHODS = ("zscore", "minmax")
@@ -28,7 +29,8 @@ HARMONIC_PERIODS = {"sin1": 1.0, "cos1": 1.0, "sin2": 0.5, "cos2": 0.5}
 """The period of each harmonic, in years."""
 HOURS = tuple(f"hour{h:02d}" for h in range(24))
 YEAR_DAYS = 365.25
-CONSTANT = 1e-6
+SEASON_BINS_PER_DAY = 4
+"""The resolution (bins per day) of the part of the year a climatology covers."""
 """A variable varies by no more than this fraction of its magnitude: it is constant."""
 
 
@@ -91,6 +93,7 @@ class CubePreprocessor:
         self.time_step = None
         self.climatology = None
         self.levels = None
+        self.season = None
 
     @property
     def fitted(self):
@@ -131,9 +134,12 @@ class CubePreprocessor:
         self.longitudes = [float(v) for v in ds["longitude"].values]
         self.time_step = time_step_text(times)
         self.climatology = None
+        self.season = None
         if self.anomalies:
             self._check_varies_in_time(ds, variables)
             self.climatology = self._fit_climatology(ds)
+            if len(resolved_harmonics(self.time_step)) > 1:  # a seasonal cycle was fitted
+                self.season = covered_season(times, self.time_step)
         data = [self._anomaly(ds[v], v).astype("float64") for v in variables]
         if self.method == "zscore":
             lows = [d.mean() for d in data]
@@ -163,17 +169,13 @@ class CubePreprocessor:
     @staticmethod
     def _check_varies_in_time(ds, variables):
         """Anomalies of a variable constant in time at every grid point are rounding residue."""
-        ranges = [(ds[v].max("time") - ds[v].min("time")).max() for v in variables]
-        magnitudes = [abs(ds[v]).max() for v in variables]
-        ranges, magnitudes = dask.compute(ranges, magnitudes)
-        for name, spread, magnitude in zip(variables, ranges, magnitudes):
-            spread, magnitude = float(spread), float(magnitude)
-            if ds.sizes["time"] > 1 and np.isfinite(spread) and spread <= CONSTANT * magnitude:
-                raise OptionError(
-                    f"{sources_text(ds, 'fit')}: variable {name!r} is constant in time at "
-                    f"every grid point (a fixed field such as a land-sea mask): its anomalies "
-                    f"are only rounding residue; leave it out of {{variables}} or turn "
-                    f"{{anomalies}} off", "variables", "anomalies")
+        constant = constant_in_time(ds, variables)
+        if constant:
+            raise OptionError(
+                f"{sources_text(ds, 'fit')}: variable {constant[0]!r} is constant in time at "
+                f"every grid point (a fixed field such as a land-sea mask): its anomalies "
+                f"are only rounding residue; leave it out of {{variables}} or turn "
+                f"{{anomalies}} off", "variables", "anomalies")
 
     def transform(self, ds):
         """Normalise a cube on the fitted grid.
@@ -281,7 +283,9 @@ class CubePreprocessor:
         Keys: method, anomalies, variables, units, latitudes, longitudes, offset, scale (lists
         over variables: normalised = (x - offset[v]) / scale[v], x the anomaly when anomalies),
         time_step (e.g. "1h", "1D"; None for a single step), terms (the climatology terms),
-        levels (`[mean, std]` of each variable's training values, in its units).
+        levels (`[mean, std]` of each variable's training values, in its units), season (the
+        parts of the year the climatology's seasonal cycle was fitted on, see
+        `covered_season`; None for all of it or for no seasonal cycle).
         """
         return {
             "method": self.method,
@@ -295,6 +299,7 @@ class CubePreprocessor:
             "time_step": self.time_step,
             "terms": list(self._terms()) if self.climatology is not None else None,
             "levels": self.levels,
+            "season": self.season,
         }
 
     @classmethod
@@ -306,6 +311,7 @@ class CubePreprocessor:
                         "time_step"):
                 setattr(prep, key, config[key])
             prep.levels = config.get("levels")  # [mean, std] per variable; older runs: none
+            prep.season = config.get("season")  # older runs: not recorded, not checked
         except KeyError as error:
             raise DataError(f"preprocessing config: key {error.args[0]!r} is missing") from None
         return prep
@@ -462,12 +468,120 @@ def _check_cube(ds, what):
     return ds.transpose("time", "latitude", "longitude", ...)
 
 
+def covered_season(times, step):
+    """The parts of the year that `times` cover, each time two days or a step and a day either
+    side.
+
+    A climatology's seasonal cycle fitted on part of the year (120 days of winter and spring,
+    or winters only) is an extrapolation elsewhere: anomalies of other days of the year
+    against it are wrong, and so is their regime. `check_in_season` refuses those days.
+
+    Args:
+        times: the training data's times.
+        step: their time step (`time_step_text`), or `None`.
+
+    Returns:
+        A list of `[start, end]` pairs of days since 1 January 00:00 (0..365.25), or `None`
+        where the times cover the whole year.
+
+    Example:
+
+    >>> covered_season(pd.date_range("2020-01-01", "2020-04-29", freq="1D"), "1D")
+    [[0.0, 121.0], [363.25, 365.25]]
+    >>> covered_season(pd.date_range("2019-03-01", periods=400, freq="1D"), "1D") is None
+    True
+    """
+    bins = int(YEAR_DAYS * SEASON_BINS_PER_DAY)
+    # A step either side (at least a day), and a day more for the leap day's shift.
+    width = max(duration(step) / pd.Timedelta("1D"), 1.0) + 1.0 if step else 2.0
+    day = _season_day(times)
+    starts = np.floor((day - width) * SEASON_BINS_PER_DAY).astype(int)
+    ends = np.ceil((day + width) * SEASON_BINS_PER_DAY).astype(int)
+    change = np.zeros(bins + 1)
+    for start, end in zip(starts, ends):  # each interval, wrapped round the year's end
+        for low, high in ((start, end), (start + bins, end + bins), (start - bins, end - bins)):
+            low, high = max(low, 0), min(high, bins)
+            if low < high:
+                change[low] += 1
+                change[high] -= 1
+    covered = np.cumsum(change)[:bins] > 0
+    if covered.all():
+        return None
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], covered.astype(int), [0]])))
+    return [[float(low / SEASON_BINS_PER_DAY), float(min(high / SEASON_BINS_PER_DAY, YEAR_DAYS))]
+            for low, high in zip(edges[::2], edges[1::2])]
+
+
+def check_in_season(times, season, where):
+    """Refuses times outside the part of the year a climatology was fitted on.
+
+    Args:
+        times: the new data's times.
+        season: `covered_season` of the training data (`None`: the whole year).
+        where: the files, for the message.
+
+    Raises:
+        DataError: naming the files, how many times lie outside, the first, and the season.
+
+    Example:
+
+    >>> season = [[0.0, 120.0], [364.25, 365.25]]
+    >>> try:
+    ...     check_in_season(pd.date_range("2019-09-01", periods=30), season, "autumn.nc")
+    ... except DataError as error:
+    ...     print(error)
+    autumn.nc: 30 of 30 time steps (the first 2019-09-01 00:00) lie outside the part of the year the model's climatology was fitted on (31 Dec-1 May): there its seasonal cycle would be extrapolated and the anomalies wrong; assign data from that part of the year, or train on data that covers the whole year
+    """
+    if not season or not len(times):
+        return
+    day = _season_day(times)
+    inside = np.zeros(len(day), bool)
+    for low, high in season:
+        inside |= (day >= low) & (day <= high)
+    if inside.all():
+        return
+    first = pd.DatetimeIndex(times)[~inside][0]
+    raise DataError(f"{where}: {int((~inside).sum())} of {len(day)} time steps (the first "
+                    f"{first:%Y-%m-%d %H:%M}) lie outside the part of the year the model's "
+                    f"climatology was fitted on ({season_text(season)}): there its seasonal "
+                    f"cycle would be extrapolated and the anomalies wrong; assign data from "
+                    f"that part of the year, or train on data that covers the whole year")
+
+
+def season_text(season):
+    """`covered_season`'s parts of the year as dates, joined across the year's end.
+
+    >>> season_text([[0.0, 120.0], [364.25, 365.25]]), season_text([[59.0, 151.5]])
+    ('31 Dec-1 May', '1 Mar-1 Jun')
+    """
+    parts = [list(part) for part in season]
+    if len(parts) > 1 and parts[0][0] <= 0.0 and parts[-1][1] >= YEAR_DAYS:
+        parts = [[parts[-1][0], parts[0][1]]] + parts[1:-1]  # across 31 December
+    day = pd.Timestamp("2001-01-01")  # a common year
+    return ", ".join(f"{day + pd.Timedelta(days=low):%-d %b}-"
+                     f"{day + pd.Timedelta(days=min(high, 364.99)):%-d %b}"
+                     for low, high in parts)
+
+
+def _season_day(times):
+    """Each time's place in its year, in days of a mean year (0..365.25), so that 31
+    December of every year lies at the end."""
+    times = pd.DatetimeIndex(times)
+    length = np.where(times.is_leap_year, 366.0, 365.0)
+    return _day_in_year(times) * YEAR_DAYS / length
+
+
+def _day_in_year(times):
+    """Days since 1 January 00:00 of each time's year (float64)."""
+    times = pd.DatetimeIndex(times)
+    return np.asarray(np.asarray(times.day_of_year, "float64") - 1.0
+                      + (times - times.normalize()) / pd.Timedelta("1D"), "float64")
+
+
 def _design(times, terms):
     """The design matrix (time, term) of the climatology at the given times (float64)."""
     times = pd.DatetimeIndex(times)
-    day = (np.asarray(times.day_of_year, "float64") - 1.0
-           + (times - times.normalize()) / pd.Timedelta("1D"))
-    angle = 2.0 * np.pi * np.asarray(day, "float64") / YEAR_DAYS
+    angle = 2.0 * np.pi * _day_in_year(times) / YEAR_DAYS
     columns = {
         "mean": np.ones(len(times)),
         "sin1": np.sin(angle), "cos1": np.cos(angle),

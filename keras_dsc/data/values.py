@@ -24,6 +24,8 @@ from keras_dsc.data.units import CELSIUS, KELVIN, PASCAL, WIND, same_units, unit
 from keras_dsc.errors import DataError, OptionError
 
 LIMIT = 1e20
+CONSTANT = 1e-6
+"""A spread at most this fraction of a variable's largest magnitude is none (rounding)."""
 """No variable of any file takes values of this magnitude: `|x| >= LIMIT` is refused."""
 
 _WIND = (-200.0, 200.0, WIND)
@@ -147,11 +149,45 @@ def check_level(ds, variables, ranges, where):
         median = float(np.median(sample))
         if low <= median <= high:
             continue
-        units = x.attrs.get("units") or ""
-        raise DataError(f"{where}: variable {name!r} lies around {median:.4g} {units}, far "
-                        f"from the model's training data ({low:.4g}..{high:.4g} {units}); are "
+        units = f" {x.attrs['units']}" if x.attrs.get("units") else ""
+        raise DataError(f"{where}: variable {name!r} lies around {median:.4g}{units}, far "
+                        f"from the model's training data ({low:.4g}..{high:.4g}{units}); are "
                         f"these anomalies given to a model trained on absolute values, or the "
                         f"reverse? Give the data in the form the model was trained on")
+
+
+def constant_in_time(ds, variables):
+    """The variables of `ds` constant in time at every grid point (a fixed field such as a
+    land-sea mask, or a fill): none with a single time step.
+
+    Example:
+
+    >>> ds = xr.Dataset({"lsm": (("time", "latitude", "longitude"), np.ones((3, 1, 2))),
+    ...                  "t2m": (("time", "latitude", "longitude"), np.arange(6.0).reshape(3, 1, 2))})
+    >>> constant_in_time(ds, ["lsm", "t2m"])
+    ['lsm']
+    """
+    if ds.sizes["time"] < 2:
+        return []
+    spreads = [(ds[v].max("time") - ds[v].min("time")).max() for v in variables]
+    magnitudes = [abs(ds[v]).max() for v in variables]
+    spreads, magnitudes = dask.compute(spreads, magnitudes)
+    return [name for name, spread, magnitude in zip(variables, spreads, magnitudes)
+            if np.isfinite(float(spread)) and float(spread) <= CONSTANT * float(magnitude)]
+
+
+def check_varies_in_time(ds, variables, where):
+    """Refuses new data for a model where a variable is constant in time at every grid point:
+    the model was trained on data that varied, so such data is a broken file or a fill.
+
+    Raises:
+        DataError: naming the files and the variable.
+    """
+    constant = constant_in_time(ds, variables)
+    if constant:
+        raise DataError(f"{where}: variable {constant[0]!r} is constant in time at every grid "
+                        f"point, unlike the model's training data (a fill or a fixed field, "
+                        f"not data to assign)")
 
 
 def check_values(ds, where):
@@ -255,8 +291,8 @@ def _partly_missing(held, any_held, times, name, where):
     steps = f"{partly.size} time step{'s' if partly.size > 1 else ''}"
     return [f"{where}: variable {name!r} lacks values at points it holds at other steps in "
             f"{steps} (the first {times[first].isoformat()}, {most - int(held[first])} of "
-            f"{most} points): masked in the reconstruction loss, read as the climatology "
-            f"(anomaly 0) in k-means and the scores"]
+            f"{most} points): read as the climatology (anomaly 0) by the model, k-means "
+            f"and the scores, and left out of the reconstruction loss in training"]
 
 
 def _sample(x):

@@ -146,6 +146,7 @@ def serving_metadata(model, preprocessor, config=None, run=None):
         `method`, `offset`, `scale` (normalised = (x - offset[v]) / scale[v], after the
         climatology is subtracted when `anomalies`), `typical_ranges` (where the median of
         data like the training data lies, see `CubePreprocessor.typical_ranges`), `anomalies`,
+        `season` (the parts of the year its climatology covers, `covered_season`; `None`: all),
         `n_clusters`, `latent_dim`,
         `run`. An anomalies run's `inputs` also hold `start_time`.
     """
@@ -186,6 +187,7 @@ def serving_metadata(model, preprocessor, config=None, run=None):
         "scale": [float(v) for v in preprocessor.scale],
         "typical_ranges": preprocessor.typical_ranges(),
         "anomalies": bool(preprocessor.anomalies),
+        "season": preprocessor.season,
         "n_clusters": int(model.n_clusters),
         "latent_dim": latent,
         "run": run,

@@ -20,7 +20,13 @@ import xarray as xr
 from keras_dsc.data import era5
 from keras_dsc.data.grid import axis_text, cut_to_grid
 from keras_dsc.data.time_axis import duration, first_irregular, infer_step, step_text, to_step
-from keras_dsc.data.values import check_level, check_units, check_values
+from keras_dsc.data.preprocessing import check_in_season
+from keras_dsc.data.values import (
+    check_level,
+    check_units,
+    check_values,
+    check_varies_in_time,
+)
 from keras_dsc.data.windows import WindowedCube
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs import run_folder
@@ -427,9 +433,11 @@ def open_for_model(data, metadata, treat_as_missing=None):
     try:
         cube = _cut_to_model_grid(cube, metadata, where)
         check_units(cube, variables, metadata.get("units"), where)
+        check_in_season(cube.indexes["time"], metadata.get("season"), where)
         partly = check_values(cube, era5.sources_text(cube, where))
         cube.attrs[era5.NOTES] = list(cube.attrs.get(era5.NOTES) or []) + partly
         check_level(cube, variables, metadata.get("typical_ranges"), where)
+        check_varies_in_time(cube, variables, where)
         resampled = _to_model_step(cube, metadata.get("time_step"), where)
         n_steps = resampled.sizes["time"]
         if n_steps < metadata["window"]:
@@ -467,4 +475,10 @@ def _to_model_step(cube, model_step, where):
     if not irregular and duration(step) > duration(wanted):
         raise DataError(f"{where}: the data's time step {step_text(step)} is coarser than the "
                         f"model's {model_step}; the window needs {model_step} steps")
-    return era5.resample_time(cube, model_step)
+    resampled = era5.resample_time(cube, model_step)
+    notes = list(resampled.attrs.get(era5.NOTES) or [])
+    notes.append(f"{where}: {'irregular steps' if irregular else f'steps of {step_text(step)}'} "
+                 f"averaged to the model's {model_step}")
+    incomplete = era5.incomplete_periods_note(resampled, model_step, where)
+    resampled.attrs[era5.NOTES] = notes + ([incomplete] if incomplete else [])
+    return resampled
