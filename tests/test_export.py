@@ -404,5 +404,10 @@ def test_days_of_the_year_the_climatology_never_saw_are_refused(exported_anomali
                                             r"year the model's climatology was fitted on "
                                             r"\(30 Dec-9 Jan\)"):
             predict(model, july)
+    from keras_dsc.data import DataOptions
+    from keras_dsc.runs.evaluate import evaluate_run
+
+    with pytest.raises(DataError, match=r"era5_july.nc: 48 of 48 time steps .* \(30 Dec-9 "):
+        evaluate_run(run_dir, DataOptions(data=str(july), window=8))
     table = predict(version_dir, write_data(tmp_path / "era5_2023.nc", start="2023-01-02"))
     assert len(table) == 6 and set(table["cluster"]) <= {0, 1}
