@@ -135,7 +135,7 @@ def test_periods_left_out_of_the_means_and_the_averaging_are_said(models, tmp_pa
                       start="2021-01-01T01:00", variables=VARIABLES)
     table = predict(models["export"], path)
     assert f"{path}: steps of 1h averaged to the model's 3h" in table.attrs["notes"]
-    assert (f"{path}: 1 period of 3h lacking some of their steps left out of the means (the "
+    assert (f"{path}: 1 period of 3h lacking some of its steps left out of the means (the "
             f"first 2021-01-01T00:00:00)") in table.attrs["notes"]
 
 

@@ -238,7 +238,7 @@ def test_resampling_leaves_out_periods_lacking_steps(tmp_path):
     data = prepared(write_at(tmp_path / "hours.nc", times), resample="1D", window=1)
     days = pd.DatetimeIndex(data.cube["time"].values).strftime("%d").tolist()
     assert days == ["01", "03", "04", "05"]
-    assert any("1 period of 1D lacking some of their steps" in note
+    assert any("1 period of 1D lacking some of its steps" in note
                for note in data.description["notes"])
 
 

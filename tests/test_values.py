@@ -341,3 +341,40 @@ def test_a_variable_missing_entirely_at_a_step_where_another_holds_values_is_not
     (note,) = [n for n in data.description["notes"] if "lacks values" in n]
     assert "variable 'sp' lacks values at points it holds at other steps in 1 time step (the " \
            "first 2021-01-01T03:00:00, 12 of 12 points)" in note
+
+
+def test_a_fill_of_a_packed_variable_that_the_file_does_not_declare_is_refused(tmp_path):
+    # t2m packed as int16 (0.002 K about 275 K) with no _FillValue, -32767 stored at a few
+    # points: decoded, 209.466 K, inside any physical range, and it was trained on. Refused
+    # with the value to pass; masked with it. A packing that uses its whole range keeps its
+    # extremes: there they are values.
+    rng = np.random.default_rng(0)
+    coords = {"time": pd.date_range("2001-01-01", periods=24, freq="1D"),
+              "latitude": [20.0, 10.0, 0.0], "longitude": [100.0, 110.0, 120.0, 130.0]}
+
+    def write(name, values, scale, offset):
+        xr.Dataset({"t2m": (("time", "latitude", "longitude"), values, {"units": "K"})},
+                   coords=coords).to_netcdf(tmp_path / name, encoding={"t2m": {
+                       "dtype": "int16", "scale_factor": scale, "add_offset": offset,
+                       "_FillValue": None}})
+        return dict(data=str(tmp_path / name), window=1, resample="none", anomalies=False)
+
+    t2m = 275.0 + 2.0 * rng.normal(size=(24, 3, 4))
+    t2m[3, 0, :2] = t2m[7, 2, 3] = 275.0 + 0.002 * -32767
+    text = message_of(lambda: prepare_data(DataOptions(**write("t2m.nc", t2m, 0.002, 275.0))))
+    assert text.startswith(f"{tmp_path / 't2m.nc'}: variable 't2m' has 3 values stored as "
+                           f"-32767, a common fill value of its integer type that the file "
+                           f"does not declare, far outside its other values (")
+    assert text.endswith("the first at 2001-01-04T00:00:00 (209.466); if such values stand "
+                         "for missing data, pass treat_as_missing 209.466")
+    masked = prepare_data(DataOptions(**write("t2m.nc", t2m, 0.002, 275.0),
+                                      treat_as_missing=(209.466,)))
+    assert int(np.isnan(masked.cube["t2m"].values).sum()) == 3
+    whole = 275.0 + 2.0 * rng.normal(size=(24, 3, 4))
+    scale = (whole.max() - whole.min()) / 65534
+    offset = (whole.max() + whole.min()) / 2  # the extremes are stored as -32767 and 32767
+    assert len(prepare_data(DataOptions(**write("whole.nc", whole, scale, offset))).windows) == 24
+    rain = rng.gamma(0.3, 2.0, size=(24, 3, 4))  # mostly near 0, its maximum far out
+    scale, offset = rain.max() / 65534, rain.max() / 2
+    data = prepare_data(DataOptions(**write("rain.nc", 275.0 + rain, scale, 275.0 + offset)))
+    assert len(data.windows) == 24

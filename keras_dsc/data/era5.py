@@ -41,6 +41,10 @@ VALID_RANGE_ATTRIBUTES = ("valid_min", "valid_max", "valid_range")
 """CF attributes of the values a variable may take (outside them: missing or invalid)."""
 SOURCES = "keras_dsc_sources"
 """Attribute of an opened cube: `(path, first time, last time)` of every file read."""
+PACKINGS = "keras_dsc_packings"
+"""The dataset attribute with, per variable stored as integers with `scale_factor` /
+`add_offset` but no declared fill value, its `[integer type, scale, offset]` in each file
+(`keras_dsc.data.values.check_values` looks for the integer type's fills among its values)."""
 
 # Target size of one dask chunk of one variable over the selected region (bytes); chunks are
 # cut along time only. Small enough that fetching a few windows reads little more than them.
@@ -176,6 +180,12 @@ def _open_all(files, variables, region, time_range, select, time_chunk, missing_
         raise DataError(f"{where}: no data variable on (time, latitude, longitude)")
 
     _check_same_grid(opened)
+    packings = {}
+    for _, opened_ds in opened:
+        for name, var in opened_ds.data_vars.items():
+            packing = _undeclared_fill_packing(var.encoding, var.dtype)
+            if packing is not None and packing not in packings.setdefault(str(name), []):
+                packings[str(name)].append(packing)
     sources = [(str(path), _iso(d.indexes["time"][0]), _iso(d.indexes["time"][-1]))
                for path, d in opened if d.sizes["time"]]
     ds = _combine(opened)
@@ -202,7 +212,19 @@ def _open_all(files, variables, region, time_range, select, time_chunk, missing_
     _check_not_all_nan(ds, where)
     ds.attrs[NOTES] = notes
     ds.attrs[SOURCES] = sources
+    ds.attrs[PACKINGS] = {name: found for name, found in packings.items() if found}
     return ds
+
+
+def _undeclared_fill_packing(encoding, dtype):
+    """`[integer type, scale, offset]` of a variable packed as integers without a declared
+    fill value (`_FillValue` or `missing_value`), else `None`."""
+    stored = np.dtype(encoding.get("dtype", dtype))
+    if (stored.kind not in "iu" or not {"scale_factor", "add_offset"} & set(encoding)
+            or {"_FillValue", "missing_value"} & set(encoding)):
+        return None
+    return [stored.name, float(np.ravel(encoding.get("scale_factor", 1.0))[0]),
+            float(np.ravel(encoding.get("add_offset", 0.0))[0])]
 
 
 def file_at(ds, time):
@@ -266,9 +288,9 @@ def incomplete_periods_note(ds, step, where):
     incomplete = ds.attrs.get("incomplete_periods") or []
     if not incomplete:
         return None
-    periods = f"{len(incomplete)} period{'s' if len(incomplete) > 1 else ''}"
-    return (f"{where}: {periods} of {step} lacking some of their steps left out of the means "
-            f"(the first {incomplete[0]})")
+    periods = (f"{len(incomplete)} periods of {step} lacking some of their steps"
+               if len(incomplete) > 1 else f"1 period of {step} lacking some of its steps")
+    return f"{where}: {periods} left out of the means (the first {incomplete[0]})"
 
 
 def resample_time(ds, freq):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from keras_dsc.data.era5 import file_at
+from keras_dsc.data.era5 import PACKINGS, file_at
 from keras_dsc.data.units import CELSIUS, KELVIN, PASCAL, WIND, same_units, units_key
 from keras_dsc.errors import DataError, OptionError
 
@@ -224,6 +224,8 @@ def check_values(ds, where):
     limits_of = {name: _limits(ds[name], name) for name in names}
     fills_of = {name: _fill_values(ds[name]) if limits_of[name] is None else ([], "")
                 for name in names}
+    packings = ds.attrs.get(PACKINGS) or {}
+    packed_of = {name: _packed_fills(ds[name], packings.get(name) or ()) for name in names}
     tasks = []
     for name in names:
         x = ds[name]
@@ -234,6 +236,8 @@ def check_values(ds, where):
             bad = bad | (x < limits[0]) | (x > limits[1])
         if fills_of[name][0]:
             bad = bad | x.isin(fills_of[name][0])
+        for _, value, tolerance, _ in packed_of[name]:
+            bad = bad | (abs(x - value) <= tolerance)
         bad = bad & ~infinite
         tasks.append((infinite.sum(), infinite.any(("latitude", "longitude")),
                       bad.sum(), bad.any(("latitude", "longitude")),
@@ -259,9 +263,23 @@ def check_values(ds, where):
             limits = limits_of[name]
             low, high = limits[:2] if limits is not None else (-LIMIT, LIMIT)
             fills, spread = fills_of[name]
+            packed = packed_of[name]
+            near = np.zeros(x.shape, bool)
+            for _, fill, tolerance, _ in packed:
+                near |= np.abs(x - fill) <= tolerance
             wrong = x[np.isfinite(x) & ((np.abs(x) >= LIMIT) | (x < low) | (x > high)
-                                        | np.isin(x, fills))]
+                                        | np.isin(x, fills) | near)]
             value = float(wrong[0]) if wrong.size else float("nan")
+            raw = [(stored, fill, text) for stored, fill, tolerance, text in packed
+                   if abs(value - fill) <= tolerance]
+            if raw:
+                stored, value, text = raw[0]
+                rule = (f"stored as {stored}, a common fill value of its integer type that the "
+                        f"file does not declare, far outside its other values ({text})")
+                raise OptionError(
+                    f"{_file(ds, first, where)}: variable {name!r} has {_count(n_bad)} {rule}, "
+                    f"the first at {first.isoformat()} ({value:.9g}); if such values stand for "
+                    f"missing data, pass {{treat_as_missing}} {value:.9g}", "treat_as_missing")
             if value in fills:
                 rule = (f"equal to {value:g}, a common fill value far outside its other "
                         f"values ({spread})")
@@ -341,6 +359,46 @@ def _fill_values(x):
     spread = max(high - low, 1e-6 * abs(median), 1e-12)
     fills = [v for v in candidates if abs(float(v) - median) > 10.0 * spread]
     return fills, f"{low:.3g}..{high:.3g}, 1st to 99th percentile"
+
+
+def _packed_fills(x, packings):
+    """The common fill values of a variable packed as integers without a declared one.
+
+    A variable stored as integers with `scale_factor` / `add_offset` and no `_FillValue` or
+    `missing_value` (the CDS declares -32767; other writers may not) decodes its fills to
+    ordinary-looking numbers (-32767 to 209.466 K at a scale of 0.002 K about 275 K), inside any
+    physical range. The signed type's two lowest integers (-32768 and -32767 for int16) are
+    taken for fills where they decode far outside the values of a few time steps (further
+    from their median than three times the width of their 1st..99th percentiles), never
+    where they lie among them (a packing that uses its whole range stores the record's
+    minimum there). The highest integer is not: such a packing stores the maximum there, far
+    out in a skewed field (rain).
+
+    Args:
+        x: the variable, decoded.
+        packings: its `[integer type, scale, offset]` in each file (`era5.PACKINGS`).
+
+    Returns:
+        A list of `(stored integer, decoded value, tolerance, the values' percentiles)`.
+    """
+    candidates = []
+    for dtype, scale, offset in packings:
+        info = np.iinfo(np.dtype(dtype))
+        stored = (int(info.min), int(info.min) + 1) if info.min < 0 else ()
+        candidates += [(value, offset + scale * value, abs(scale) / 2, scale)
+                       for value in stored]
+    if not candidates:
+        return []
+    sample = _sample(x).astype("float64")
+    sample = sample[np.isfinite(sample)]
+    for _, fill, tolerance, _ in candidates:
+        sample = sample[np.abs(sample - fill) > tolerance]
+    if not sample.size:
+        return []
+    low, median, high = np.percentile(sample, [1, 50, 99])
+    text = f"{low:.3g}..{high:.3g}, 1st to 99th percentile"
+    return [(value, fill, tolerance, text) for value, fill, tolerance, scale in candidates
+            if abs(fill - median) > 3.0 * max(high - low, abs(scale), 1e-12)]
 
 
 def _valid_range(x):
