@@ -149,3 +149,42 @@ def test_read_reference_labels(tmp_path):
 
     with pytest.raises(DataError, match="labels file not found"):
         read_reference_labels(tmp_path / "none.csv", starts)
+
+
+def test_reference_labels_that_would_score_the_wrong_thing_are_refused(tmp_path):
+    starts = pd.date_range("2020-01-01", periods=3, freq="1D").values
+    path = tmp_path / "labels.csv"
+
+    def refusal(frame, where=path):
+        frame.to_csv(where, index=False)
+        with pytest.raises(DataError) as error:
+            read_reference_labels(where, starts)
+        text = str(error.value)
+        assert text.startswith(f"{where}: ") and "\n" not in text
+        return text[len(f"{where}: "):]
+
+    # Dates written as 20200101 are dates, not nanoseconds since 1970.
+    pd.DataFrame({"time": [20200101, 20200102, 20200103], "label": [0, 1, 0]}).to_csv(
+        path, index=False)
+    assert read_reference_labels(path, starts).tolist() == [0, 1, 0]
+    # Both columns: which one holds the reference is not guessed.
+    assert refusal(pd.DataFrame({"time": ["2020-01-01", "2020-01-02", "2020-01-03"],
+                                 "cluster": [2, 0, 1], "label": [0, 1, 0]})) == (
+        "both a cluster and a label column; keep the one that holds the reference labels")
+    # -1 ("no regime") would be a class to the scores but not to k.
+    assert refusal(pd.DataFrame({"time": ["2020-01-01", "2020-01-02", "2020-01-03"],
+                                 "label": [0, -1, 1]})).startswith("1 negative label (the "
+                                                                   "first -1)")
+    # One class: nothing to score.
+    assert refusal(pd.DataFrame({"time": ["2020-01-01", "2020-01-02", "2020-01-03"],
+                                 "label": [2, 2, 2]})) == (
+        "every window has the label 2; the scores need at least two classes")
+    # Times that miss the windows say where the file's times are.
+    assert refusal(pd.DataFrame({"time": ["2019-01-01", "2019-01-02"], "label": [0, 1]})) == (
+        "no label for 3 of the 3 window start times, the first 2020-01-01T00:00:00 (the "
+        "file's times run 2019-01-01T00:00:00 to 2019-01-02T00:00:00)")
+    # A folder is not a file (it was a traceback).
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    with pytest.raises(DataError, match=r"folder.csv: not a readable CSV file \("):
+        read_reference_labels(folder, starts)

@@ -300,6 +300,18 @@ def test_a_shortened_assignments_csv_is_refused_not_trusted(run_copy):
     assert not (run_copy / "again").exists()
 
 
+def test_an_assignments_csv_in_another_encoding_is_refused_in_one_line(run_copy):
+    # Re-saved by a spreadsheet in Latin-1, with a degree sign: it was a UnicodeDecodeError.
+    path = run_copy / "assignments.csv"
+    path.write_bytes(path.read_bytes().replace(b"cluster", b"cluster \xb0", 1))
+    result = CliRunner().invoke(cli, ["regimes", str(run_copy), "--no-plots", "--out",
+                                      str(run_copy / "again")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {path}: not a readable CSV file ("), line
+    assert not (run_copy / "again").exists()
+
+
 @pytest.mark.parametrize("damage", ["twice", "blank"])
 def test_a_window_start_twice_or_blank_names_the_file_and_row(run_copy, damage):
     path = run_copy / "assignments.csv"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from keras_dsc.data import DataOptions
+from keras_dsc.data.era5 import first_line
 from keras_dsc.data.options import AUTO
 from keras_dsc.data.time_axis import infer_step, step_text, to_step
 from keras_dsc.errors import DataError, OptionError
@@ -94,24 +95,36 @@ def read_reference_labels(path, start_times):
     """
     path = pathlib.Path(path)
     try:
-        frame = pd.read_csv(path)
+        # Times as text: 20200101 is a date, not 20200101 nanoseconds since 1970.
+        frame = pd.read_csv(path, dtype={"time": str})
     except FileNotFoundError:
         raise DataError(f"{path}: labels file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not a readable CSV file ({str(error).strip()})") from None
-    column = next((c for c in ("cluster", "label") if c in frame.columns), None)
-    if "time" not in frame.columns or column is None:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            OSError) as error:  # OSError: a folder, a file that cannot be read
+        raise DataError(f"{path}: not a readable CSV file ({first_line(error)})") from None
+    both = [c for c in ("cluster", "label") if c in frame.columns]
+    if len(both) > 1:
+        raise DataError(f"{path}: both a cluster and a label column; keep the one that holds "
+                        f"the reference labels")
+    if "time" not in frame.columns or not both:
         raise DataError(f"{path}: expected the columns time and cluster (or label), found "
                         f"{', '.join(map(str, frame.columns))}")
+    column = both[0]
     try:
         times = pd.to_datetime(frame["time"])
     except (ValueError, TypeError):
-        raise DataError(f"{path}: the time column is not made of dates") from None
+        raise DataError(f"{path}: the time column is not made of dates (the first: "
+                        f"{frame['time'].iloc[0]!r})") from None
     if times.dt.tz is not None:
         times = times.dt.tz_convert(None)
     values = pd.to_numeric(frame[column], errors="coerce")
     if values.isna().any() or not np.all(np.mod(values, 1) == 0):
         raise DataError(f"{path}: the {column} column must hold integer labels")
+    if (values < 0).any():
+        negative = int((values < 0).sum())
+        raise DataError(f"{path}: {negative} negative label{'s' if negative > 1 else ''} (the first "
+                        f"{int(values[values < 0].iloc[0])}); the scores count every label as "
+                        f"a class: give each class, a 'no regime' one too, a label of 0 or more")
     if times.duplicated().any():
         raise DataError(f"{path}: time {times[times.duplicated()].iloc[0].isoformat()} "
                         f"appears more than once")
@@ -120,8 +133,13 @@ def read_reference_labels(path, start_times):
     missing = found.index[found.isna()]
     if len(missing):
         raise DataError(f"{path}: no label for {len(missing)} of the {len(found)} window start "
-                        f"times, the first {missing[0].isoformat()}")
-    return found.to_numpy(dtype=np.int64)
+                        f"times, the first {missing[0].isoformat()} (the file's times run "
+                        f"{series.index.min().isoformat()} to {series.index.max().isoformat()})")
+    labels = found.to_numpy(dtype=np.int64)
+    if len(np.unique(labels)) < 2:
+        raise DataError(f"{path}: every window has the label {labels[0]}; the scores need at "
+                        f"least two classes")
+    return labels
 
 
 def _check_against_model(run_dir, model, preprocessor, windows, cube):

@@ -391,8 +391,10 @@ def _assignments_csv(run_dir):
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            OSError) as error:  # a file re-saved in another encoding, a folder
+        raise DataError(f"{path}: not a readable CSV file "
+                        f"({str(error).strip().splitlines()[0]})") from None
     windows = _windows_made(run_dir)
     if windows is not None and len(frame) != windows:
         raise DataError(f"{path}: {len(frame)} rows, but the run made {windows} windows "
