@@ -291,6 +291,19 @@ def test_truncated_file_refused(tmp_path, writer):
     raises_one_line(lambda: open_cube(cut), "cut.nc")
 
 
+def test_times_along_another_dimension_than_the_datas_are_refused_in_one_line(tmp_path):
+    # coords={"valid_time": an index named "time"}: the data lies along valid_time, its times
+    # along a dimension time (a slip of xarray users). Was: KeyError: 'time', a traceback.
+    times = pd.DatetimeIndex(pd.date_range("2020-01-01", periods=4), name="time")
+    path = tmp_path / "slip.nc"
+    xr.Dataset({"t2m": (("valid_time", "latitude", "longitude"), np.full((4, 2, 3), 280.0),
+                        {"units": "K"})},
+               coords={"valid_time": times, "latitude": [50.0, 49.0],
+                       "longitude": [0.0, 1.0, 2.0]}).to_netcdf(path)
+    raises_one_line(lambda: open_cube(path), "slip.nc", "the time dimension 'valid_time' has "
+                    "no time coordinate of its own")
+
+
 def test_no_time_dimension(tmp_path):
     path = tmp_path / "static.nc"
     xr.Dataset({"z": (("latitude", "longitude"), np.ones((2, 3)))},

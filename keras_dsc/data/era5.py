@@ -672,14 +672,22 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     ds = _axes_named_by_their_coordinates(ds, path)
     # Time.
     if "valid_time" in ds.dims:
-        if "time" in ds.variables:
-            ds = ds.drop_vars("time")
-        ds = ds.rename({"valid_time": "time"})
+        time_dim = "valid_time"
     elif "time" not in ds.dims and _time_named_by_its_coordinate(ds):
-        ds = ds.rename({_time_named_by_its_coordinate(ds): "time"})
+        time_dim = _time_named_by_its_coordinate(ds)
     elif "time" not in ds.dims:
         raise DataError(f"{path}: no time dimension (looked for {', '.join(TIME_NAMES)}; "
                         f"dimensions: {', '.join(map(str, ds.dims)) or 'none'})")
+    else:
+        time_dim = "time"
+    if time_dim not in ds.indexes:  # no times, or times along another dimension
+        raise DataError(f"{path}: the time dimension {time_dim!r} has no time coordinate of its "
+                        f"own (dimensions: {', '.join(map(str, ds.dims))}); write the times as "
+                        f"the coordinate of the data's time dimension")
+    if time_dim == "valid_time" and "time" in ds.variables:
+        ds = ds.drop_vars("time")
+    if time_dim != "time":
+        ds = ds.rename({time_dim: "time"})
     # Latitude, longitude.
     for canonical, names in (("latitude", LATITUDE_NAMES), ("longitude", LONGITUDE_NAMES)):
         found = [n for n in names if n in ds.dims]
