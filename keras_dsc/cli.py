@@ -370,6 +370,8 @@ def composites(run_dir, data, variables, region, test, level, n_resamples, clima
         climatology=climatology, correction=correction, min_probability=min_probability,
         min_duration=min_duration, short_episodes=short_episodes, out=out, plots=plots,
         dpi=dpi, projection=projection, seed=seed, treat_as_missing=treat_as_missing)
+    for note in str(dataset.attrs.get("notes") or "").splitlines():
+        click.echo(f"note: {note}")
     counts = ", ".join(f"{c}:{n}" for c, n in zip(dataset["cluster"].values,
                                                   dataset["count"].values))
     click.echo(f"windows per regime: {counts}")

@@ -268,8 +268,10 @@ def test_window_means_overlapping_windows_and_nan():
     times = pd.date_range("2021-01-01", periods=6, freq="6h")
     field = xr.DataArray([1.0, np.nan, 3.0, 5.0, 7.0, 9.0], dims="time", coords={"time": times})
     starts = pd.Series([0, 1, 0], index=times[[0, 2, 4]])
-    means, _ = window_means(field, starts, "18h")   # steps 0-2, 2-4, 4-5: overlapping
-    np.testing.assert_allclose(means.values, [2.0, 5.0, 8.0])
+    means, kept = window_means(field, starts, "18h")   # steps 0-2, 2-4: overlapping
+    np.testing.assert_allclose(means.values, [2.0, 5.0])
+    # The last window would hold steps 4-5 of its three: left out, not averaged over 12 h.
+    assert means.attrs["partial_windows_left_out"] == 1 and kept.tolist() == [0, 1]
     means, _ = window_means(field, starts, "12h")   # non-overlapping
     np.testing.assert_allclose(means.values, [1.0, 4.0, 8.0])
 

@@ -225,6 +225,34 @@ def test_composites_of_a_field_that_was_not_clustered(run_copy, tmp_path):
     assert_png(out / "composites.png", *map_layout(2, 1, aspect)["figsize"])
 
 
+def test_composites_leave_out_windows_the_field_covers_in_part_and_say_what_they_did(
+        run_copy, tmp_path):
+    # An hourly field without the mornings (00-05 UTC) of the first three days, in a model's
+    # noleap calendar: those days are not averaged over their afternoons (the diurnal cycle
+    # would pass for a regime's anomaly), and both that and the calendar are said.
+    path, _ = precipitation_file(tmp_path / "precip.nc", run_copy, with_lsm=False)
+    with xr.open_dataset(path) as ds:
+        ds = ds.load()
+    hours = pd.DatetimeIndex(ds["valid_time"].values)
+    ds = ds.isel(valid_time=~((hours < hours[0] + pd.Timedelta("3D")) & (hours.hour < 6)))
+    ds["valid_time"].encoding = {"units": "hours since 2000-01-01", "calendar": "noleap"}
+    ds.to_netcdf(tmp_path / "mornings.nc")
+    result = CliRunner().invoke(cli, ["composites", str(run_copy), "--data",
+                                      str(tmp_path / "mornings.nc"), "--variables", "tp",
+                                      "--no-plots", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    assert any("calendar 'noleap'" in line for line in notes), notes
+    assert any(line.endswith(": 3 windows holding only some of their time steps in the field "
+                             "left out (not averaged over part of their span)")
+               for line in notes), notes
+    with xr.open_dataset(tmp_path / "out" / "composites.nc") as written:
+        assert written.attrs["partial_windows_left_out"] == 3
+        assert "calendar 'noleap'" in written.attrs["notes"]
+        windows = len(pd.read_csv(run_copy / "assignments.csv"))
+        assert int(written["count"].sum()) == written.attrs["n_windows"] == windows - 3
+
+
 def test_composites_of_the_runs_own_data_bootstrap_and_refusals(run_copy, tmp_path):
     ds, out = composites_run(run_copy, variables=["sst"], test="bootstrap", n_resamples=50,
                              plots=False)

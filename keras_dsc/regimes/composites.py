@@ -70,7 +70,10 @@ def window_means(field, labels, window=None, name=None):
 
     Returns:
         `(means, labels)`: the field's means on `time` = the starts of the windows that hold
-        at least one of its time steps, and the labels of those windows.
+        all of their time steps in the field (as many as the window over the field's step),
+        and the labels of those windows. A window holding some of its steps only (a day with
+        its mornings missing, the record's last day begun late) is left out, not averaged
+        over part of its span: `means.attrs["partial_windows_left_out"]` counts them.
 
     Example:
 
@@ -110,6 +113,15 @@ def window_means(field, labels, window=None, name=None):
         raise DataError(f"{where}: its times ({times[0]:%Y-%m-%d %H:%M} to "
                         f"{times[-1]:%Y-%m-%d %H:%M}) fall in none of the windows "
                         f"({starts[0]:%Y-%m-%d %H:%M} to {starts[-1]:%Y-%m-%d %H:%M})")
+    # Every step of a window in the field: a window's mean over part of its span (no
+    # mornings) differs from the mean over all of it by the diurnal cycle.
+    expected = max(1, int(round(window / step))) if step is not None else 1
+    partial = covered & (last - first < expected)
+    if partial.all():
+        raise DataError(f"{where}: every window holds only some of its {expected} time steps "
+                        f"in the field (windows of {_duration_text(window)}, steps of "
+                        f"{_duration_text(step)})")
+    covered &= ~partial
     first, last, starts = first[covered], last[covered], starts[covered]
     overlapping = bool(np.any(first[1:] < last[:-1]))
     with warnings.catch_warnings():
@@ -129,7 +141,9 @@ def window_means(field, labels, window=None, name=None):
         means = means.load()
     for name in means.data_vars:
         means[name].attrs = dict(data[name].attrs)
-    return (means[list(means.data_vars)[0]] if single else means), labels[covered]
+    means = means[list(means.data_vars)[0]] if single else means
+    means.attrs["partial_windows_left_out"] = int(partial.sum())
+    return means, labels[covered]
 
 
 def _anomalies(values, months, climatology):
@@ -320,6 +334,7 @@ def composites(field, labels, window=None, test="t-test", level=0.05, n_resample
         "test": test or "none", "significance_level": float(level),
         "climatology": climatology, "correction": correction,
         "n_windows": int(len(kept)),
+        "partial_windows_left_out": int(means.attrs.get("partial_windows_left_out", 0)),
     })
     if test == "bootstrap":
         out.attrs["n_resamples"] = int(n_resamples)

@@ -560,7 +560,7 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
     field = era5.open_cube(data, variables, region, time_range,
                            treat_as_missing=treat_as_missing)
     files = era5.sources_text(field, _files_text(data))
-    check_values(field, files)
+    notes = list(field.attrs.get(era5.NOTES) or []) + check_values(field, files)
     variables = list(field.data_vars)
     land = land_of(data, region, time_range, treat_as_missing)
     n_clusters = _n_clusters(config, raw)
@@ -568,6 +568,10 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
                               n_resamples=n_resamples, climatology=climatology,
                               correction=correction, clusters=n_clusters, seed=seed,
                               name=files)
+    partial = int(result.attrs.get("partial_windows_left_out", 0))
+    if partial:
+        notes.append(f"{files}: {partial} windows holding only some of their time steps in "
+                     f"the field left out (not averaged over part of their span)")
     for axis, standard in (("latitude", "degrees_north"), ("longitude", "degrees_east")):
         result[axis].attrs.update({"standard_name": axis, "units": standard,
                                    "long_name": axis})
@@ -577,6 +581,8 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
                     "min_probability": "none" if min_probability is None
                     else float(min_probability),
                     "min_duration": "none" if min_duration is None else str(min_duration)}
+    if notes:
+        result.attrs["notes"] = "\n".join(notes)  # what opening and averaging the field did
     out = pathlib.Path(out) if out is not None else (
         run_dir / f"{run_folder.COMPOSITES_PREFIX}-{'-'.join(variables)}")
     out = run_folder.free_output_dir(out)
