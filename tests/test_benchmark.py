@@ -139,3 +139,34 @@ def test_quick_benchmark_every_method_has_a_row(tmp_path):
         assert f"| {label} |" in markdown
     assert pd.read_csv(csv_path).shape[0] == len(METHOD_NAMES)
 
+
+
+def test_window1_rows_are_scored_against_the_labels_at_their_own_samples(tmp_path):
+    # Daily windows every other day (--stride 16 of 3-hourly steps) and labels per day: the
+    # window-1 rows have a sample per day, twice the windows. They lost the labels (ARI "-")
+    # while the notes said ARI/NMI were against them, "on the same samples".
+    rng = np.random.default_rng(0)
+    steps = pd.date_range("2020-01-01", periods=12 * 8, freq="3h")
+    days = steps.normalize().unique()
+    labels = (np.arange(len(days)) // 2) % 2  # two days each: both in the windows
+    pattern = np.linspace(-1.0, 1.0, 4 * 5).reshape(4, 5)
+    msl = (101300 + 800 * np.where(labels[days.get_indexer(steps.normalize())], 1, -1)
+           [:, None, None] * pattern + rng.normal(0, 100, (len(steps), 4, 5)))
+    data = tmp_path / "msl.nc"
+    import xarray as xr
+
+    xr.Dataset({"msl": (("valid_time", "latitude", "longitude"), msl.astype("float32"),
+                        {"units": "Pa"})},
+               coords={"valid_time": steps, "latitude": [50.0, 49.0, 48.0, 47.0],
+                       "longitude": [0.0, 1.0, 2.0, 3.0, 4.0]}).to_netcdf(data)
+    pd.DataFrame({"time": days.strftime("%Y-%m-%d"), "label": labels}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    table, _, md_path = run_benchmark(
+        DataOptions(data=str(data), stride=16, anomalies=False), seeds=1,
+        methods="kmeans,dsc_published", n_clusters=2, size=TINY, out=tmp_path / "out",
+        echo=lambda line: None, labels_csv=tmp_path / "labels.csv")
+    assert table["ari_mean"].notna().all(), table[["method", "ari_mean"]]
+    text = md_path.read_text()
+    assert ("Window-1 rows are trained and scored on the cube averaged over each window's "
+            "span, one sample per span (12 samples, where the windows, with their stride, are "
+            "6): their ARI/NMI against the label at each sample's start.") in text

@@ -199,6 +199,7 @@ class _Context:
         self.main = _Data(prepared, labels)
         self.labels_csv = labels_csv
         self._window1 = None
+        self.window1_unlabelled = None  # why the window-1 samples have no reference labels
         self.n_clusters = n_clusters
 
     @property
@@ -206,7 +207,18 @@ class _Context:
         if self._window1 is None:
             prepared = prepare_data(window1_options(self.options, self.main.prepared))
             same = len(prepared.windows) == len(self.main)
-            self._window1 = _Data(prepared, self.main.labels if same else None)
+            labels = self.main.labels if same else None
+            if not same and self.labels_csv is not None:
+                # Other samples (windows that overlap, --stride): each takes the label at
+                # its own start, as the windows do.
+                from keras_dsc.runs.evaluate import read_reference_labels
+
+                try:
+                    labels = read_reference_labels(self.labels_csv,
+                                                   prepared.windows.start_times)
+                except DataError as error:
+                    self.window1_unlabelled = str(error)
+            self._window1 = _Data(prepared, labels)
         return self._window1
 
     def data_for(self, method):
@@ -414,6 +426,21 @@ def to_markdown(table, notes=()):
     return "\n".join(lines + [""] + [f"- {note}" for note in notes]) + "\n"
 
 
+def _window1_note(context):
+    """What the window-1 rows are scored on."""
+    window1 = context._window1
+    if window1 is None or len(window1) == len(context.main):
+        return ("Window-1 rows are trained and scored on the same cube averaged over each "
+                "window's span (one sample per window, window 1): their ARI/NMI refer to the "
+                "same samples, their other scores to those averaged features.")
+    said = ("their ARI/NMI against the label at each sample's start" if window1.labels
+            is not None else f"without reference labels, so no ARI/NMI "
+            f"({context.window1_unlabelled})")
+    return (f"Window-1 rows are trained and scored on the cube averaged over each window's "
+            f"span, one sample per span ({len(window1)} samples, where the windows, with "
+            f"their stride, are {len(context.main)}): {said}.")
+
+
 def _notes(context, table, seeds, quick):
     main = context.main.prepared.description
     test_metric = table["test_metric"].iloc[0] if len(table) else "ari"
@@ -429,9 +456,7 @@ def _notes(context, table, seeds, quick):
         "sqrt(cos(latitude)); the data has no reference labels, so no ARI or NMI.",
         "k-means, EOF + k-means, SOM and keras_dsc DSC run exactly what `fit --method` runs "
         "(the same code and defaults, the step budgets included).",
-        "Window-1 rows are trained and scored on the same cube averaged over each window's "
-        "span (one sample per window, window 1): their ARI/NMI refer to the same samples, "
-        "their other scores to those averaged features.",
+        _window1_note(context),
         f"Mean ± sample standard deviation over seeds. Δ vs DSC: keras_dsc DSC minus the row "
         f"on {test_metric}; p: two-sided paired tests over seeds (scipy.stats.wilcoxon and "
         f"ttest_rel) of keras_dsc DSC against the row. With n seeds the smallest Wilcoxon p "
