@@ -328,6 +328,23 @@ def test_a_shortened_assignments_csv_is_refused_not_trusted(run_copy):
     assert not (run_copy / "again").exists()
 
 
+@pytest.mark.parametrize("cluster", [7, -5, "NAO+"])
+def test_a_cluster_the_run_does_not_have_names_the_file_and_row(run_copy, cluster):
+    # Was: "labels: regime 7 is not one of the clusters [0, 1, 2]", naming neither the file
+    # nor anything the user gave.
+    path = run_copy / "assignments.csv"
+    table = pd.read_csv(path)
+    table["cluster"] = table["cluster"].astype(object)
+    table.loc[2, "cluster"] = cluster
+    table.to_csv(path, index=False)
+    result = CliRunner().invoke(cli, ["regimes", str(run_copy), "--no-plots", "--out",
+                                      str(run_copy / "again")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {path}: row 4 has cluster "), line
+    assert "not one of the run's clusters (0.." in line and line.endswith("edited or replaced")
+
+
 def test_an_assignments_csv_in_another_encoding_is_refused_in_one_line(run_copy):
     # Re-saved by a spreadsheet in Latin-1, with a degree sign: it was a UnicodeDecodeError.
     path = run_copy / "assignments.csv"

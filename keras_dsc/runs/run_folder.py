@@ -442,7 +442,30 @@ def read_assignments_table(run_dir):
     if twice.any():
         raise DataError(f"{path}: the window starting at "
                         f"{frame['time'][twice].iloc[0].isoformat()} appears twice")
+    clusters = pd.to_numeric(frame["cluster"], errors="coerce")
+    n_clusters = _clusters_made(run_dir)
+    wrong = clusters.isna() | (np.mod(clusters, 1) != 0) | (clusters < 0)
+    if n_clusters is not None:
+        wrong |= clusters >= n_clusters
+    if wrong.any():
+        row = int(wrong.to_numpy().argmax())
+        clusters_of_run = f" (0..{n_clusters - 1}, {CONFIG_FILE})" if n_clusters else ""
+        raise DataError(f"{path}: row {row + 2} has cluster {frame['cluster'].iloc[row]!r}, "
+                        f"not one of the run's clusters{clusters_of_run}; the file was edited "
+                        f"or replaced")
+    frame["cluster"] = clusters.astype("int64")
     return frame
+
+
+def _clusters_made(run_dir):
+    """The k the run's `config.json` says it was fitted with, or `None`."""
+    path = pathlib.Path(run_dir) / CONFIG_FILE
+    try:
+        n = ((json.loads(path.read_text()) if path.is_file() else {}).get("fit")
+             or {}).get("n_clusters")
+    except (json.JSONDecodeError, AttributeError, OSError):
+        return None
+    return int(n) if isinstance(n, int) and n >= 1 else None
 
 
 def read_time_step(run_dir):
