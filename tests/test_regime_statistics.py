@@ -259,6 +259,7 @@ def test_composites_on_a_field_that_covers_part_of_the_record():
     part = field.sel(time=slice(None, "2021-01-30T23:00"))
     result = composites(part, labels, test=None)
     assert result["count"].values.tolist() == [10, 10, 10]
+    assert result.attrs["windows_without_the_field"] == len(labels) - 30
     assert "tp_significant" not in result
     with pytest.raises(DataError, match="fall in none of the windows"):
         composites(field.assign_coords(time=field.time + np.timedelta64(400, "D")), labels)

@@ -73,7 +73,9 @@ def window_means(field, labels, window=None, name=None):
         all of their time steps in the field (as many as the window over the field's step),
         and the labels of those windows. A window holding some of its steps only (a day with
         its mornings missing, the record's last day begun late) is left out, not averaged
-        over part of its span: `means.attrs["partial_windows_left_out"]` counts them.
+        over part of its span: `means.attrs["partial_windows_left_out"]` counts them, and
+        `means.attrs["windows_without_the_field"]` the windows holding none (a gap, a field
+        shorter than the run).
 
     Example:
 
@@ -143,6 +145,7 @@ def window_means(field, labels, window=None, name=None):
         means[name].attrs = dict(data[name].attrs)
     means = means[list(means.data_vars)[0]] if single else means
     means.attrs["partial_windows_left_out"] = int(partial.sum())
+    means.attrs["windows_without_the_field"] = int(len(labels) - covered.sum() - partial.sum())
     return means, labels[covered]
 
 
@@ -335,6 +338,7 @@ def composites(field, labels, window=None, test="t-test", level=0.05, n_resample
         "climatology": climatology, "correction": correction,
         "n_windows": int(len(kept)),
         "partial_windows_left_out": int(means.attrs.get("partial_windows_left_out", 0)),
+        "windows_without_the_field": int(means.attrs.get("windows_without_the_field", 0)),
     })
     if test == "bootstrap":
         out.attrs["n_resamples"] = int(n_resamples)

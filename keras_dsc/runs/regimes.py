@@ -568,6 +568,10 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
                               n_resamples=n_resamples, climatology=climatology,
                               correction=correction, clusters=n_clusters, seed=seed,
                               name=files)
+    outside = int(result.attrs.get("windows_without_the_field", 0))
+    if outside:
+        notes.append(f"{files}: {outside} of the run's {len(labels)} windows hold none of the "
+                     f"field's time steps (gaps, or a field shorter than the run): left out")
     partial = int(result.attrs.get("partial_windows_left_out", 0))
     if partial:
         notes.append(f"{files}: {partial} windows holding only some of their time steps in "
