@@ -31,7 +31,6 @@ HOURS = tuple(f"hour{h:02d}" for h in range(24))
 YEAR_DAYS = 365.25
 SEASON_BINS_PER_DAY = 4
 """The resolution (bins per day) of the part of the year a climatology covers."""
-"""A variable varies by no more than this fraction of its magnitude: it is constant."""
 
 
 class CubePreprocessor:
@@ -497,13 +496,13 @@ def covered_season(times, step):
     day = _season_day(times)
     starts = np.floor((day - width) * SEASON_BINS_PER_DAY).astype(int)
     ends = np.ceil((day + width) * SEASON_BINS_PER_DAY).astype(int)
+    # Each interval, and its copies a year later and earlier (wrapped round the year's end).
+    lows = np.clip(np.concatenate([starts, starts + bins, starts - bins]), 0, bins)
+    highs = np.clip(np.concatenate([ends, ends + bins, ends - bins]), 0, bins)
+    inside = lows < highs
     change = np.zeros(bins + 1)
-    for start, end in zip(starts, ends):  # each interval, wrapped round the year's end
-        for low, high in ((start, end), (start + bins, end + bins), (start - bins, end - bins)):
-            low, high = max(low, 0), min(high, bins)
-            if low < high:
-                change[low] += 1
-                change[high] -= 1
+    np.add.at(change, lows[inside], 1.0)
+    np.add.at(change, highs[inside], -1.0)
     covered = np.cumsum(change)[:bins] > 0
     if covered.all():
         return None
@@ -557,10 +556,11 @@ def season_text(season):
     parts = [list(part) for part in season]
     if len(parts) > 1 and parts[0][0] <= 0.0 and parts[-1][1] >= YEAR_DAYS:
         parts = [[parts[-1][0], parts[0][1]]] + parts[1:-1]  # across 31 December
-    day = pd.Timestamp("2001-01-01")  # a common year
-    return ", ".join(f"{day + pd.Timedelta(days=low):%-d %b}-"
-                     f"{day + pd.Timedelta(days=min(high, 364.99)):%-d %b}"
-                     for low, high in parts)
+    def date(days):
+        stamp = pd.Timestamp("2001-01-01") + pd.Timedelta(days=min(days, 364.99))  # common
+        return f"{stamp.day} {stamp:%b}"
+
+    return ", ".join(f"{date(low)}-{date(high)}" for low, high in parts)
 
 
 def _season_day(times):
