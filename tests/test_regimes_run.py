@@ -345,6 +345,21 @@ def test_a_cluster_the_run_does_not_have_names_the_file_and_row(run_copy, cluste
     assert "not one of the run's clusters (0.." in line and line.endswith("edited or replaced")
 
 
+def test_an_assignments_csv_shifted_in_time_is_refused(run_copy):
+    # Every window a day later: the row count matched, the regimes were reported a day off.
+    path = run_copy / "assignments.csv"
+    table = pd.read_csv(path)
+    table["time"] = (pd.to_datetime(table["time"]) + pd.Timedelta("1D")).dt.strftime(
+        "%Y-%m-%dT%H:%M:%S")
+    table.to_csv(path, index=False)
+    result = CliRunner().invoke(cli, ["regimes", str(run_copy), "--no-plots", "--out",
+                                      str(run_copy / "again")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {path}: row {len(table) + 1} starts at "), line
+    assert "outside the run's data (" in line and line.endswith("edited or replaced")
+
+
 def test_an_assignments_csv_in_another_encoding_is_refused_in_one_line(run_copy):
     # Re-saved by a spreadsheet in Latin-1, with a degree sign: it was a UnicodeDecodeError.
     path = run_copy / "assignments.csv"

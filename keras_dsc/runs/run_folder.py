@@ -454,7 +454,27 @@ def read_assignments_table(run_dir):
                         f"not one of the run's clusters{clusters_of_run}; the file was edited "
                         f"or replaced")
     frame["cluster"] = clusters.astype("int64")
+    period = _period_of_data(run_dir)
+    if period is not None:
+        outside = (frame["time"] < period[0]) | (frame["time"] > period[1])
+        if outside.any():
+            row = int(outside.to_numpy().argmax())
+            raise DataError(f"{path}: row {row + 2} starts at "
+                            f"{frame['time'].iloc[row].isoformat()}, outside the run's data "
+                            f"({period[0].isoformat()} to {period[1].isoformat()}, "
+                            f"{CONFIG_FILE}); the file was edited or replaced")
     return frame
+
+
+def _period_of_data(run_dir):
+    """The first and last time step of the run's data (`config.json`), or `None`."""
+    path = pathlib.Path(run_dir) / CONFIG_FILE
+    try:
+        time = ((json.loads(path.read_text()) if path.is_file() else {}).get("data")
+                or {}).get("time") or {}
+        return pd.Timestamp(time["start"]), pd.Timestamp(time["end"])
+    except (json.JSONDecodeError, AttributeError, OSError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _clusters_made(run_dir):
