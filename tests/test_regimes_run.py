@@ -328,48 +328,52 @@ def test_a_shortened_assignments_csv_is_refused_not_trusted(run_copy):
     assert not (run_copy / "again").exists()
 
 
-@pytest.mark.parametrize("cluster", [7, -5, "NAO+"])
-def test_a_cluster_the_run_does_not_have_names_the_file_and_row(run_copy, cluster):
-    # Was: "labels: regime 7 is not one of the clusters [0, 1, 2]", naming neither the file
-    # nor anything the user gave.
-    path = run_copy / "assignments.csv"
-    table = pd.read_csv(path)
-    table["cluster"] = table["cluster"].astype(object)
-    table.loc[2, "cluster"] = cluster
-    table.to_csv(path, index=False)
+def regimes_refusal(run_copy):
+    """`regimes` on the run: refused with exit status 2 in one line, nothing written."""
     result = CliRunner().invoke(cli, ["regimes", str(run_copy), "--no-plots", "--out",
                                       str(run_copy / "again")])
     assert result.exit_code == 2 and "Traceback" not in result.output
+    assert not (run_copy / "again").exists()
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"Error: {path}: row 4 has cluster "), line
-    assert "not one of the run's clusters (0.." in line and line.endswith("edited or replaced")
+    return line
 
 
-def test_an_assignments_csv_shifted_in_time_is_refused(run_copy):
-    # Every window a day later: the row count matched, the regimes were reported a day off.
-    path = run_copy / "assignments.csv"
-    table = pd.read_csv(path)
+def cluster_at_row_4(cluster):
+    def edit(table):
+        table["cluster"] = table["cluster"].astype(object)
+        table.loc[2, "cluster"] = cluster
+        return "row 4 has cluster ", "not one of the run's clusters (0.."
+    return edit
+
+
+def a_day_later(table):
     table["time"] = (pd.to_datetime(table["time"]) + pd.Timedelta("1D")).dt.strftime(
         "%Y-%m-%dT%H:%M:%S")
+    return f"row {len(table) + 1} starts at ", "outside the run's data ("
+
+
+@pytest.mark.parametrize("edit", [cluster_at_row_4(7), cluster_at_row_4(-5),
+                                  cluster_at_row_4("NAO+"), a_day_later],
+                         ids=["cluster 7", "cluster -5", "text", "a day later"])
+def test_an_edited_assignments_csv_is_refused_naming_the_file_and_row(run_copy, edit):
+    # Was: "labels: regime 7 is not one of the clusters [0, 1, 2]", naming neither the file
+    # nor anything the user gave; every window a day later passed (the row count matched)
+    # and the regimes were reported a day off.
+    path = run_copy / "assignments.csv"
+    table = pd.read_csv(path)
+    row, why = edit(table)
     table.to_csv(path, index=False)
-    result = CliRunner().invoke(cli, ["regimes", str(run_copy), "--no-plots", "--out",
-                                      str(run_copy / "again")])
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"Error: {path}: row {len(table) + 1} starts at "), line
-    assert "outside the run's data (" in line and line.endswith("edited or replaced")
+    line = regimes_refusal(run_copy)
+    assert line.startswith(f"Error: {path}: {row}"), line
+    assert why in line and line.endswith("the file was edited or replaced")
 
 
 def test_an_assignments_csv_in_another_encoding_is_refused_in_one_line(run_copy):
     # Re-saved by a spreadsheet in Latin-1, with a degree sign: it was a UnicodeDecodeError.
     path = run_copy / "assignments.csv"
     path.write_bytes(path.read_bytes().replace(b"cluster", b"cluster \xb0", 1))
-    result = CliRunner().invoke(cli, ["regimes", str(run_copy), "--no-plots", "--out",
-                                      str(run_copy / "again")])
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    (line,) = result.stderr.strip().splitlines()
+    line = regimes_refusal(run_copy)
     assert line.startswith(f"Error: {path}: not a readable CSV file ("), line
-    assert not (run_copy / "again").exists()
 
 
 @pytest.mark.parametrize("damage", ["twice", "blank"])
