@@ -119,7 +119,7 @@ def window_means(field, labels, window=None, name=None):
     # mornings) differs from the mean over all of it by the diurnal cycle.
     expected = max(1, int(round(window / step))) if step is not None else 1
     partial = covered & (last - first < expected)
-    if partial.all():
+    if not (covered & ~partial).any():
         raise DataError(f"{where}: every window holds only some of its {expected} time steps "
                         f"in the field (windows of {_duration_text(window)}, steps of "
                         f"{_duration_text(step)})")

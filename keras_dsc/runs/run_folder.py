@@ -405,14 +405,8 @@ def _assignments_csv(run_dir):
 def _windows_made(run_dir):
     """The number of windows the run's `config.json` says it made, or `None` when it does not
     say (a run folder of another method)."""
-    path = pathlib.Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        return None
-    try:
-        windows = ((json.loads(path.read_text()).get("data") or {}).get("windowing")
-                   or {}).get("windows")
-    except (json.JSONDecodeError, AttributeError):
-        return None  # read_config, where the run needs it, says what is wrong
+    windowing = _section(_section(_config_or_nothing(run_dir), "data"), "windowing")
+    windows = windowing.get("windows")
     return windows if isinstance(windows, int) and not isinstance(windows, bool) else None
 
 
@@ -468,24 +462,34 @@ def read_assignments_table(run_dir):
 
 def _period_of_data(run_dir):
     """The first and last time step of the run's data (`config.json`), or `None`."""
-    path = pathlib.Path(run_dir) / CONFIG_FILE
+    time = _section(_section(_config_or_nothing(run_dir), "data"), "time")
     try:
-        time = ((json.loads(path.read_text()) if path.is_file() else {}).get("data")
-                or {}).get("time") or {}
         return pd.Timestamp(time["start"]), pd.Timestamp(time["end"])
-    except (json.JSONDecodeError, AttributeError, OSError, KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):
         return None
 
 
 def _clusters_made(run_dir):
     """The k the run's `config.json` says it was fitted with, or `None`."""
+    n = _section(_config_or_nothing(run_dir), "fit").get("n_clusters")
+    return int(n) if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else None
+
+
+def _config_or_nothing(run_dir):
+    """The run's `config.json` as a dict, `{}` when it has none or it cannot be read
+    (`read_config`, where the run needs it, says what is wrong)."""
     path = pathlib.Path(run_dir) / CONFIG_FILE
     try:
-        n = ((json.loads(path.read_text()) if path.is_file() else {}).get("fit")
-             or {}).get("n_clusters")
-    except (json.JSONDecodeError, AttributeError, OSError):
-        return None
-    return int(n) if isinstance(n, int) and n >= 1 else None
+        config = json.loads(path.read_text()) if path.is_file() else {}
+    except (json.JSONDecodeError, OSError, UnicodeDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _section(config, key):
+    """`config[key]` where it is a dict, else `{}`."""
+    value = config.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def read_time_step(run_dir):
