@@ -167,6 +167,11 @@ def test_reference_labels_that_would_score_the_wrong_thing_are_refused(tmp_path)
     pd.DataFrame({"time": [20200101, 20200102, 20200103], "label": [0, 1, 0]}).to_csv(
         path, index=False)
     assert read_reference_labels(path, starts).tolist() == [0, 1, 0]
+    # Times in several UTC offsets are read in UTC (was: "not made of dates").
+    pd.DataFrame({"time": ["2020-01-01T01:00:00+01:00", "2020-01-02T00:00:00+00:00",
+                           "2020-01-02T19:00:00-05:00"], "label": [0, 1, 0]}).to_csv(
+        path, index=False)
+    assert read_reference_labels(path, starts).tolist() == [0, 1, 0]
     # Both columns: which one holds the reference is not guessed.
     assert refusal(pd.DataFrame({"time": ["2020-01-01", "2020-01-02", "2020-01-03"],
                                  "cluster": [2, 0, 1], "label": [0, 1, 0]})) == (

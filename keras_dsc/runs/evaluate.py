@@ -113,8 +113,11 @@ def read_reference_labels(path, start_times):
     try:
         times = pd.to_datetime(frame["time"])
     except (ValueError, TypeError):
-        raise DataError(f"{path}: the time column is not made of dates (the first: "
-                        f"{frame['time'].iloc[0]!r})") from None
+        try:  # times in several UTC offsets: each in UTC, as the windows are
+            times = pd.to_datetime(frame["time"], utc=True)
+        except (ValueError, TypeError):
+            raise DataError(f"{path}: the time column is not made of dates (the first: "
+                            f"{frame['time'].iloc[0]!r})") from None
     if times.dt.tz is not None:
         times = times.dt.tz_convert(None)
     values = pd.to_numeric(frame[column], errors="coerce")
