@@ -355,10 +355,16 @@ def _fill_values(x):
     sample = sample[np.isfinite(sample) & ~np.isin(sample, candidates)].astype("float64")
     if not sample.size:
         return [], ""
+    median, width, text = _spread(sample)
+    spread = max(width, 1e-6 * abs(median), 1e-12)
+    return [v for v in candidates if abs(float(v) - median) > 10.0 * spread], text
+
+
+def _spread(sample):
+    """`(median, width of the 1st..99th percentiles, those percentiles as text)` of the
+    values of a few time steps (`_sample`), against which fill values lie far out."""
     low, median, high = np.percentile(sample, [1, 50, 99])
-    spread = max(high - low, 1e-6 * abs(median), 1e-12)
-    fills = [v for v in candidates if abs(float(v) - median) > 10.0 * spread]
-    return fills, f"{low:.3g}..{high:.3g}, 1st to 99th percentile"
+    return median, high - low, f"{low:.3g}..{high:.3g}, 1st to 99th percentile"
 
 
 def _packed_fills(x, packings):
@@ -395,10 +401,9 @@ def _packed_fills(x, packings):
         sample = sample[np.abs(sample - fill) > tolerance]
     if not sample.size:
         return []
-    low, median, high = np.percentile(sample, [1, 50, 99])
-    text = f"{low:.3g}..{high:.3g}, 1st to 99th percentile"
+    median, width, text = _spread(sample)
     return [(value, fill, tolerance, text) for value, fill, tolerance, scale in candidates
-            if abs(fill - median) > 3.0 * max(high - low, abs(scale), 1e-12)]
+            if abs(fill - median) > 3.0 * max(width, abs(scale), 1e-12)]
 
 
 def _valid_range(x):
