@@ -383,9 +383,9 @@ def load_model(run_dir):
         raise DataError(f"{path}: cannot load the model ({era5.first_line(error)})") from None
 
 
-def _assignments_csv(run_dir):
-    """`(path, frame)` of the run's `assignments.csv`; a missing or unreadable file is a
-    `DataError` naming it."""
+def _assignments_csv(run_dir, config):
+    """`(path, frame)` of the run's `assignments.csv` (`config`: its `config.json`, see
+    `_config_or_nothing`); a missing or unreadable file is a `DataError` naming it."""
     path = pathlib.Path(run_dir) / ASSIGNMENTS_FILE
     try:
         frame = pd.read_csv(path)
@@ -395,24 +395,24 @@ def _assignments_csv(run_dir):
             OSError) as error:  # a file re-saved in another encoding, a folder
         raise DataError(f"{path}: not a readable CSV file "
                         f"({str(error).strip().splitlines()[0]})") from None
-    windows = _windows_made(run_dir)
+    windows = _windows_made(config)
     if windows is not None and len(frame) != windows:
         raise DataError(f"{path}: {len(frame)} rows, but the run made {windows} windows "
                         f"({CONFIG_FILE}); the file was shortened or replaced")
     return path, frame
 
 
-def _windows_made(run_dir):
+def _windows_made(config):
     """The number of windows the run's `config.json` says it made, or `None` when it does not
     say (a run folder of another method)."""
-    windowing = _section(_section(_config_or_nothing(run_dir), "data"), "windowing")
+    windowing = _section(_section(config, "data"), "windowing")
     windows = windowing.get("windows")
     return windows if isinstance(windows, int) and not isinstance(windows, bool) else None
 
 
 def read_assignments(run_dir):
     """The `cluster` column of the run's `assignments.csv`, as an int array."""
-    path, frame = _assignments_csv(run_dir)
+    path, frame = _assignments_csv(run_dir, _config_or_nothing(run_dir))
     if "cluster" not in frame.columns:
         raise DataError(f"{path}: no 'cluster' column")
     return frame["cluster"].to_numpy(dtype=np.int64)
@@ -421,7 +421,8 @@ def read_assignments(run_dir):
 def read_assignments_table(run_dir):
     """The run's `assignments.csv` as a table: `time` (datetime64, each window's start, once),
     `cluster` and, when the run has one, `probability` (of the assigned cluster)."""
-    path, frame = _assignments_csv(run_dir)
+    config = _config_or_nothing(run_dir)
+    path, frame = _assignments_csv(run_dir, config)
     missing = [c for c in ("time", "cluster") if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: no {missing[0]!r} column")
@@ -437,7 +438,7 @@ def read_assignments_table(run_dir):
         raise DataError(f"{path}: the window starting at "
                         f"{frame['time'][twice].iloc[0].isoformat()} appears twice")
     clusters = pd.to_numeric(frame["cluster"], errors="coerce")
-    n_clusters = _clusters_made(run_dir)
+    n_clusters = _clusters_made(config)
     wrong = clusters.isna() | (np.mod(clusters, 1) != 0) | (clusters < 0)
     if n_clusters is not None:
         wrong |= clusters >= n_clusters
@@ -448,7 +449,7 @@ def read_assignments_table(run_dir):
                         f"not one of the run's clusters{clusters_of_run}; the file was edited "
                         f"or replaced")
     frame["cluster"] = clusters.astype("int64")
-    period = _period_of_data(run_dir)
+    period = _period_of_data(config)
     if period is not None:
         outside = (frame["time"] < period[0]) | (frame["time"] > period[1])
         if outside.any():
@@ -460,18 +461,18 @@ def read_assignments_table(run_dir):
     return frame
 
 
-def _period_of_data(run_dir):
+def _period_of_data(config):
     """The first and last time step of the run's data (`config.json`), or `None`."""
-    time = _section(_section(_config_or_nothing(run_dir), "data"), "time")
+    time = _section(_section(config, "data"), "time")
     try:
         return pd.Timestamp(time["start"]), pd.Timestamp(time["end"])
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def _clusters_made(run_dir):
+def _clusters_made(config):
     """The k the run's `config.json` says it was fitted with, or `None`."""
-    n = _section(_config_or_nothing(run_dir), "fit").get("n_clusters")
+    n = _section(config, "fit").get("n_clusters")
     return int(n) if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else None
 
 
