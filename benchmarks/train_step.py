@@ -10,6 +10,9 @@ Prints, in ONE run (so that every speed is a ratio measured under the same condi
   41 x 41 x 7, the `fit` defaults) and for a paper-scale hourly model (24-step windows,
   filters (32, 64)) at batch 16 and 32;
 - one ConvLSTM2D layer alone, both implementations (forward, forward + backward);
+- the bound on any ConvLSTM2D implementation: the default DSC step with the stock layer against
+  the same step with a stand-in that costs nothing in its place (`CostlessRecurrence`), so
+  their ratio is the most that any ConvLSTM2D could make that step faster;
 - the data path: seconds to fetch one batch of the built-in cube (prepared in memory), of a
   streamed NetCDF file (lazy, read window by window) and of that file prepared once, in memory
   and into a memory-mapped file, against the step time, and the seconds of each one-off
@@ -200,6 +203,51 @@ def dsc_models(window, filters, dtype="float32", jit_compile=False, **architectu
     return models
 
 
+class CostlessRecurrence(keras.layers.Layer):
+    """A stand-in for ConvLSTM2D of the same output shape that costs almost nothing: a tanh of a
+    per-point projection (a Dense on the channels), no convolution, no recurrence. A DSC step
+    with it is what the step would cost if its ConvLSTM2D layers were free: the most that any
+    ConvLSTM2D implementation could make the step faster."""
+
+    def __init__(self, filters, kernel_size=3, padding="same", return_sequences=True, **kwargs):
+        super().__init__(name=kwargs.get("name"), dtype=kwargs.get("dtype"))
+        self.projection = keras.layers.Dense(filters, activation="tanh", dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        self.projection.build(input_shape)
+
+    def call(self, inputs, training=None):
+        return self.projection(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.projection.units)
+
+
+def costless_bound(window, filters, batch, warmup, steps, jit_compile=False):
+    """Seconds per DSC train step with the stock ConvLSTM2D and with `CostlessRecurrence` in
+    its place, interleaved: their ratio bounds what any ConvLSTM2D can gain in the step."""
+    from keras_dsc.layers import convlstm_blocks
+
+    rng = np.random.default_rng(0)
+    windows = rng.normal(size=(batch, *window)).astype("float32")
+    target = rng.random((batch, 6)).astype("float32")
+    target /= target.sum(axis=1, keepdims=True)
+    models = {}
+    stock_class = convlstm_blocks.convlstm_class
+    for name in ("keras", "costless"):
+        keras.utils.set_random_seed(0)
+        if name == "costless":
+            convlstm_blocks.convlstm_class = lambda _: CostlessRecurrence
+        try:
+            models[name] = DSC(input_shape=window, n_clusters=6, filters=filters,
+                               convlstm="keras")
+        finally:
+            convlstm_blocks.convlstm_class = stock_class
+        models[name].compile(optimizer="adam", jit_compile=jit_compile)
+    calls = {name: (lambda m=m: m.train_on_batch(windows, target)) for name, m in models.items()}
+    return interleaved(calls, warmup, steps)
+
+
 def bench_dsc(window, filters, batch, warmup, steps, dtype="float32", jit_compile=False,
               architecture=None):
     """The row of one DSC train step (`train_on_batch` with a target distribution)."""
@@ -368,6 +416,7 @@ def main():
     window, filters, batch, warmup, steps = dsc_cases[0]
     rows.append(bench_dsc(window, filters, batch, warmup, steps, dtypes[0],
                           hardware["jit_compile"], PREVIOUS_DECODER))
+    bound = costless_bound(window, filters, batch, warmup, steps, hardware["jit_compile"])
     for shape, filters in layer_cases:
         rows += bench_layer(shape, filters, layer_warmup, layer_steps)
         print(f"  measured {rows[-1][0]}", file=sys.stderr, flush=True)
@@ -383,6 +432,11 @@ def main():
     print(HEADER)
     for row in rows:
         print_row(*row, peak)
+    print(f"\nthe bound on any ConvLSTM2D in the default DSC step ({dsc_cases[0][0]}, "
+          f"{dsc_cases[0][1]}, batch {dsc_cases[0][2]}): {bound['keras'] * 1000:.0f} ms per step "
+          f"with keras.layers.ConvLSTM2D, {bound['costless'] * 1000:.0f} ms with a stand-in that "
+          f"costs nothing (a per-point Dense, no recurrence), so no ConvLSTM2D can make this "
+          f"step more than {bound['keras'] / bound['costless']:.2f}x faster than the stock one")
 
     window, filters, batch = dsc_cases[0][:3]
     step = min(rows[0][2].values())

@@ -35,7 +35,8 @@ def test_train_step_benchmark_runs_at_its_tiny_size():
                      "NetCDF file, streamed", "NetCDF file, prepared once in memory",
                      "NetCDF file, prepared once into a mapped file",
                      "preparing the lazy NetCDF cube once", "TFDS era5_cube/hourly24",
-                     "building that TFDS dataset once", "full fit, 8 daily windows"):
+                     "building that TFDS dataset once", "full fit, 8 daily windows",
+                     "the bound on any ConvLSTM2D in the default DSC step"):
         assert expected in done.stdout, (expected, done.stdout)
 
 
