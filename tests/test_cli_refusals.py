@@ -182,3 +182,20 @@ def test_two_fits_into_one_run_name_at_once(tmp_path):
     assert (tmp_path / "runs" / "same" / "model.keras").is_file()
     assert len(pd.read_csv(tmp_path / "runs" / "same" / "assignments.csv")) == 4
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["same"]
+
+
+def test_an_out_that_is_a_file_is_refused(tmp_path):
+    """`--out` naming a file, or a run's partial folder name taken by a file (found by a probe:
+    a NotADirectoryError traceback and exit status 1)."""
+    (tmp_path / "results").write_text("notes\n")
+    before = snapshot(tmp_path)
+    line = refused(run_cli("fit", "--days", "4", *TINY, "--out", tmp_path / "results",
+                           "--run-name", "r"), "--out", str(tmp_path / "results"))
+    assert line == f"Error: --out: {tmp_path / 'results'} is a file, not a folder"
+    assert snapshot(tmp_path) == before
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / ".r.partial").write_text("")
+    before = snapshot(tmp_path)
+    refused(run_cli("fit", "--days", "4", *TINY, "--out", tmp_path / "runs", "--run-name", "r"),
+            "--run-name", str(tmp_path / "runs" / ".r.partial"), "taken by a file")
+    assert snapshot(tmp_path) == before

@@ -102,6 +102,8 @@ def free_run_dir(out, run_name, prefix="dsc"):
     """`<out>/<run_name>` (`run_name` None: `default_run_name(prefix)`); refuses an existing
     one, and one whose partial folder a killed `fit` left (pointing to `fit --resume`)."""
     run_name = run_name or default_run_name(prefix)
+    if pathlib.Path(out).exists() and not pathlib.Path(out).is_dir():
+        raise OptionError(f"{{out}}: {out} is a file, not a folder", "out")
     run_dir = pathlib.Path(out) / run_name
     if run_dir.exists():
         raise OptionError(f"{{run_name}}: {run_dir} already exists; choose another name",
@@ -115,6 +117,9 @@ def free_run_dir(out, run_name, prefix="dsc"):
 def _refuse_partial(run_dir, partial):
     """Raises the `OptionError` for a run name whose partial folder exists: another `fit` is
     writing it (its lock is held), or a killed one left it."""
+    if not partial.is_dir():
+        raise OptionError(f"{{run_name}}: {partial}, the name of {run_dir}'s partial folder, is "
+                          f"taken by a file; choose another name", "run_name")
     if _is_locked(partial):
         raise OptionError(f"{{run_name}}: {run_dir} is being written by another fit "
                           f"({partial}); choose another name", "run_name")
