@@ -178,6 +178,29 @@ def test_yearly_means_stamped_mid_year_get_the_mean_as_climatology(tmp_path):
         CubePreprocessor("zscore", anomalies=True).fit(cube.isel(time=slice(0, 3)))
 
 
+@pytest.mark.parametrize("days, left", [(2, "0 free after the 2 terms"),
+                                         (3, "1 free after the 2 terms")])
+def test_a_record_the_climatology_absorbs_is_refused(tmp_path, days, left):
+    """Found by a probe: three days clustered into three gave two windows equal (anomalies one
+    series scaled at every grid point), 2 clusters of 3 and a Davies-Bouldin score of 0."""
+    from keras_dsc.errors import OptionError
+
+    path = planted_cycle_file(tmp_path / "short.nc", days=days)
+    cube = open_cube(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the short-record warning
+        with pytest.raises(OptionError, match=f"{days} time steps leave {left} of the "
+                                              f"climatology they determine") as error:
+            CubePreprocessor(anomalies=True).fit(cube)
+        assert "turn anomalies off" in str(error.value) and str(path) in str(error.value)
+        # Four days leave two: fitted, and no two windows' anomalies are equal.
+        cube = open_cube(planted_cycle_file(tmp_path / "four.nc", days=4))
+        anomalies = CubePreprocessor(anomalies=True).fit_transform(cube).values[..., 0]
+        distances = np.abs(anomalies[:, None] - anomalies[None]).sum(axis=(2, 3))
+        assert distances[~np.eye(4, dtype=bool)].min() > 1e-3 * distances.max()
+        CubePreprocessor(anomalies=False).fit(open_cube(path))  # without anomalies: no limit
+
+
 def test_short_series_warns_about_harmonics(era5):
     with pytest.warns(UserWarning, match="at least a year"):
         CubePreprocessor(anomalies=True).fit(era5[["t2m"]])

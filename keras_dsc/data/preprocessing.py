@@ -136,6 +136,7 @@ class CubePreprocessor:
         self.season = None
         if self.anomalies:
             self._check_varies_in_time(ds, variables)
+            self._check_times_beyond_climatology(ds, times)
             self.climatology = self._fit_climatology(ds)
             if len(resolved_harmonics(self.time_step)) > 1:  # a seasonal cycle was fitted
                 self.season = covered_season(times, self.time_step)
@@ -175,6 +176,23 @@ class CubePreprocessor:
                 f"every grid point (a fixed field such as a land-sea mask): its anomalies "
                 f"are only rounding residue; leave it out of {{variables}} or turn "
                 f"{{anomalies}} off", "variables", "anomalies")
+
+    def _check_times_beyond_climatology(self, ds, times):
+        """A record with fewer than two time steps more than the climatology has terms (that
+        the record determines) has no anomalies to cluster: every grid point's anomalies would
+        be zero, or one series scaled."""
+        terms = resolved_harmonics(self.time_step)
+        if is_sub_daily(self.time_step):
+            terms = terms + HOURS
+        singular = np.linalg.svd(_design(times, terms), compute_uv=False)
+        fitted = int(np.sum(singular > 1e-3 * singular[0]))  # as the fit's pinv cuts them
+        left = len(times) - fitted
+        if left < 2:
+            raise OptionError(
+                f"{sources_text(ds, 'fit')}: {len(times)} time steps leave {left} free after "
+                f"the {fitted} terms of the climatology they determine: the anomalies of every "
+                f"grid point would be {'zero' if left <= 0 else 'one series, scaled'}; give a "
+                f"longer record or turn {{anomalies}} off", "anomalies")
 
     def transform(self, ds):
         """Normalise a cube on the fitted grid.
