@@ -199,3 +199,15 @@ def test_an_out_that_is_a_file_is_refused(tmp_path):
     refused(run_cli("fit", "--days", "4", *TINY, "--out", tmp_path / "runs", "--run-name", "r"),
             "--run-name", str(tmp_path / "runs" / ".r.partial"), "taken by a file")
     assert snapshot(tmp_path) == before
+    # evaluate's and predict's --out below a file (evaluate: a NotADirectoryError traceback).
+    done = run_cli("fit", "--days", "4", "--method", "eof-kmeans", "--n-clusters", "2",
+                   "--no-plots", "--out", tmp_path / "runs", "--run-name", "k")
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = write_era5(tmp_path / "new.nc", n_times=48, nlat=41, nlon=41)
+    before = snapshot(tmp_path)
+    for command in (["evaluate", tmp_path / "runs" / "k"],
+                    ["predict", "--model", tmp_path / "runs" / "k", "--data", data]):
+        for out in (tmp_path / "results" / "x", tmp_path / "results" / "sub" / "x"):
+            line = refused(run_cli(*command, "--out", out))
+            assert line == f"Error: --out: {tmp_path / 'results'} is a file, not a folder"
+    assert snapshot(tmp_path) == before

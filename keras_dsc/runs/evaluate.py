@@ -23,6 +23,7 @@ from keras_dsc.runs.run_folder import (
     CONFIG_FILE,
     MODEL_FILE,
     PREPROCESSING_FILE,
+    check_no_file_in_the_way,
     check_run_dir,
     load_model,
     read_config,
@@ -294,7 +295,8 @@ def write_evaluation(result, path, overwrite=False):
         partial.write_text(json.dumps(result, indent=2))
         os.replace(partial, path)
     except OSError as error:
-        partial.unlink(missing_ok=True)
+        if partial.is_file():
+            partial.unlink()
         raise OptionError(f"{{out}}: cannot write {path}: {error.strerror}", "out") from None
     return path
 
@@ -307,6 +309,7 @@ def check_evaluation_out(path, overwrite=False):
     path = pathlib.Path(path)
     if path.is_dir():
         raise OptionError(f"{{out}}: {path} is a folder; give the JSON file to write", "out")
+    check_no_file_in_the_way(path.parent)
     if path.exists() and not overwrite:
         raise OptionError(f"{{out}}: {path} already exists; pass {{overwrite}} to replace it",
                           "out", "overwrite")

@@ -98,6 +98,7 @@ def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_miss
         out = pathlib.Path(out)
         if out.is_dir():
             raise OptionError(f"{{out}}: {out} is a folder; give the CSV file to write", "out")
+        run_folder.check_no_file_in_the_way(out.parent)
         if out.exists() and not overwrite:
             raise OptionError(f"{{out}}: {out} already exists; pass {{overwrite}} to replace "
                               f"it", "out", "overwrite")

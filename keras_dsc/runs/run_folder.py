@@ -98,12 +98,22 @@ def default_run_name(prefix="dsc"):
     return datetime.datetime.now().strftime(f"{prefix}-%Y%m%d-%H%M%S")
 
 
+def check_no_file_in_the_way(path):
+    """Refuses an output `path` (naming `--out`) of which an existing ancestor, or `path`
+    itself when it should be a folder's, is a file: nothing could be written below it."""
+    path = pathlib.Path(path)
+    for folder in (*reversed(path.parents), path):
+        if folder.exists() and not folder.is_dir():
+            raise OptionError(f"{{out}}: {folder} is a file, not a folder", "out")
+        if not folder.exists():
+            return
+
+
 def free_run_dir(out, run_name, prefix="dsc"):
     """`<out>/<run_name>` (`run_name` None: `default_run_name(prefix)`); refuses an existing
     one, and one whose partial folder a killed `fit` left (pointing to `fit --resume`)."""
     run_name = run_name or default_run_name(prefix)
-    if pathlib.Path(out).exists() and not pathlib.Path(out).is_dir():
-        raise OptionError(f"{{out}}: {out} is a file, not a folder", "out")
+    check_no_file_in_the_way(out)
     run_dir = pathlib.Path(out) / run_name
     if run_dir.exists():
         raise OptionError(f"{{run_name}}: {run_dir} already exists; choose another name",
