@@ -46,7 +46,7 @@ class FitOptions:
     pretrain_steps: int = option(240, "Step budget of autoencoder pre-training (0: none, as "
                                  "the paper); it stops earlier when the reconstruction "
                                  "plateaus.")
-    steps: int = option(160, "Step budget of joint (reconstruction + clustering) training; "
+    steps: int = option(480, "Step budget of joint (reconstruction + clustering) training; "
                         "it stops earlier when fewer than --tol of the samples change cluster.")
     batch_size: int = option(16, "Windows per training batch.")
     gamma: float = option(1.0, "Weight of the KL clustering loss (1: the paper's 1:1 with the "

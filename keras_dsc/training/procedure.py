@@ -103,7 +103,7 @@ def train_dsc(
     windows,
     batch_size=16,
     pretrain_steps=240,
-    steps=160,
+    steps=480,
     update_interval=20,
     tol=0.001,
     learning_rate=2e-3,
@@ -146,7 +146,7 @@ def train_dsc(
         windows: the window source (NumPy array or `keras_dsc.data.windows.WindowedCube`).
         batch_size: int. Defaults to `16`.
         pretrain_steps: int, the step budget of pre-training (0 skips it). Defaults to `240`.
-        steps: int, the step budget of joint training. Defaults to `160`.
+        steps: int, the step budget of joint training. Defaults to `480`.
         update_interval: int, training steps between target updates, at most one epoch's.
             Defaults to `20`.
         tol: float, the label-change fraction that stops joint training. Defaults to `0.001`.
