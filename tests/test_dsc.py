@@ -127,13 +127,31 @@ def test_budgets_are_steps_and_the_reasons_are_reported():
     result = train_dsc(small_model(), x, batch_size=4, pretrain_steps=7, steps=5, tol=0.0,
                        plateau_delta=0.0, kmeans_n_init=2, verbose=0)
     assert result.stopping["pretraining"] == {"steps": 7, "budget": 7, "reason": "budget"}
-    assert result.stopping["joint"] == {"steps": 5, "budget": 5, "reason": "budget"}
+    joint = dict(result.stopping["joint"])
+    assert 0.0 <= joint.pop("last_label_change") <= 1.0  # updated every epoch of 3 steps
+    assert joint == {"steps": 5, "budget": 5, "reason": "budget"}
     assert len(result.history["loss"]) == 3 + 2  # the last epoch of each phase is cut short
     # A reconstruction that must improve by 10 an epoch "plateaus" patience + 1 epochs after
     # the check starts, at half the budget: epoch 5 (15 steps), so it stops after 8 epochs.
     plateau = train_dsc(small_model(), x, batch_size=4, pretrain_steps=30, steps=3,
                         plateau_delta=10.0, plateau_patience=2, kmeans_n_init=2, verbose=0)
     assert plateau.stopping["pretraining"] == {"steps": 24, "budget": 30, "reason": "plateau"}
+
+
+def test_a_joint_phase_ended_by_its_budget_says_how_much_still_moved():
+    from keras_dsc.runs.fit import stopping_text
+
+    x, _ = moving_blobs(n=12)
+    result = train_dsc(small_model(), x, batch_size=4, pretrain_steps=3, steps=6,
+                       update_interval=2, tol=0.0, kmeans_n_init=2, verbose=0)
+    joint = result.stopping["joint"]
+    assert joint["reason"] == "budget" and 0.0 <= joint["last_label_change"] <= 1.0
+    # The last of the label changes the history logs at each epoch end.
+    assert joint["last_label_change"] == round(result.history["label_change"][-1], 4)
+    assert (f"joint training 6 of 6 steps (its step budget was used up, while "
+            f"{100 * joint['last_label_change']:.1f} % of the windows still changed cluster at "
+            f"its last update: a larger --steps lets it converge)") in stopping_text(
+                result.stopping)
 
 
 def test_train_dsc_writes_history_and_checkpoint(tmp_path):

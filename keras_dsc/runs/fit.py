@@ -371,8 +371,12 @@ def stopping_text(stopping):
     for phase, name in (("pretraining", "pre-training"), ("joint", "joint training")):
         if phase in stopping:
             info = stopping[phase]
-            parts.append(f"{name} {info['steps']} of {info['budget']} steps "
-                         f"({REASONS.get(info['reason'], info['reason'])})")
+            reason = REASONS.get(info["reason"], info["reason"])
+            if "last_label_change" in info:
+                reason += (f", while {100 * info['last_label_change']:.1f} % of the windows "
+                           f"still changed cluster at its last update: a larger --steps lets "
+                           f"it converge")
+            parts.append(f"{name} {info['steps']} of {info['budget']} steps ({reason})")
     return "training: " + "; ".join(parts)
 
 

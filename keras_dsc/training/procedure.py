@@ -30,7 +30,9 @@ class TrainingResult:
         history: dict of lists, the per-epoch logs of both phases (pre-training first).
         converged: bool, whether the label change fell below `tol` within the step budget.
         stopping: dict, per phase (`"pretraining"`, `"joint"`): `steps` taken, `budget` and
-            `reason`, what ended it (`"budget"`, `"plateau"`, `"converged"`, `"none"`).
+            `reason`, what ended it (`"budget"`, `"plateau"`, `"converged"`, `"none"`); a
+            joint phase ended by its budget adds `last_label_change`, the fraction of samples
+            that changed cluster at its last update of P (the partition was still moving).
         details: dict, facts of other methods' fits (the EOFs a classical recipe kept, ...).
     """
 
@@ -273,6 +275,9 @@ def train_dsc(
     stopping["joint"] = {"steps": budget.steps, "budget": int(steps),
                          "reason": "converged" if update.converged else
                          "budget" if budget.steps else "none"}
+    if stopping["joint"]["reason"] == "budget" and np.isfinite(update.label_change):
+        # Still moving when the budget ran out: how much, at the last update of P.
+        stopping["joint"]["last_label_change"] = round(update.label_change, 4)
 
     probabilities = soft_assignments(model, windows, batch_size)
     return TrainingResult(
