@@ -119,3 +119,27 @@ def test_plot_command_refuses_a_missing_run_folder(tmp_path):
         f"Error: {tmp_path / 'nope'}: run folder not found"]
     bad_dpi = CliRunner().invoke(cli, ["plot", str(tmp_path), "--dpi", "0"])
     assert bad_dpi.exit_code == 2 and len(bad_dpi.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("edit", ["cluster 9", "two windows swapped"])
+def test_plot_refuses_an_edited_assignments_csv(run_copy, edit):
+    """Found by a probe: `plot` checked only the row count and drew figures of a cluster the
+    run does not have, of windows moved a year, or ended in a traceback on a text cluster."""
+    path = run_copy / "assignments.csv"
+    table = pd.read_csv(path)
+    if edit == "cluster 9":
+        table.loc[2, "cluster"] = 9
+        expected = "row 4 has cluster 9, not one of the run's clusters (0.."
+    else:
+        table.loc[[1, 2], "time"] = table.loc[[2, 1], "time"].to_numpy()
+        expected = (f"row 3 starts at {pd.Timestamp(table.loc[1, 'time']).isoformat()}, where "
+                    f"the run's window 2 starts at "
+                    f"{pd.Timestamp(table.loc[2, 'time']).isoformat()}")
+    table.to_csv(path, index=False)
+    before = {p.name: p.stat().st_mtime_ns for p in run_copy.iterdir()}
+    result = CliRunner().invoke(cli, ["plot", str(run_copy), "--dpi", str(DPI)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {path}: {expected}"), line
+    assert line.endswith("the file was edited or replaced")
+    assert {p.name: p.stat().st_mtime_ns for p in run_copy.iterdir()} == before

@@ -14,6 +14,7 @@ from keras_dsc.cli import cli
 from keras_dsc.maps import grid_aspect, map_layout
 from keras_dsc.regimes import as_labels, frequencies, transitions
 from keras_dsc.runs.regimes import assignments_dataset, composites_run, regime_statistics
+from keras_dsc.runs.run_folder import read_assignments_table
 from tests.helpers.cli_run import snapshot
 
 DPI = 40
@@ -352,9 +353,34 @@ def a_day_later(table):
     return f"row {len(table) + 1} starts at ", "outside the run's data ("
 
 
+def probability_at_row_4(probability):
+    def edit(table):
+        table["probability"] = table["probability"].astype(object)
+        table.loc[2, "probability"] = probability
+        given = "no probability" if probability is None else f"probability {probability}"
+        return f"row 4 has {given}", ", not a number in 0..1"
+    return edit
+
+
+def seven_hours_later_at_row_4(table):
+    # Off the run's time steps (it passed: episode durations were computed from it).
+    table.loc[2, "time"] = (pd.Timestamp(table.loc[2, "time"]) + pd.Timedelta("7h")).isoformat()
+    return "row 4 starts at ", "not a time step of the run's data (every "
+
+
+def in_another_utc_offset(table):
+    # The same instants written in UTC+05:00 (a TypeError traceback before): read in UTC.
+    table["time"] = (pd.to_datetime(table["time"]).dt.tz_localize("UTC")
+                     .dt.tz_convert("Etc/GMT-5").map(lambda t: t.isoformat()))
+
+
 @pytest.mark.parametrize("edit", [cluster_at_row_4(7), cluster_at_row_4(-5),
-                                  cluster_at_row_4("NAO+"), a_day_later],
-                         ids=["cluster 7", "cluster -5", "text", "a day later"])
+                                  cluster_at_row_4("NAO+"), a_day_later,
+                                  probability_at_row_4("high"), probability_at_row_4(1.7),
+                                  probability_at_row_4(None), seven_hours_later_at_row_4],
+                         ids=["cluster 7", "cluster -5", "text", "a day later",
+                              "probability text", "probability 1.7", "no probability",
+                              "off the time steps"])
 def test_an_edited_assignments_csv_is_refused_naming_the_file_and_row(run_copy, edit):
     # Was: "labels: regime 7 is not one of the clusters [0, 1, 2]", naming neither the file
     # nor anything the user gave; every window a day later passed (the row count matched)
@@ -366,6 +392,19 @@ def test_an_edited_assignments_csv_is_refused_naming_the_file_and_row(run_copy, 
     line = regimes_refusal(run_copy)
     assert line.startswith(f"Error: {path}: {row}"), line
     assert why in line and line.endswith("the file was edited or replaced")
+
+
+def test_window_starts_in_another_utc_offset_are_read_in_utc(run_copy):
+    path = run_copy / "assignments.csv"
+    table = pd.read_csv(path)
+    original = read_assignments_table(run_copy)
+    in_another_utc_offset(table)
+    assert table["time"].iloc[0].endswith("+05:00")
+    table.to_csv(path, index=False)
+    pd.testing.assert_frame_equal(read_assignments_table(run_copy), original)
+    result = CliRunner().invoke(cli, ["regimes", str(run_copy), "--no-plots", "--out",
+                                      str(run_copy / "again")])
+    assert result.exit_code == 0, result.output
 
 
 def test_an_assignments_csv_in_another_encoding_is_refused_in_one_line(run_copy):

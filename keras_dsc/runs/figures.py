@@ -14,12 +14,13 @@ import xarray as xr
 
 from keras_dsc.errors import DataError
 from keras_dsc.runs.run_folder import (
+    ASSIGNMENTS_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
     MODEL_FILE,
     check_run_dir,
     load_model,
-    read_assignments,
+    read_assignments_table,
     read_config,
     read_preprocessor,
     run_data_options,
@@ -135,7 +136,17 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
     if data is None:
         data = prepare_data(run_data_options(config), read_preprocessor(run_dir))
     windows = data.windows
-    labels = read_assignments(run_dir) if labels is None else np.asarray(labels, np.int64)
+    if labels is None:
+        table = read_assignments_table(run_dir)
+        starts = pd.DatetimeIndex(windows.start_times)
+        if len(table) == len(starts) and not (pd.DatetimeIndex(table["time"]) == starts).all():
+            row = int(np.argmax(pd.DatetimeIndex(table["time"]) != starts))
+            raise DataError(f"{run_dir / ASSIGNMENTS_FILE}: row {row + 2} starts at "
+                            f"{table['time'].iloc[row].isoformat()}, where the run's window "
+                            f"{row + 1} starts at {starts[row].isoformat()}; the file was "
+                            f"edited or replaced")
+        labels = table["cluster"].to_numpy(np.int64)
+    labels = np.asarray(labels, np.int64)
     if labels.shape != (len(windows),):
         raise DataError(f"{run_dir}: {labels.shape[0]} cluster labels for {len(windows)} "
                         f"windows of the data (was the data changed since the run?)")

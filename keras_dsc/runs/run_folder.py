@@ -39,6 +39,7 @@ import pandas as pd
 from keras_dsc.data import DataOptions, era5
 from keras_dsc.data.preprocessing import CONFIG_FILE as PREPROCESSING_FILE
 from keras_dsc.data.preprocessing import CubePreprocessor
+from keras_dsc.data.time_axis import step_text, to_step
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.training import CHECKPOINT_FILE, HISTORY_FILE
 
@@ -442,7 +443,8 @@ def read_assignments_table(run_dir):
     if missing:
         raise DataError(f"{path}: no {missing[0]!r} column")
     try:
-        frame["time"] = pd.to_datetime(frame["time"])
+        # Times with UTC offsets (a file re-saved elsewhere) are read in UTC, as the run's are.
+        frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.tz_localize(None)
     except (TypeError, ValueError):
         raise DataError(f"{path}: the 'time' column is not made of dates") from None
     if frame["time"].isna().any():
@@ -460,10 +462,21 @@ def read_assignments_table(run_dir):
     if wrong.any():
         row = int(wrong.to_numpy().argmax())
         clusters_of_run = f" (0..{n_clusters - 1}, {CONFIG_FILE})" if n_clusters else ""
-        raise DataError(f"{path}: row {row + 2} has cluster {frame['cluster'].iloc[row]!r}, "
-                        f"not one of the run's clusters{clusters_of_run}; the file was edited "
-                        f"or replaced")
+        raw = frame["cluster"].iloc[row]
+        given = "no cluster" if pd.isna(raw) else f"cluster {raw}"
+        raise DataError(f"{path}: row {row + 2} has {given}, not one of the run's "
+                        f"clusters{clusters_of_run}; the file was edited or replaced")
     frame["cluster"] = clusters.astype("int64")
+    if "probability" in frame.columns:
+        probabilities = pd.to_numeric(frame["probability"], errors="coerce")
+        wrong = probabilities.isna() | (probabilities < 0) | (probabilities > 1)
+        if wrong.any():
+            row = int(wrong.to_numpy().argmax())
+            raw = frame["probability"].iloc[row]
+            given = "no probability" if pd.isna(raw) else f"probability {raw}"
+            raise DataError(f"{path}: row {row + 2} has {given}, not a number in 0..1; the "
+                            f"file was edited or replaced")
+        frame["probability"] = probabilities.astype("float64")
     period = _period_of_data(config)
     if period is not None:
         outside = (frame["time"] < period[0]) | (frame["time"] > period[1])
@@ -473,7 +486,26 @@ def read_assignments_table(run_dir):
                             f"{frame['time'].iloc[row].isoformat()}, outside the run's data "
                             f"({period[0].isoformat()} to {period[1].isoformat()}, "
                             f"{CONFIG_FILE}); the file was edited or replaced")
+        step = _fixed_step(run_dir)
+        if step is not None:
+            off = ((frame["time"] - period[0]) % step) != pd.Timedelta(0)
+            if off.any():
+                row = int(off.to_numpy().argmax())
+                raise DataError(f"{path}: row {row + 2} starts at "
+                                f"{frame['time'].iloc[row].isoformat()}, not a time step of the "
+                                f"run's data (every {step_text(step)} from "
+                                f"{period[0].isoformat()}); the file was edited or replaced")
     return frame
+
+
+def _fixed_step(run_dir):
+    """The run's time step (`preprocessing.json`) as a `pandas.Timedelta`, or `None` when it
+    has none or it is months or years (of unequal lengths)."""
+    try:
+        step = to_step(read_time_step(run_dir))
+    except (TypeError, ValueError, DataError):
+        return None
+    return step if isinstance(step, pd.Timedelta) and step > pd.Timedelta(0) else None
 
 
 def _period_of_data(config):
