@@ -218,3 +218,20 @@ def test_resume_in_process_keeps_early_stopping_and_the_budgets(tmp_path, epoch)
     np.testing.assert_array_equal(resumed.probabilities, whole.probabilities)
     np.testing.assert_array_equal(resumed.initial_labels, whole.initial_labels)
     pd.testing.assert_frame_equal(pd.DataFrame(resumed.history), pd.DataFrame(whole.history))
+
+
+def test_a_damaged_phase_state_is_refused_naming_it(tmp_path):
+    """Found by a probe: a truncated state.npz ended `fit --resume` in a BadZipFile traceback."""
+    from keras_dsc.errors import DataError
+    from keras_dsc.training.resume import STATE_FILE, PhaseBackup
+
+    folder = tmp_path / "pretraining"
+    folder.mkdir()
+    np.savez(folder / STATE_FILE, meta=np.array(json.dumps({"stopped": False})))
+    (folder / STATE_FILE).write_bytes((folder / STATE_FILE).read_bytes()[:40])
+    with pytest.raises(DataError) as error:
+        PhaseBackup(folder)
+    assert str(error.value) == (
+        f"{folder / STATE_FILE}: the saved state of this training phase cannot be read (File "
+        f"is not a zip file); remove {folder} to train the phase again from its beginning")
+    assert (folder / STATE_FILE).is_file()  # nothing removed on the user's behalf

@@ -5,12 +5,14 @@ import json
 import os
 import random
 import shutil
+import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_dsc.data.batches import WindowBatches
+from keras_dsc.errors import DataError
 
 STATE_FILE = "state.npz"
 """The state of a phase that Keras's backup does not hold, written after it at every epoch end."""
@@ -73,9 +75,17 @@ class PhaseBackup:
         if not path.is_file():
             self.wipe()
             return None
-        with np.load(path, allow_pickle=False) as saved:
-            state = json.loads(str(saved["meta"]))
-            self._saved = {k: saved[k] for k in saved.files if k != "meta"}
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                state = json.loads(str(saved["meta"]))
+                self._saved = {k: saved[k] for k in saved.files if k != "meta"}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            # Written whole and renamed into place, so only a damaged disk or copy leaves it so.
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(
+                error).__name__
+            raise DataError(f"{path}: the saved state of this training phase cannot be read "
+                            f"({reason}); remove {self.directory} to train the phase again "
+                            f"from its beginning") from None
         weights = self.directory / KERAS_WEIGHTS
         if _digest(weights) != state["weights_sha256"]:
             previous = Path(f"{weights}.bkp")
