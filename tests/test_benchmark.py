@@ -15,7 +15,7 @@ from keras_dsc.runs.benchmark import (
     window1_options,
 )
 from keras_dsc.data import DataOptions, prepare_data
-from keras_dsc.errors import DataError
+from keras_dsc.errors import DataError, OptionError
 
 
 @pytest.fixture(autouse=True)
@@ -106,11 +106,12 @@ def test_cli_benchmark_writes_table(tmp_path):
     assert "| k-means |" in result.output and "| agglomerative (Ward) |" in result.output
 
 
-def test_method_that_cannot_run_gets_a_row(tmp_path):
-    table, _, md_path = run_benchmark(DataOptions(days=2), seeds=1, methods="kmeans,dsc",
-                                      n_clusters=3, out=tmp_path, echo=lambda line: None)
-    assert list(table["status"].str.contains("fewer than the 3 clusters")) == [True, True]
-    assert "not run: 2 samples" in md_path.read_text()
+def test_more_clusters_than_windows_is_refused_before_anything_is_written(tmp_path):
+    # Every method's row said "not run" and the command exited 0 (found by a probe).
+    with pytest.raises(OptionError, match="n_clusters 3 is more than the 2 windows of the"):
+        run_benchmark(DataOptions(days=2), seeds=1, methods="kmeans,dsc", n_clusters=3,
+                      out=tmp_path, echo=lambda line: None)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_benchmark_bad_input(tmp_path):

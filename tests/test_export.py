@@ -275,8 +275,11 @@ def test_anomalies_run_is_served_with_its_start_times(exported_anomalies, tmp_pa
 @pytest.mark.parametrize("kwargs, message", [
     ({"name": "a/b"}, r"name: 'a/b'"),
     ({"name": ""}, r"name"),
-    ({"version": 0}, r"version must be a positive integer, got 0"),
+    ({"version": 0}, r"version must be a positive integer below 2\*\*63 \(TF Serving reads "
+                     r"versions as 64-bit integers\), got 0"),
     ({"version": "2"}, r"version must be a positive integer"),
+    ({"version": 2**63}, r"version must be a positive integer below 2\*\*63 .*, got "
+                         r"9223372036854775808$"),  # written, then unservable (a probe)
 ])
 def test_bad_options(exported, tmp_path, kwargs, message):
     run_dir, _, _, _ = exported

@@ -532,6 +532,9 @@ def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", m
         n_clusters = len(np.unique(labels[labels >= 0])) if labels is not None else 6
     if int(n_clusters) < 2:
         raise OptionError(f"{{n_clusters}} must be at least 2, got {n_clusters}", "n_clusters")
+    if len(context.main) < int(n_clusters):  # no method could run: refused, nothing written
+        raise OptionError(f"{{n_clusters}} {n_clusters} is more than the {len(context.main)} "
+                          f"windows of the data", "n_clusters")
     context.n_clusters = int(n_clusters)
     echo(f"data: {len(context.main)} windows of shape {context.main.shape}; k = {n_clusters}; "
          f"{seeds} seeds; {len(chosen)} methods; prepared in {time.time() - started:.0f} s")

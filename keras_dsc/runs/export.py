@@ -87,8 +87,10 @@ def export_run(run_dir, out="saved_models", name="dsc", version=None, overwrite=
     run_dir = pathlib.Path(run_dir)
     _check_name(name)
     if version is not None and (isinstance(version, bool) or not isinstance(
-            version, (int, np.integer)) or version < 1):
-        raise OptionError(f"{{version}} must be a positive integer, got {version!r}", "version")
+            version, (int, np.integer)) or not 1 <= version < 2**63):
+        # TF Serving reads version folders as signed 64-bit integers.
+        raise OptionError(f"{{version}} must be a positive integer below 2**63 (TF Serving "
+                          f"reads versions as 64-bit integers), got {version!r}", "version")
     preprocessor, config = read_run(run_dir)
     parent = pathlib.Path(out) / name
     if version is not None:
