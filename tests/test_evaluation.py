@@ -188,6 +188,9 @@ def test_reference_labels_that_would_score_the_wrong_thing_are_refused(tmp_path)
     assert refusal(pd.DataFrame({"time": ["2019-01-01", "2019-01-02"], "label": [0, 1]})) == (
         "no label for 3 of the 3 window start times, the first 2020-01-01T00:00:00 (the "
         "file's times run 2019-01-01T00:00:00 to 2019-01-02T00:00:00)")
+    # A header only (it said "the file's times run NaT to NaT").
+    assert refusal(pd.DataFrame({"time": [], "label": []})) == (
+        "no labels (the file has its header only)")
     # A folder is not a file (it was a traceback).
     folder = tmp_path / "folder.csv"
     folder.mkdir()

@@ -111,6 +111,8 @@ def read_reference_labels(path, start_times):
         raise DataError(f"{path}: expected the columns time and cluster (or label), found "
                         f"{', '.join(map(str, frame.columns))}")
     column = both[0]
+    if frame.empty:
+        raise DataError(f"{path}: no labels (the file has its header only)")
     try:
         times = pd.to_datetime(frame["time"])
     except (ValueError, TypeError):
