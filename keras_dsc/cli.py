@@ -274,11 +274,12 @@ def predict(model, data, out, batch_size, overwrite, treat_as_missing):
 @click.argument("run_dir")
 @click.option("--dpi", default=100, show_default=True, type=click.IntRange(10, 600),
               help="Pixels per inch of the PNG files.")
-def plot(run_dir, dpi):
+@click.option("--overwrite", is_flag=True, help="Redraw figures the run folder already holds.")
+def plot(run_dir, dpi, overwrite):
     """Draw a run's figures: composites, calendar, latent space, training curves (PNG)."""
     from keras_dsc.runs.figures import plot_run
 
-    for path in plot_run(run_dir, dpi=dpi):
+    for path in plot_run(run_dir, dpi=dpi, overwrite=overwrite):
         click.echo(f"wrote {path}")
 
 

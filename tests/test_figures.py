@@ -91,6 +91,18 @@ def test_plot_command_reopens_the_data_and_draws_four_figures(run_copy):
     assert_png(run_copy / "calendar.png", 11.0, 0.3 * 1 + 1.4)  # one month: one row
     assert_png(run_copy / "latent.png", 7.0, 6.0)
     assert_png(run_copy / "training_curves.png", 4.0 * 3, 3.2)
+    # Drawn figures are not redrawn over unless asked (they were, silently: a probe).
+    before = {p.name: p.stat().st_mtime_ns for p in run_copy.iterdir()}
+    again = CliRunner().invoke(cli, ["plot", str(run_copy), "--dpi", str(2 * DPI)])
+    assert again.exit_code == 2, again.output
+    assert again.stderr.strip().splitlines() == [
+        f"Error: {run_copy / 'composites.png'} already exists; pass --overwrite to redraw the "
+        f"run's figures"]
+    assert {p.name: p.stat().st_mtime_ns for p in run_copy.iterdir()} == before
+    again = CliRunner().invoke(cli, ["plot", str(run_copy), "--dpi", str(2 * DPI),
+                                     "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert_png(run_copy / "latent.png", 7.0, 6.0, dpi=2 * DPI)
 
 
 def test_plot_run_with_prepared_data_and_labels_as_fit_calls_it(run_copy):
@@ -102,7 +114,7 @@ def test_plot_run_with_prepared_data_and_labels_as_fit_calls_it(run_copy):
     assert [p.name for p in paths] == ["composites.png", "calendar.png", "latent.png"]
     assert_png(run_copy / "composites.png", *map_layout(2, 7, 1.0)["figsize"])
     with pytest.raises(DataError, match="3 cluster labels for 6 windows"):
-        plot_run(run_copy, data=data, labels=labels[:3])
+        plot_run(run_copy, data=data, labels=labels[:3], overwrite=True)
 
 
 def test_plot_run_refuses_a_folder_that_is_not_a_run(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from keras_dsc.errors import DataError
+from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs.run_folder import (
     ASSIGNMENTS_FILE,
     CONFIG_FILE,
@@ -96,7 +96,11 @@ def _land(description):
     return land_of(files, (description.get("options") or {}).get("region"))
 
 
-def plot_run(run_dir, data=None, labels=None, dpi=100):
+FIGURES = ("composites.png", "calendar.png", "latent.png", "training_curves.png")
+"""The figures `plot_run` draws into a run folder."""
+
+
+def plot_run(run_dir, data=None, labels=None, dpi=100, overwrite=False):
     """Draws a run's figures into its folder.
 
     * `composites.png`: per-cluster mean anomaly maps of every variable (physical units, one
@@ -114,6 +118,8 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
             `config.json` describes, normalised with the saved `preprocessing.json`.
         labels: int array, the cluster of every window; `None` reads `assignments.csv`.
         dpi: int, pixels per inch. Defaults to 100.
+        overwrite: bool, redraw figures the folder already holds (otherwise refused, naming
+            `--overwrite`, before anything is read). Defaults to `False`.
 
     Returns:
         The list of `pathlib.Path`s of the PNG files written.
@@ -132,6 +138,10 @@ def plot_run(run_dir, data=None, labels=None, dpi=100):
     from keras_dsc.training import embed
 
     run_dir = check_run_dir(run_dir, (CONFIG_FILE, MODEL_FILE))
+    drawn = [run_dir / name for name in FIGURES if (run_dir / name).exists()]
+    if drawn and not overwrite:
+        raise OptionError(f"{drawn[0]} already exists; pass {{overwrite}} to redraw the run's "
+                          f"figures", "overwrite")
     config = read_config(run_dir)
     if data is None:
         data = prepare_data(run_data_options(config), read_preprocessor(run_dir))

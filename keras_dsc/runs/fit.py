@@ -275,7 +275,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
     elif fit_options.plots:
         from keras_dsc.runs.figures import plot_run
 
-        plot_run(run_dir, data=data, labels=result.labels)
+        plot_run(run_dir, data=data, labels=result.labels, overwrite=True)
     from keras_dsc.runs import regimes
 
     regimes.write_run_assignments_netcdf(run_dir, windows.start_times, result.labels,
