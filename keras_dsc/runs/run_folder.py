@@ -459,43 +459,44 @@ def read_assignments_table(run_dir):
     wrong = clusters.isna() | (np.mod(clusters, 1) != 0) | (clusters < 0)
     if n_clusters is not None:
         wrong |= clusters >= n_clusters
-    if wrong.any():
-        row = int(wrong.to_numpy().argmax())
-        clusters_of_run = f" (0..{n_clusters - 1}, {CONFIG_FILE})" if n_clusters else ""
-        raw = frame["cluster"].iloc[row]
-        given = "no cluster" if pd.isna(raw) else f"cluster {raw}"
-        raise DataError(f"{path}: row {row + 2} has {given}, not one of the run's "
-                        f"clusters{clusters_of_run}; the file was edited or replaced")
+    clusters_of_run = f" (0..{n_clusters - 1}, {CONFIG_FILE})" if n_clusters else ""
+    _refuse_first_row(path, wrong, lambda row: (
+        f"has {_given(frame['cluster'].iloc[row], 'cluster')}, not one of the run's "
+        f"clusters{clusters_of_run}"))
     frame["cluster"] = clusters.astype("int64")
     if "probability" in frame.columns:
         probabilities = pd.to_numeric(frame["probability"], errors="coerce")
-        wrong = probabilities.isna() | (probabilities < 0) | (probabilities > 1)
-        if wrong.any():
-            row = int(wrong.to_numpy().argmax())
-            raw = frame["probability"].iloc[row]
-            given = "no probability" if pd.isna(raw) else f"probability {raw}"
-            raise DataError(f"{path}: row {row + 2} has {given}, not a number in 0..1; the "
-                            f"file was edited or replaced")
+        _refuse_first_row(path, probabilities.isna() | (probabilities < 0) | (probabilities > 1),
+                          lambda row: f"has {_given(frame['probability'].iloc[row], 'probability')}"
+                                      f", not a number in 0..1")
         frame["probability"] = probabilities.astype("float64")
     period = _period_of_data(config)
     if period is not None:
-        outside = (frame["time"] < period[0]) | (frame["time"] > period[1])
-        if outside.any():
-            row = int(outside.to_numpy().argmax())
-            raise DataError(f"{path}: row {row + 2} starts at "
-                            f"{frame['time'].iloc[row].isoformat()}, outside the run's data "
-                            f"({period[0].isoformat()} to {period[1].isoformat()}, "
-                            f"{CONFIG_FILE}); the file was edited or replaced")
+        starts = lambda row: f"starts at {frame['time'].iloc[row].isoformat()}"  # noqa: E731
+        _refuse_first_row(path, (frame["time"] < period[0]) | (frame["time"] > period[1]),
+                          lambda row: f"{starts(row)}, outside the run's data "
+                                      f"({period[0].isoformat()} to {period[1].isoformat()}, "
+                                      f"{CONFIG_FILE})")
         step = _fixed_step(run_dir)
         if step is not None:
-            off = ((frame["time"] - period[0]) % step) != pd.Timedelta(0)
-            if off.any():
-                row = int(off.to_numpy().argmax())
-                raise DataError(f"{path}: row {row + 2} starts at "
-                                f"{frame['time'].iloc[row].isoformat()}, not a time step of the "
-                                f"run's data (every {step_text(step)} from "
-                                f"{period[0].isoformat()}); the file was edited or replaced")
+            _refuse_first_row(path, ((frame["time"] - period[0]) % step) != pd.Timedelta(0),
+                              lambda row: f"{starts(row)}, not a time step of the run's data "
+                                          f"(every {step_text(step)} from "
+                                          f"{period[0].isoformat()})")
     return frame
+
+
+def _refuse_first_row(path, wrong, says):
+    """Raises the `DataError` naming the first row of `path` where `wrong` (a bool Series) is
+    true; `says(row)` tells what is wrong with it."""
+    if wrong.any():
+        row = int(wrong.to_numpy().argmax())
+        raise DataError(f"{path}: row {row + 2} {says(row)}; the file was edited or replaced")
+
+
+def _given(value, what):
+    """`"<what> <value>"`, or `"no <what>"` for an empty cell."""
+    return f"no {what}" if pd.isna(value) else f"{what} {value}"
 
 
 def _fixed_step(run_dir):
