@@ -203,6 +203,14 @@ def dsc_models(window, filters, dtype="float32", jit_compile=False, **architectu
     return models
 
 
+def _step_inputs(window, batch):
+    """A batch of random windows and a target distribution over 6 clusters (seeded)."""
+    rng = np.random.default_rng(0)
+    windows = rng.normal(size=(batch, *window)).astype("float32")
+    target = rng.random((batch, 6)).astype("float32")
+    return windows, target / target.sum(axis=1, keepdims=True)
+
+
 class CostlessRecurrence(keras.layers.Layer):
     """A stand-in for ConvLSTM2D of the same output shape that costs almost nothing: a tanh of a
     per-point projection (a Dense on the channels), no convolution, no recurrence. A DSC step
@@ -228,10 +236,7 @@ def costless_bound(window, filters, batch, warmup, steps, jit_compile=False):
     its place, interleaved: their ratio bounds what any ConvLSTM2D can gain in the step."""
     from keras_dsc.layers import convlstm_blocks
 
-    rng = np.random.default_rng(0)
-    windows = rng.normal(size=(batch, *window)).astype("float32")
-    target = rng.random((batch, 6)).astype("float32")
-    target /= target.sum(axis=1, keepdims=True)
+    windows, target = _step_inputs(window, batch)
     models = {}
     stock_class = convlstm_blocks.convlstm_class
     for name in ("keras", "costless"):
@@ -251,10 +256,7 @@ def costless_bound(window, filters, batch, warmup, steps, jit_compile=False):
 def bench_dsc(window, filters, batch, warmup, steps, dtype="float32", jit_compile=False,
               architecture=None):
     """The row of one DSC train step (`train_on_batch` with a target distribution)."""
-    rng = np.random.default_rng(0)
-    windows = rng.normal(size=(batch, *window)).astype("float32")
-    target = rng.random((batch, 6)).astype("float32")
-    target /= target.sum(axis=1, keepdims=True)
+    windows, target = _step_inputs(window, batch)
     models = dsc_models(window, filters, dtype, jit_compile, **(architecture or {}))
     calls = {name: (lambda m=m: m.train_on_batch(windows, target)) for name, m in models.items()}
     seconds = interleaved(calls, warmup, steps)
