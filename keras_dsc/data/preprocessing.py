@@ -136,7 +136,6 @@ class CubePreprocessor:
         self.season = None
         if self.anomalies:
             self._check_varies_in_time(ds, variables)
-            self._check_times_beyond_climatology(ds, times)
             self.climatology = self._fit_climatology(ds)
             if len(resolved_harmonics(self.time_step)) > 1:  # a seasonal cycle was fitted
                 self.season = covered_season(times, self.time_step)
@@ -177,14 +176,12 @@ class CubePreprocessor:
                 f"are only rounding residue; leave it out of {{variables}} or turn "
                 f"{{anomalies}} off", "variables", "anomalies")
 
-    def _check_times_beyond_climatology(self, ds, times):
+    @staticmethod
+    def _check_times_beyond_climatology(ds, times, design):
         """A record with fewer than two time steps more than the climatology has terms (that
-        the record determines) has no anomalies to cluster: every grid point's anomalies would
-        be zero, or one series scaled."""
-        terms = resolved_harmonics(self.time_step)
-        if is_sub_daily(self.time_step):
-            terms = terms + HOURS
-        singular = np.linalg.svd(_design(times, terms), compute_uv=False)
+        the record determines, in `design`) has no anomalies to cluster: every grid point's
+        anomalies would be zero, or one series scaled."""
+        singular = np.linalg.svd(design, compute_uv=False)
         fitted = int(np.sum(singular > 1e-3 * singular[0]))  # as the fit's pinv cuts them
         left = len(times) - fitted
         if left < 2:
@@ -422,6 +419,7 @@ class CubePreprocessor:
         # harmonics add up to per hour) and D^T x.
         chunks = ds[variables[0]].chunks
         design = _design(times, terms)
+        self._check_times_beyond_climatology(ds, times, design)
         if chunks:
             design = dask.array.from_array(design, chunks=(chunks[0], -1))
         d = xr.DataArray(design, dims=("time", "term2"), coords={"time": ds["time"]})
