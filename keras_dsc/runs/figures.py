@@ -14,7 +14,6 @@ import xarray as xr
 
 from keras_dsc.errors import DataError, OptionError
 from keras_dsc.runs.run_folder import (
-    ASSIGNMENTS_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
     MODEL_FILE,
@@ -147,15 +146,7 @@ def plot_run(run_dir, data=None, labels=None, dpi=100, overwrite=False):
         data = prepare_data(run_data_options(config), read_preprocessor(run_dir))
     windows = data.windows
     if labels is None:
-        table = read_assignments_table(run_dir)
-        starts = pd.DatetimeIndex(windows.start_times)
-        if len(table) == len(starts) and not (pd.DatetimeIndex(table["time"]) == starts).all():
-            row = int(np.argmax(pd.DatetimeIndex(table["time"]) != starts))
-            raise DataError(f"{run_dir / ASSIGNMENTS_FILE}: row {row + 2} starts at "
-                            f"{table['time'].iloc[row].isoformat()}, where the run's window "
-                            f"{row + 1} starts at {starts[row].isoformat()}; the file was "
-                            f"edited or replaced")
-        labels = table["cluster"].to_numpy(np.int64)
+        labels = read_assignments_table(run_dir, windows.start_times)["cluster"]
     labels = np.asarray(labels, np.int64)
     if labels.shape != (len(windows),):
         raise DataError(f"{run_dir}: {labels.shape[0]} cluster labels for {len(windows)} "

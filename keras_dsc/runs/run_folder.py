@@ -434,9 +434,12 @@ def read_assignments(run_dir):
     return frame["cluster"].to_numpy(dtype=np.int64)
 
 
-def read_assignments_table(run_dir):
+def read_assignments_table(run_dir, window_starts=None):
     """The run's `assignments.csv` as a table: `time` (datetime64, each window's start, once),
-    `cluster` and, when the run has one, `probability` (of the assigned cluster)."""
+    `cluster` and, when the run has one, `probability` (of the assigned cluster).
+
+    `window_starts`, the starts of the windows the run made (from its data), are checked
+    row by row when given."""
     config = _config_or_nothing(run_dir)
     path, frame = _assignments_csv(run_dir, config)
     missing = [c for c in ("time", "cluster") if c not in frame.columns]
@@ -483,6 +486,12 @@ def read_assignments_table(run_dir):
                               lambda row: f"{starts(row)}, not a time step of the run's data "
                                           f"(every {step_text(step)} from "
                                           f"{period[0].isoformat()})")
+    if window_starts is not None and len(window_starts) == len(frame):
+        made = pd.DatetimeIndex(window_starts)
+        _refuse_first_row(path, pd.Series(pd.DatetimeIndex(frame["time"]) != made),
+                          lambda row: f"starts at {frame['time'].iloc[row].isoformat()}, where "
+                                      f"the run's window {row + 1} starts at "
+                                      f"{made[row].isoformat()}")
     return frame
 
 
