@@ -77,6 +77,23 @@ def test_the_centroid_ceiling_is_the_nearest_true_mean():
         nearest_true_centre(features, labels) == labels).sum()
 
 
+def test_the_supervised_bound_trains_on_other_cubes_of_the_same_kind(tmp_path):
+    import numpy as np
+
+    from benchmarks.clustering_ceiling import independent_cubes, weighted_features
+    from keras_dsc.data import DataOptions
+
+    cube = dict(days=6, n_regimes=4, regime_strength=0.45, episode_days=(2, 5))
+    features, labels, cube_of_window = independent_cubes(2, tmp_path, **cube)
+    own_features, own_labels = weighted_features(DataOptions(**cube))
+    assert cube_of_window.tolist() == [0] * 6 + [1] * 6  # a window a day, a fold per cube
+    assert features.shape == (12, own_features.shape[1]) and labels.shape == (12,)
+    assert set(labels) <= set(range(4))
+    # Other seeds: the same kind of windows, not the scored cube's own.
+    assert not np.allclose(features[:6], own_features)
+    assert not np.allclose(features[:6], features[6:])
+
+
 def test_a_climate_index_box_is_read_in_the_fields_own_longitudes():
     import numpy as np
     import xarray as xr
