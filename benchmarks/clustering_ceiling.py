@@ -14,7 +14,8 @@ two bounds that use the planted labels:
   trained on N independent cubes of the same kind (seeds 1..N, each prepared on its own as
   `fit` prepares it; the regimes are the same, the weather and the episodes differ), then
   scored on this cube (seed 0), which none of them saw; and, for comparison, cross-validated
-  across the training cubes (one fold per cube).
+  across the training cubes (one fold per cube); with `--encoder-epochs E`, also DSC's own
+  encoder (the default architecture, a softmax on its latent vector) trained on their labels.
 
 An unsupervised method that scores near the supervised bound has little left to gain; a goal
 above it is beyond what the samples hold.
@@ -56,25 +57,64 @@ def nearest_true_centre(features, labels, leave_one_out=False):
     return predicted
 
 
-def weighted_features(options):
-    """The windows `fit` clusters for `options`, flattened and area-weighted, and their labels."""
-    windows = prepare_data(options).windows
+def weighted_features(windows):
+    """`windows` (a `WindowedCube` that `prepare_data` made) flattened and area-weighted as the
+    classical methods see them, and their labels."""
     features = windows.flatten_features() * feature_weights(windows)
     return features.astype("float32"), np.asarray(windows.labels)
 
 
 def independent_cubes(n_cubes, folder, **cube):
-    """`(features, labels, cube_of_window)` of `n_cubes` built-in cubes of the same kind as
+    """The prepared windows (`WindowedCube`s) of `n_cubes` built-in cubes of the same kind as
     `cube` (`make_cube`'s arguments) with seeds 1..n_cubes, each written into `folder` and
-    prepared on its own."""
-    parts = []
+    prepared on its own as `fit` prepares it."""
+    cubes = []
     for seed in range(1, n_cubes + 1):
         path = pathlib.Path(folder) / f"cube_seed{seed}.nc"
         synthetic.write_cube(path, seed=seed, **cube)
-        parts.append(weighted_features(DataOptions(data=[str(path)])))
-    cube_of_window = np.concatenate([np.full(len(y), i) for i, (_, y) in enumerate(parts)])
-    return (np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts]),
-            cube_of_window)
+        cubes.append(prepare_data(DataOptions(data=[str(path)])).windows)
+    return cubes
+
+
+def encoder_classifier(windows, n_regimes, seed=0):
+    """DSC's default encoder (as `fit` builds it for `windows`) with a softmax on its latent
+    vector: a classifier of the windows into `n_regimes`, every weight trainable."""
+    import keras
+
+    from keras_dsc.runs.options import FitOptions, build_dsc
+
+    class EncoderClassifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            keras.utils.set_random_seed(seed)
+            self.dsc = build_dsc(windows.sample_shape, n_regimes,
+                                 FitOptions(n_clusters=n_regimes), latitudes=windows.latitudes)
+            self.head = keras.layers.Dense(n_regimes, activation="softmax")
+
+        def call(self, x, training=None):
+            return self.head(self.dsc.encode(x, training=training)[0])
+
+    model = EncoderClassifier()
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    return model
+
+
+def supervised_encoder(train_windows, train_labels, windows, n_regimes, epochs, seed=0):
+    """Trains `encoder_classifier` WITH the labels.
+
+    Args:
+        train_windows: float32 array `(n,) + windows.sample_shape`; `train_labels` theirs.
+        windows: the `WindowedCube` to score (never trained on).
+        n_regimes: classes; epochs: epochs of Adam (learning rate 1e-3, batch 16).
+
+    Yields:
+        After each epoch, the predicted regime of every window of `windows`.
+    """
+    model = encoder_classifier(windows, n_regimes, seed)
+    scored = windows[np.arange(len(windows))]
+    for _ in range(epochs):
+        model.fit(train_windows, train_labels, batch_size=16, epochs=1, verbose=0)
+        yield model.predict(scored, batch_size=16, verbose=0).argmax(axis=1)
 
 
 def main():
@@ -88,10 +128,15 @@ def main():
     parser.add_argument("--train-cubes", type=int, default=4,
                         help="Independent cubes (seeds 1..N) the supervised bound with more "
                              "data is trained on; 0 leaves it out.")
+    parser.add_argument("--encoder-epochs", type=int, default=0,
+                        help="Also train DSC's default encoder with a softmax on the labels of "
+                             "those cubes for this many epochs (about 20 s each on 2 cores), "
+                             "scoring this cube after each.")
     args = parser.parse_args()
     cube = dict(days=args.days, n_regimes=args.n_regimes, regime_strength=args.regime_strength,
                 episode_days=tuple(int(d) for d in args.episode_days.split(",")))
-    features, labels = weighted_features(DataOptions(**cube))
+    windows = prepare_data(DataOptions(**cube)).windows
+    features, labels = weighted_features(windows)
     k = args.n_regimes
     print(f"{len(labels)} windows, {k} regimes "
           f"(sizes {np.bincount(labels, minlength=k).tolist()}), regime strength "
@@ -115,8 +160,12 @@ def main():
          predicted)
     if args.train_cubes > 0:
         with tempfile.TemporaryDirectory() as folder:
-            train, train_labels, cube_of_window = independent_cubes(args.train_cubes, folder,
-                                                                    **cube)
+            cubes = independent_cubes(args.train_cubes, folder, **cube)
+            parts = [weighted_features(other) for other in cubes]
+            train_windows = (np.concatenate([other[np.arange(len(other))] for other in cubes])
+                             if args.encoder_epochs else None)
+        train, train_labels = (np.concatenate(part) for part in zip(*parts))
+        cube_of_window = np.concatenate([np.full(len(y), i) for i, (_, y) in enumerate(parts)])
         n = f"{args.train_cubes} other cubes ({len(train_labels)} windows)"
         train_pca = PCA(args.explained_variance, svd_solver="full", random_state=0).fit(train)
         on_eofs = LogisticRegression(C=0.01, max_iter=5000)
@@ -129,6 +178,9 @@ def main():
              on_eofs.predict(train_pca.transform(features)))
         on_windows = LogisticRegression(C=0.01, max_iter=5000).fit(train, train_labels)
         show(f"trained on {n}: logistic regression on the windows", on_windows.predict(features))
+        for epoch, predicted in enumerate(supervised_encoder(
+                train_windows, train_labels, windows, k, args.encoder_epochs), 1):
+            show(f"trained on {n}: DSC's encoder + softmax, epoch {epoch}", predicted)
     return 0
 
 

@@ -80,18 +80,29 @@ def test_the_centroid_ceiling_is_the_nearest_true_mean():
 def test_the_supervised_bound_trains_on_other_cubes_of_the_same_kind(tmp_path):
     import numpy as np
 
-    from benchmarks.clustering_ceiling import independent_cubes, weighted_features
-    from keras_dsc.data import DataOptions
+    from benchmarks.clustering_ceiling import (encoder_classifier, independent_cubes,
+                                               supervised_encoder, weighted_features)
+    from keras_dsc.data import DataOptions, prepare_data
 
     cube = dict(days=6, n_regimes=4, regime_strength=0.45, episode_days=(2, 5))
-    features, labels, cube_of_window = independent_cubes(2, tmp_path, **cube)
-    own_features, own_labels = weighted_features(DataOptions(**cube))
-    assert cube_of_window.tolist() == [0] * 6 + [1] * 6  # a window a day, a fold per cube
-    assert features.shape == (12, own_features.shape[1]) and labels.shape == (12,)
-    assert set(labels) <= set(range(4))
+    cubes = independent_cubes(2, tmp_path, **cube)
+    own = prepare_data(DataOptions(**cube)).windows
+    assert [len(other) for other in cubes] == [6, 6]  # a window a day
+    (first, first_labels), (second, _) = (weighted_features(other) for other in cubes)
+    own_features, _ = weighted_features(own)
+    assert first.shape == own_features.shape and set(first_labels) <= set(range(4))
     # Other seeds: the same kind of windows, not the scored cube's own.
-    assert not np.allclose(features[:6], own_features)
-    assert not np.allclose(features[:6], features[6:])
+    assert not np.allclose(first, own_features) and not np.allclose(first, second)
+
+    train = np.concatenate([other[np.arange(6)] for other in cubes])
+    labels = np.concatenate([other.labels for other in cubes])
+    predictions = list(supervised_encoder(train, labels, own, 4, epochs=2))
+    model = encoder_classifier(own, 4)
+    model(train[:1])
+    encoder = {id(w) for w in model.dsc.encoder_blocks[0].trainable_weights}
+    assert encoder and encoder <= {id(w) for w in model.trainable_weights}  # the encoder learns
+    assert len(predictions) == 2
+    assert all(p.shape == (6,) and set(p) <= set(range(4)) for p in predictions)
 
 
 def test_a_climate_index_box_is_read_in_the_fields_own_longitudes():
