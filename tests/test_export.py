@@ -272,6 +272,34 @@ def test_anomalies_run_is_served_with_its_start_times(exported_anomalies, tmp_pa
                                atol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore:anomalies. the training data spans")
+def test_data_at_hours_of_day_the_diurnal_cycle_was_not_fitted_at_is_refused(
+        exported_anomalies, tmp_path):
+    """3-hourly means stamped at 01:30, 04:30, ... (MERRA-2's way) against a model trained on
+    00:00, 03:00, ...: its diurnal cycle is 0 at those hours and would stay in the anomalies."""
+    from keras_dsc.data import DataOptions, prepare_data
+    from keras_dsc.runs.predict import predict
+
+    run_dir, version_dir, data_path = exported_anomalies
+    metadata = json.loads((version_dir / "assets" / METADATA_FILE).read_text())
+    assert metadata["hours_of_day"] == [0, 3, 6, 9, 12, 15, 18, 21]
+    shifted = write_data(tmp_path / "merra_like.nc", n_times=16, start="2021-01-02 01:30",
+                         freq="3h")
+    for model in (run_dir, version_dir):
+        with pytest.raises(DataError, match=r"16 of 16 time steps \(the first 2021-01-02 "
+                                            r"01:30\) lie at hours of day the model's diurnal "
+                                            r"cycle was not fitted at \(it knows 00, 03, 06, 09, "
+                                            r"12, 15, 18, 21 UTC\)") as error:
+            predict(model, shifted)
+        assert str(shifted) in str(error.value) and "\n" not in str(error.value)
+    # `evaluate` prepares new data through the run's preprocessor: refused the same way.
+    preprocessor = CubePreprocessor.load(run_dir)
+    with pytest.raises(DataError, match="lie at hours of day the model's diurnal cycle"):
+        prepare_data(DataOptions(data=[str(shifted)], resample="3h", window=8), preprocessor)
+    assert len(predict(run_dir, write_data(tmp_path / "aligned.nc", n_times=16,
+                                           start="2021-01-02", freq="3h"))) == 2
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"name": "a/b"}, r"name: 'a/b'"),
     ({"name": ""}, r"name"),

@@ -13,7 +13,8 @@ import pandas as pd
 from keras_dsc.data import era5
 from keras_dsc.data.grid import axis_text, cut_to_grid
 from keras_dsc.data.options import AUTO, PreparedData, describe_data
-from keras_dsc.data.preprocessing import CubePreprocessor, check_in_season
+from keras_dsc.data.preprocessing import (CubePreprocessor, check_hours_of_day,
+                                           check_in_season)
 from keras_dsc.data.time_axis import (
     auto_resample,
     auto_window,
@@ -339,6 +340,7 @@ def _check_fits(cube, preprocessor, where):
                           "data")
     check_units(cube, preprocessor.variables, preprocessor.units, where)
     check_in_season(cube.indexes["time"], preprocessor.season, where)
+    check_hours_of_day(cube.indexes["time"], preprocessor.diurnal_hours(), where)
     check_level(cube, preprocessor.variables, preprocessor.typical_ranges(), where)
     check_varies_in_time(cube, preprocessor.variables, where)
     return cube, [f"{where}: {cut}" for cut in cuts]

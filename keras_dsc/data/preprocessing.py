@@ -364,6 +364,20 @@ class CubePreprocessor:
                                 f"({first_line(error)})") from None
         return prep
 
+    def diurnal_hours(self):
+        """The hours of day (UTC) the climatology's diurnal cycle was fitted at, or `None`
+        without one (no anomalies, daily or coarser data). At other hours its terms are 0,
+        so data stamped there keeps its diurnal cycle (`check_hours_of_day` refuses it)."""
+        if not self.anomalies or self.climatology is None:
+            return None
+        terms = [t for t in self._terms() if t in HOURS]
+        if not terms:
+            return None
+        fitted = self.climatology.sel(term=terms).fillna(0.0) != 0
+        return [int(t[len("hour"):]) for t, any_value in
+                zip(terms, fitted.any(dim=("variable", "latitude", "longitude")).values)
+                if any_value]
+
     def _check_fitted(self, what):
         if not self.fitted:
             raise DataError(f"{what}: the preprocessor is not fitted; call fit(ds) or load()")
@@ -561,6 +575,43 @@ def check_in_season(times, season, where):
                     f"climatology was fitted on ({season_text(season)}): there its seasonal "
                     f"cycle would be extrapolated and the anomalies wrong; assign data from "
                     f"that part of the year, or train on data that covers the whole year")
+
+
+def check_hours_of_day(times, hours, where):
+    """Refuses times at hours of day a climatology's diurnal cycle was not fitted at.
+
+    Args:
+        times: the new data's times (at the model's step).
+        hours: `CubePreprocessor.diurnal_hours` of the model (`None`: no diurnal cycle).
+        where: the files, for the message.
+
+    Raises:
+        DataError: naming the files, how many times lie at other hours, the first, and the
+        hours the model knows. (Its diurnal cycle is 0 at those hours, so it would stay in
+        the anomalies: 3-hourly means stamped at 01:30, 04:30, ... against a model trained on
+        00:00, 03:00, ...)
+
+    Example:
+
+    >>> try:
+    ...     check_hours_of_day(pd.date_range("2021-01-01 01:30", periods=8, freq="3h"),
+    ...                        [0, 3, 6, 9, 12, 15, 18, 21], "merra.nc")
+    ... except DataError as error:
+    ...     print(error)
+    merra.nc: 8 of 8 time steps (the first 2021-01-01 01:30) lie at hours of day the model's diurnal cycle was not fitted at (it knows 00, 03, 06, 09, 12, 15, 18, 21 UTC): there the diurnal cycle would stay in the anomalies; give data stamped at those hours (for time means: at the start of each period, as the training data was)
+    """
+    if hours is None or not len(times):
+        return
+    times = pd.DatetimeIndex(times)
+    outside = ~np.isin(np.asarray(times.hour), list(hours))
+    if not outside.any():
+        return
+    raise DataError(f"{where}: {int(outside.sum())} of {len(times)} time steps (the first "
+                    f"{times[outside][0]:%Y-%m-%d %H:%M}) lie at hours of day the model's "
+                    f"diurnal cycle was not fitted at (it knows "
+                    f"{', '.join(f'{h:02d}' for h in hours)} UTC): there the diurnal cycle "
+                    f"would stay in the anomalies; give data stamped at those hours (for time "
+                    f"means: at the start of each period, as the training data was)")
 
 
 def season_text(season):

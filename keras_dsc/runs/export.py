@@ -149,6 +149,8 @@ def serving_metadata(model, preprocessor, config=None, run=None):
         climatology is subtracted when `anomalies`), `typical_ranges` (where the median of
         data like the training data lies, see `CubePreprocessor.typical_ranges`), `anomalies`,
         `season` (the parts of the year its climatology covers, `covered_season`; `None`: all),
+        `hours_of_day` (the hours its diurnal cycle was fitted at, `diurnal_hours`; `None`:
+        none, or an export from before this was recorded),
         `n_clusters`, `latent_dim`,
         `run`. An anomalies run's `inputs` also hold `start_time`.
     """
@@ -190,6 +192,7 @@ def serving_metadata(model, preprocessor, config=None, run=None):
         "typical_ranges": preprocessor.typical_ranges(),
         "anomalies": bool(preprocessor.anomalies),
         "season": preprocessor.season,
+        "hours_of_day": preprocessor.diurnal_hours(),
         "n_clusters": int(model.n_clusters),
         "latent_dim": latent,
         "run": run,

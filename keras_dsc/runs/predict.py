@@ -20,7 +20,7 @@ import xarray as xr
 from keras_dsc.data import era5
 from keras_dsc.data.grid import axis_text, cut_to_grid
 from keras_dsc.data.time_axis import duration, first_irregular, infer_step, step_text, to_step
-from keras_dsc.data.preprocessing import check_in_season
+from keras_dsc.data.preprocessing import check_hours_of_day, check_in_season
 from keras_dsc.data.values import (
     check_level,
     check_units,
@@ -440,6 +440,7 @@ def open_for_model(data, metadata, treat_as_missing=None):
         check_level(cube, variables, metadata.get("typical_ranges"), where)
         check_varies_in_time(cube, variables, where)
         resampled = _to_model_step(cube, metadata.get("time_step"), where)
+        check_hours_of_day(resampled.indexes["time"], metadata.get("hours_of_day"), where)
         n_steps = resampled.sizes["time"]
         if n_steps < metadata["window"]:
             raise DataError(f"{where}: {n_steps} time steps of {metadata.get('time_step')}, "
