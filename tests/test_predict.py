@@ -148,6 +148,29 @@ def test_bad_model_paths(models, tmp_path):
         predict(models["export"], models["data"], batch_size=0)
 
 
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["data"]["options"].update(stride="abc"),
+     r"the data option 'stride' is not valid \(stride must be a positive integer, got 'abc'\)"),
+    (lambda c: c["data"]["options"].update(stride=-8), r"'stride' is not valid"),
+    (lambda c: c["data"]["options"].update(region="north,west"), r"'region' is not valid"),
+    (lambda c: c["data"]["options"].update(select=["pressure_level"]),
+     r"'select' is not valid \(select: 'pressure_level' is not NAME=VALUE"),
+    (lambda c: c.update(data=[1, 2]), r"not a run's config"),
+])
+def test_an_edited_config_json_is_refused_naming_it(models, tmp_path, edit, message):
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(models["run"], run)
+    config = json.loads((run / "config.json").read_text())
+    edit(config)
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match=message) as error:
+        predict(run, models["data"], out=tmp_path / "clusters.csv")
+    assert str(error.value).startswith(f"{run / 'config.json'}: ") and "\n" not in str(error.value)
+    assert not (tmp_path / "clusters.csv").exists()
+
+
 @pytest.mark.slow
 def test_end_to_end_fit_export_predict_cli(tmp_path):
     """A run trained by `cli.py fit`, exported, then predicted through both kinds."""

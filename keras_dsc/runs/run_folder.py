@@ -360,12 +360,26 @@ def check_run_dir(run_dir, needed=(CONFIG_FILE,)):
 
 
 def read_config(run_dir):
-    """The run's `config.json` as a dict."""
+    """The run's `config.json` as a dict; its data options (`data.options`: the window, the
+    stride, the region, the level chosen) checked as `DataOptions` checks them, so that an
+    edited or damaged file is refused naming it, not the command-line option."""
     path = check_run_dir(run_dir) / CONFIG_FILE
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: not valid JSON ({error.msg})") from None
+    data = config.get("data", {}) if isinstance(config, dict) else None
+    options = data.get("options", {}) if isinstance(data, dict) else None
+    if not isinstance(options, dict):
+        raise DataError(f"{path}: not a run's config (its 'data' must be a mapping that holds "
+                        f"the data options as a mapping)")
+    try:
+        DataOptions(**{key: options[key] for key in ("window", "stride", "region", "select")
+                       if options.get(key) is not None})
+    except OptionError as error:
+        raise DataError(f"{path}: the data option '{error.options[0]}' is not valid "
+                        f"({error})") from None
+    return config
 
 
 def read_preprocessor(run_dir):
