@@ -248,7 +248,10 @@ def export(run_dir, name, version, out, overwrite):
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--treat-as-missing", default=None,
               help="Values read as missing, e.g. 1e30 for an undeclared fill value.")
-def predict(model, data, out, batch_size, overwrite, treat_as_missing):
+@click.option("--select", default=None,
+              help="NAME=VALUE: one value of an extra dimension of the files, e.g. "
+              "pressure_level=500 (comma-separated for several). Default: the run's own.")
+def predict(model, data, out, batch_size, overwrite, treat_as_missing, select):
     """Assign every window of new data to a cluster of a trained model."""
     from keras_dsc.runs.predict import counts_path
     from keras_dsc.runs.predict import predict as predict_clusters
@@ -256,7 +259,8 @@ def predict(model, data, out, batch_size, overwrite, treat_as_missing):
     missing = DataOptions(treat_as_missing=_csv(treat_as_missing, float,
                                                 "--treat-as-missing")).treat_as_missing
     table = predict_clusters(model, paths_given(data), out=out, batch_size=batch_size,
-                             overwrite=overwrite, treat_as_missing=missing)
+                             overwrite=overwrite, treat_as_missing=missing,
+                             select=_csv(select))
     sizes = table["cluster"].value_counts().sort_index()
     click.echo(f"{len(table)} windows; clusters: "
                + ", ".join(f"{k}:{n}" for k, n in sizes.items()))

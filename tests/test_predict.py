@@ -148,6 +148,38 @@ def test_bad_model_paths(models, tmp_path):
         predict(models["export"], models["data"], batch_size=0)
 
 
+def test_a_level_of_a_multi_level_file_is_chosen_with_select(models, tmp_path):
+    import xarray as xr
+
+    from keras_dsc.runs.predict import _levels
+
+    with xr.open_dataset(models["data"]) as ds:
+        levels = xr.concat([ds, ds.roll(valid_time=5, roll_coords=False)],
+                           dim=pd.Index([500.0, 850.0], name="pressure_level"))
+        levels.to_netcdf(tmp_path / "levels.nc")
+    path = str(tmp_path / "levels.nc")
+    with pytest.raises(DataError, match=r"extra dimension 'pressure_level' of size 2 .*choose "
+                                        r"one value with select pressure_level=VALUE"):
+        predict(models["run"], path)
+    chosen = predict(models["run"], path, select=("pressure_level=500",))
+    same = predict(models["run"], models["data"])
+    assert chosen["cluster"].tolist() == same["cluster"].tolist()
+    np.testing.assert_allclose(chosen["probability"], same["probability"], atol=1e-6)
+    result = CliRunner().invoke(cli, ["predict", "--model", str(models["export"]), "--data", path,
+                                      "--select", "pressure_level=500",
+                                      "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "x.csv")["cluster"].tolist() == same["cluster"].tolist()
+    # A level other than the one the model was trained on is refused, the same one kept.
+    assert _levels(["pressure_level=500"], ("pressure_level=500", "number=0")) == {
+        "pressure_level": "500", "number": "0"}
+    with pytest.raises(DataError, match=r"select: the model was trained on pressure_level=500, "
+                                        r"not pressure_level=850"):
+        _levels(["pressure_level=500"], ("pressure_level=850",))
+    with pytest.raises(DataError, match=r"is not NAME=VALUE"):
+        predict(models["run"], path, select=("pressure_level",))
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["data"]["options"].update(stride="abc"),
      r"the data option 'stride' is not valid \(stride must be a positive integer, got 'abc'\)"),

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from keras_dsc.data import era5
+from keras_dsc.data import DataOptions, era5
 from keras_dsc.data.grid import axis_text, cut_to_grid
 from keras_dsc.data.time_axis import duration, first_irregular, infer_step, step_text, to_step
 from keras_dsc.data.preprocessing import check_hours_of_day, check_in_season
@@ -47,7 +47,8 @@ LEAD_DIMS = era5.LEAD_DIMS
 INIT_NAMES = ("forecast_reference_time", "time", "init_time")
 
 
-def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_missing=None):
+def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_missing=None,
+            select=None):
     """Assigns every window of new data to a cluster: reanalyses, forecasts and ensembles.
 
     The data is opened with `keras_dsc.data.era5.open_cube` (the model's variables, in its order,
@@ -76,6 +77,9 @@ def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_miss
         overwrite: replace an existing `out`. Defaults to `False`.
         treat_as_missing: values of the files that stand for missing data (`1e30`), as
             `keras_dsc.data.era5.open_cube` takes them. Defaults to none.
+        select: `NAME=VALUE` items choosing one value of an extra dimension of the files
+            (`("pressure_level=500",)`), added to the level the run chose; a value other than
+            the run's own for the same dimension is refused. Defaults to none.
 
     Returns:
         A `pandas.DataFrame` with columns `time`, `cluster`, `probability` (after `number`
@@ -108,7 +112,7 @@ def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_miss
         # Files are opened once, by the usual path; only files it cannot take as one time
         # series (an ensemble or lead-time dimension) are opened again, as forecasts.
         try:
-            cube, where = open_for_model(data, assigner.metadata, treat_as_missing)
+            cube, where = open_for_model(data, assigner.metadata, treat_as_missing, select)
         except DataError as error:
             series = forecast_series(data) if _forecast_layout(error) else None
             if series is None:
@@ -120,7 +124,7 @@ def predict(model, data, out=None, batch_size=64, overwrite=False, treat_as_miss
             return table
     tables = []
     for key, member in series:
-        cube, where = open_for_model(member, assigner.metadata, treat_as_missing)
+        cube, where = open_for_model(member, assigner.metadata, treat_as_missing, select)
         table = _assign_cube(assigner, cube, batch_size)
         for i, (name, value) in enumerate(key.items()):
             table.insert(i, name, value)
@@ -399,13 +403,14 @@ class SavedModelAssigner:
         return outputs["cluster"].numpy(), outputs["probabilities"].numpy()
 
 
-def open_for_model(data, metadata, treat_as_missing=None):
+def open_for_model(data, metadata, treat_as_missing=None, select=None):
     """Opens data for a model and checks it: variables, grid, units, time step, window length.
 
     Args:
         data: NetCDF path, glob or list of paths, or an `xarray.Dataset`.
         metadata: the model's `serving_metadata` dict.
         treat_as_missing: values read as missing (see `era5.open_cube`).
+        select: `NAME=VALUE` items (see `predict`), added to the model's own `select`.
 
     Returns:
         `(cube, where)`: the canonical Dataset, resampled to the model's time step when finer,
@@ -422,7 +427,7 @@ def open_for_model(data, metadata, treat_as_missing=None):
         where = paths
     variables = metadata["variables"]
     try:
-        select = dict(item.split("=", 1) for item in metadata.get("select") or ())
+        select = _levels(metadata.get("select"), select)
         cube = era5.open_cube(paths, variables, metadata.get("region"), select=select,
                               treat_as_missing=treat_as_missing)
     except OptionError:
@@ -449,6 +454,18 @@ def open_for_model(data, metadata, treat_as_missing=None):
         cube.close()  # refused: the files are closed now, not whenever garbage is collected
         raise
     return resampled, where
+
+
+def _levels(model_select, given):
+    """`{name: value}` of the model's own `select` and the given one; another value for a
+    dimension the model chose is refused (the model knows that level's fields only)."""
+    levels = dict(item.split("=", 1) for item in model_select or ())
+    for name, value in (item.split("=", 1) for item in DataOptions(select=given).select or ()):
+        if levels.get(name, value) != value:
+            raise OptionError(f"{{select}}: the model was trained on {name}={levels[name]}, "
+                              f"not {name}={value}", "select")
+        levels[name] = value
+    return levels
 
 
 def _cut_to_model_grid(cube, metadata, where):
