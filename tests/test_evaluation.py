@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,6 +174,12 @@ def test_reference_labels_that_would_score_the_wrong_thing_are_refused(tmp_path)
                            "2020-01-02T19:00:00-05:00"], "label": [0, 1, 0]}).to_csv(
         path, index=False)
     assert read_reference_labels(path, starts).tolist() == [0, 1, 0]
+    # Unix seconds are not dates: refused in one line, without pandas' warnings on stderr.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert refusal(pd.DataFrame({"time": [1577836800, 1577923200, 1578009600],
+                                     "label": [0, 1, 0]})) == (
+            "the time column is not made of dates (the first: '1577836800')")
     # Both columns: which one holds the reference is not guessed.
     assert refusal(pd.DataFrame({"time": ["2020-01-01", "2020-01-02", "2020-01-03"],
                                  "cluster": [2, 0, 1], "label": [0, 1, 0]})) == (

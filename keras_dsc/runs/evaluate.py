@@ -11,6 +11,8 @@ import json
 import os
 import pathlib
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -113,14 +115,16 @@ def read_reference_labels(path, start_times):
     column = both[0]
     if frame.empty:
         raise DataError(f"{path}: no labels (the file has its header only)")
-    try:
-        times = pd.to_datetime(frame["time"])
-    except (ValueError, TypeError):
-        try:  # times in several UTC offsets: each in UTC, as the windows are
-            times = pd.to_datetime(frame["time"], utc=True)
+    with warnings.catch_warnings():  # "could not infer format": the refusal below says it
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            times = pd.to_datetime(frame["time"])
         except (ValueError, TypeError):
-            raise DataError(f"{path}: the time column is not made of dates (the first: "
-                            f"{frame['time'].iloc[0]!r})") from None
+            try:  # times in several UTC offsets: each in UTC, as the windows are
+                times = pd.to_datetime(frame["time"], utc=True)
+            except (ValueError, TypeError):
+                raise DataError(f"{path}: the time column is not made of dates (the first: "
+                                f"{frame['time'].iloc[0]!r})") from None
     if times.dt.tz is not None:
         times = times.dt.tz_convert(None)
     values = pd.to_numeric(frame[column], errors="coerce")
