@@ -290,10 +290,10 @@ def plot(run_dir, dpi, overwrite):
 def _filter_options(function):
     """The filters of the regime commands: --min-probability, --min-duration, --short-episodes."""
     function = click.option(
-        "--short-episodes", type=click.Choice(["merge", "no-regime"]), default="merge",
-        show_default=True, help="What --min-duration does with a short episode: merge (one "
-        "between two long episodes of one regime takes that regime, any other becomes no "
-        "regime) or no-regime (every one becomes no regime).")(function)
+        "--short-episodes", type=click.Choice(["merge", "no-regime"]), default=None,
+        help="What --min-duration does with a short episode: merge (one between two long "
+        "episodes of one regime takes that regime, any other becomes no regime) or no-regime "
+        "(every one becomes no regime). Default: merge.")(function)
     function = click.option(
         "--min-duration", default=None, help="Episodes shorter than this (3D, 36h) are "
         "removed (see --short-episodes). Default: none.")(function)

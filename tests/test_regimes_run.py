@@ -123,6 +123,13 @@ def test_filters_are_written_beside_the_assignments_never_over_them(tmp_path):
     assert bad.exit_code == 2
     assert bad.stderr.strip() == "Error: --min-duration: '3' needs a unit, like 3D or 36h"
     assert not (tmp_path / "x").exists()
+    # A rule for short episodes without the duration that makes them did nothing: refused.
+    alone = CliRunner().invoke(cli, ["regimes", str(run), "--out", str(tmp_path / "x"),
+                                     "--short-episodes", "no-regime"])
+    assert alone.exit_code == 2
+    assert alone.stderr.strip() == ("Error: --short-episodes acts on the episodes "
+                                    "--min-duration removes: give --min-duration too")
+    assert not (tmp_path / "x").exists()
 
 
 def test_regime_statistics_of_the_tiny_run_match_its_assignments(run_copy):

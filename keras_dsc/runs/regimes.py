@@ -100,7 +100,7 @@ def _n_clusters(config, labels):
 
 
 def filtered_labels(table, step, min_probability=None, min_duration=None,
-                    short_episodes="merge"):
+                    short_episodes=None):
     """The run's assignments with the filters applied: probability first, then duration.
 
     Args:
@@ -109,11 +109,16 @@ def filtered_labels(table, step, min_probability=None, min_duration=None,
         min_probability: windows whose cluster's probability is below this are no regime.
         min_duration: episodes shorter than this (`"3D"`) are merged or dropped
             (`keras_dsc.regimes.filter_duration`).
-        short_episodes: the rule for short episodes, `"merge"` or `"no-regime"`.
+        short_episodes: the rule for short episodes, `"merge"` (`None`: the default) or
+            `"no-regime"`; only with `min_duration`, whose episodes it acts on.
 
     Returns:
         A `pandas.Series` of labels on the window starts, -1 for no regime.
     """
+    if short_episodes is not None and min_duration is None:
+        raise OptionError("{short_episodes} acts on the episodes {min_duration} removes: give "
+                          "{min_duration} too", "short_episodes", "min_duration")
+    short_episodes = "merge" if short_episodes is None else short_episodes
     if short_episodes not in SHORT_EPISODES:
         raise OptionError(f"{{short_episodes}} must be one of {', '.join(SHORT_EPISODES)}, got "
                           f"{short_episodes!r}", "short_episodes")
@@ -281,7 +286,7 @@ def write_run_assignments_netcdf(run_dir, start_times, labels, probabilities, co
 
 
 def regime_statistics(run_dir, out=None, min_probability=None, min_duration=None,
-                      short_episodes="merge", plots=True, dpi=100, longest=5):
+                      short_episodes=None, plots=True, dpi=100, longest=5):
     """Frequencies, persistence and transitions of a run's regimes, written into the run.
 
     Writes into `out` (default `RUN_DIR/regimes/`; refused when it exists):
@@ -309,7 +314,8 @@ def regime_statistics(run_dir, out=None, min_probability=None, min_duration=None
         min_probability: windows whose cluster's probability is below this are no regime.
         min_duration: episodes shorter than this (`"3D"`, `"36h"`) are removed by the rule
             `short_episodes` (see `keras_dsc.regimes.filter_duration`).
-        short_episodes: `"merge"` or `"no-regime"`.
+        short_episodes: `"merge"` (`None`: the default) or `"no-regime"`; only with
+            `min_duration`.
         plots: whether to draw the PNG figures.
         dpi: pixels per inch of the figures.
         longest: episodes per regime in `longest_episodes.csv`.
@@ -327,6 +333,7 @@ def regime_statistics(run_dir, out=None, min_probability=None, min_duration=None
     out = run_folder.check_free(out if out is not None else
                                 run_dir / run_folder.REGIMES_FOLDER)
     labels = filtered_labels(table, step, min_probability, min_duration, short_episodes)
+    short_episodes = "merge" if short_episodes is None else short_episodes
     filtered = min_probability is not None or min_duration is not None
     n_clusters = _n_clusters(config, raw)
     files = []
@@ -492,7 +499,7 @@ def _run_field_source(run_dir, config):
 
 def composites_run(run_dir, data=None, variables=None, region=None, test="t-test",
                    level=0.05, n_resamples=1000, climatology="month", correction="none",
-                   min_probability=None, min_duration=None, short_episodes="merge", out=None,
+                   min_probability=None, min_duration=None, short_episodes=None, out=None,
                    plots=True, dpi=100, projection="auto", seed=0, treat_as_missing=None):
     """Composites of any field in the run's regimes: `composites.nc`, counts and maps.
 
