@@ -213,6 +213,8 @@ def _open_all(files, variables, region, time_range, select, time_chunk, missing_
     ds.attrs[NOTES] = notes
     ds.attrs[SOURCES] = sources
     ds.attrs[PACKINGS] = {name: found for name, found in packings.items() if found}
+    # `ds` is derived from the opened files, so its own close() would close nothing.
+    ds.set_close(lambda: [handle.close() for handle in handles])
     return ds
 
 

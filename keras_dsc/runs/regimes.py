@@ -566,15 +566,18 @@ def composites_run(run_dir, data=None, variables=None, region=None, test="t-test
         variables = [variables] if isinstance(variables, str) else list(variables)
     field = era5.open_cube(data, variables, region, time_range,
                            treat_as_missing=treat_as_missing)
-    files = era5.sources_text(field, _files_text(data))
-    notes = list(field.attrs.get(era5.NOTES) or []) + check_values(field, files)
-    variables = list(field.data_vars)
-    land = land_of(data, region, time_range, treat_as_missing)
-    n_clusters = _n_clusters(config, raw)
-    result = stats.composites(field, labels, window=length, test=test, level=level,
-                              n_resamples=n_resamples, climatology=climatology,
-                              correction=correction, clusters=n_clusters, seed=seed,
-                              name=files)
+    try:  # the files are closed once read, also when refused, not whenever garbage is collected
+        files = era5.sources_text(field, _files_text(data))
+        notes = list(field.attrs.get(era5.NOTES) or []) + check_values(field, files)
+        variables = list(field.data_vars)
+        n_clusters = _n_clusters(config, raw)
+        result = stats.composites(field, labels, window=length, test=test, level=level,
+                                  n_resamples=n_resamples, climatology=climatology,
+                                  correction=correction, clusters=n_clusters, seed=seed,
+                                  name=files)
+    finally:
+        field.close()
+    land = land_of(data, region, time_range, treat_as_missing)  # opens the files again
     outside = int(result.attrs.get("windows_without_the_field", 0))
     if outside:
         notes.append(f"{files}: {outside} of the run's {len(labels)} windows hold none of the "
@@ -629,8 +632,10 @@ def land_of(data, region=None, time_range=None, treat_as_missing=None):
     from keras_dsc.data import era5
 
     try:
-        first = era5.open_cube(data, None, region, time_range,
-                               treat_as_missing=treat_as_missing).isel(time=slice(0, 1))
+        cube = era5.open_cube(data, None, region, time_range, treat_as_missing=treat_as_missing)
     except DataError:
         return None
-    return maps.land_mask(first)
+    try:
+        return maps.land_mask(cube.isel(time=slice(0, 1)))
+    finally:
+        cube.close()
