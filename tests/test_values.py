@@ -73,6 +73,67 @@ def test_a_huge_value_of_any_variable_is_refused(tmp_path):
            "2021-01-03T00:00:00 (-3e+21)" in text
 
 
+def monthly_field(path, values, name="precip", units="mm/day"):
+    """A monthly field of a variable without known bounds, as an observation product has it."""
+    n = values.shape[0]
+    ds = xr.Dataset({name: (("time", "lat", "lon"), values.astype("float32"), {"units": units})},
+                    coords={"time": pd.date_range("1990-01-01", periods=n, freq="MS"),
+                            "lat": np.linspace(40.0, 31.0, values.shape[1]),
+                            "lon": np.linspace(-30.0, -19.0, values.shape[2])})
+    ds.to_netcdf(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("fill, kind", [(-99.9, "a common fill value"),
+                                        (-1000.0, "a value it holds at many points")])
+def test_an_undeclared_fill_of_an_unbounded_variable_is_refused(tmp_path, fill, kind):
+    """A fill the file does not declare, on land (a third of the points) or at scattered
+    months: read as data it made one cluster of the land and another of the rest."""
+    rng = np.random.default_rng(0)
+    values = 6.0 + rng.standard_normal((36, 10, 12))
+    values[:, :, :4] = fill  # land
+    path = monthly_field(tmp_path / "obs.nc", values, "chl", "mg m-3")  # no known bounds
+    for anomalies in (True, False):
+        text = message_of(lambda: prepare_data(DataOptions(
+            data=path, window=1, resample="none", anomalies=anomalies)))
+        assert text.startswith(f"{path}: variable 'chl' has 1440 values equal to {fill:g}, "
+                               f"{kind} far outside its other values (")
+        assert text.endswith(f"pass treat_as_missing {fill:g}")
+    data = prepare_data(DataOptions(data=path, window=1, resample="none",
+                                    treat_as_missing=(fill,)))
+    assert np.isnan(data.cube["chl"].values[:, :, :4]).all()
+
+
+@pytest.mark.parametrize("name, units, level, fill", [
+    ("precip", "mm/day", 6.0, -1.0), ("pr", "kg m-2 s-1", 3e-5, -99.0),
+    ("slp", "millibars", 1010.0, -99.9)])
+def test_a_fill_inside_the_spread_but_outside_physical_bounds_is_refused(tmp_path, name, units,
+                                                                          level, fill):
+    rng = np.random.default_rng(2)
+    values = level * (1.0 + 0.05 * rng.random((36, 10, 12)))
+    values[:, :, :2] = fill  # land, a fill the file does not declare
+    path = monthly_field(tmp_path / "obs.nc", values, name, units)
+    text = message_of(lambda: prepare_data(DataOptions(data=path, window=1, resample="none")))
+    assert text.startswith(f"{path}: variable '{name}' has 720 values beyond any physical "
+                           f"range (")
+    assert text.endswith(f"pass treat_as_missing {np.float32(fill):g}")
+
+
+def test_repeated_values_inside_the_spread_of_the_others_are_data(tmp_path):
+    """Dry months (exact zeros) and sea ice (-1.8) are values, not fills."""
+    rng = np.random.default_rng(1)
+    rain = np.clip(rng.gamma(0.6, 4.0, (36, 10, 12)) - 1.0, 0.0, None)  # many exact zeros
+    assert (rain == 0).mean() > 0.2
+    data = prepare_data(DataOptions(data=monthly_field(tmp_path / "rain.nc", rain), window=1,
+                                    resample="none"))
+    assert np.isfinite(data.cube["precip"].values).all()
+    sst = 5.0 + 3.0 * rng.standard_normal((36, 10, 12))
+    sst[:, :3, :] = -1.8  # under sea ice
+    data = prepare_data(DataOptions(data=monthly_field(tmp_path / "sst.nc", sst, "sea_temp",
+                                                       "degC"), window=1, resample="none"))
+    assert (data.cube["sea_temp"].values[:, :3] == np.float32(-1.8)).all()
+
+
 def test_infinity_is_reported_as_infinity_with_the_file(tmp_path):
     path = write_at(tmp_path / "inf.nc", TIMES,
                     nan=with_values((7, 1, 2), -np.inf, names=("u10",)))
@@ -99,7 +160,11 @@ def test_bounds_apply_in_the_variables_own_units_only():
     assert bounds_for("t2m", "degC") == bounds_for("sst", "degrees_C") == (-173.0, 127.0)
     assert bounds_for("u10", "degC") is None and bounds_for("t2m", "furlongs") is None
     assert bounds_for("u10", "m s-1") == bounds_for("u10", "m s**-1")
-    assert bounds_for("msl", "Pa") == (5.0e4, 1.2e5) and bounds_for("msl", "hPa") is None
+    assert bounds_for("msl", "Pa") == (5.0e4, 1.2e5) and bounds_for("msl", "hPa") == (500, 1200)
+    # Precipitation cannot be negative: a land fill of -1 or -99 is out of range.
+    assert bounds_for("precip", "mm/day") == bounds_for("pre", "mm/month") == (-0.1, 3000.0)
+    assert bounds_for("pr", "kg m-2 s-1") == (-1.0e-6, 0.1)
+    assert bounds_for("slp", "Pa") == (5.0e4, 1.2e5) and bounds_for("slp", "mb") == (500, 1200)
     for name, (low, high, units) in BOUNDS.items():  # every entry: a range and unit names
         assert low < high and units and all(isinstance(u, str) for u in units), name
 
@@ -189,7 +254,7 @@ def test_a_variable_in_other_units_in_another_file_is_refused_naming_both(tmp_pa
 
 
 def test_values_outside_the_files_valid_range_are_refused_unless_packed(tmp_path):
-    # Precipitation (a name with no physical bounds here) with valid_min 0 and an undeclared
+    # Rainfall (a name with no physical bounds here) with valid_min 0 and an undeclared
     # -999 where there is no data: refused naming the valid range (was: trained on, a cluster
     # of its own for the flagged days). A packed variable's valid_range is in packed units
     # and is not applied to the unpacked values.
@@ -198,16 +263,16 @@ def test_values_outside_the_files_valid_range_are_refused_unless_packed(tmp_path
     precip[5:7] = -999.0
     coords = {"time": pd.date_range("2001-01-01", periods=24, freq="1D"),
               "lat": [20.0, 10.0, 0.0], "lon": [100.0, 110.0, 120.0, 130.0]}
-    xr.Dataset({"precip": (("time", "lat", "lon"), precip,
+    xr.Dataset({"rainfall": (("time", "lat", "lon"), precip,
                            {"units": "mm/day", "valid_min": 0.0})}, coords=coords).to_netcdf(
-        tmp_path / "precip.nc", encoding={"precip": {"_FillValue": None}})
+        tmp_path / "precip.nc", encoding={"rainfall": {"_FillValue": None}})
     given = dict(data=str(tmp_path / "precip.nc"), window=1, resample="none", anomalies=False)
     text = message_of(lambda: prepare_data(DataOptions(**given)))
-    assert text == (f"{tmp_path / 'precip.nc'}: variable 'precip' has 24 values outside the "
+    assert text == (f"{tmp_path / 'precip.nc'}: variable 'rainfall' has 24 values outside the "
                     f"file's valid range (valid_min 0), the first at 2001-01-06T00:00:00 "
                     f"(-999); if such values stand for missing data, pass treat_as_missing -999")
     data = prepare_data(DataOptions(**given, treat_as_missing=(-999.0,)))
-    assert np.isnan(data.cube["precip"].values[5:7]).all() and len(data.windows) == 22
+    assert np.isnan(data.cube["rainfall"].values[5:7]).all() and len(data.windows) == 22
     packed = 100000.0 + 500.0 * rng.normal(size=(24, 3, 4))  # stored as 10000 +- 50
     xr.Dataset({"pres": (("time", "lat", "lon"), packed, {"units": "Pa",
                                                           "valid_range": [0, 12000]})},

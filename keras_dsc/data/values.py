@@ -50,6 +50,14 @@ BOUNDS = {
                                           "ta", "tasmax", "tasmin", "tos")},
     **{name: _PRESSURE for name in ("sp", "ps")},
     **{name: (5.0e4, 1.2e5, _PRESSURE[2]) for name in ("msl", "slp", "psl")},
+    **{f"{name}@hPa": (500.0, 1200.0, ("hPa", "mb", "mbar", "millibars"))
+       for name in ("msl", "slp", "psl", "mslp")},
+    **{name: (-1.0e-6, 0.1, ("kg m**-2 s**-1", "kg m-2 s-1", "kg/m2/s", "mm s**-1", "mm s-1",
+                             "mm/s"))
+       for name in ("pr", "prc", "prsn", "precip", "prate", "mtpr")},
+    **{f"{name}@mm": (-0.1, 3000.0, ("mm", "mm/day", "mm day**-1", "mm day-1", "mm/d",
+                                      "mm d-1", "mm/month", "mm month-1", "mm/mon"))
+       for name in ("pr", "precip", "pre", "prcp", "rain", "rr", "tp", "precipitation")},
     **{name: _ENERGY for name in ("slhf", "sshf", "ssr", "str", "ssrd", "strd", "tsr",
                                   "ttr")},
     **{name: _FLUX for name in ("hfls", "hfss", "rsds", "rlds", "rsus", "rlus")},
@@ -62,7 +70,8 @@ BOUNDS = {
     "tcwv": (-1.0, 200.0, ("kg m**-2", "kg m-2")),
 }
 """Short name -> `(low, high, units)`: the range a value in one of those units stays in
-(`NAME@C`: a temperature in degrees Celsius, the same range as in kelvin)."""
+(`NAME@C`: a temperature in degrees Celsius, the same range as in kelvin; `NAME@hPa`: a
+pressure in hectopascals; `NAME@mm`: a precipitation amount or rate in millimetres)."""
 
 
 def bounds_for(name, units):
@@ -76,7 +85,7 @@ def bounds_for(name, units):
     if units is None:
         return None
     given = units_key(units)
-    for entry in (BOUNDS.get(str(name)), BOUNDS.get(f"{name}@C")):  # @C: in Celsius
+    for entry in (BOUNDS.get(f"{name}{other}") for other in ("", "@C", "@hPa", "@mm")):
         if entry is not None and any(given == units_key(u) for u in entry[2]):
             return entry[0], entry[1]
     return None
@@ -281,8 +290,9 @@ def check_values(ds, where):
                     f"the first at {first.isoformat()} ({value:.9g}); if such values stand for "
                     f"missing data, pass {{treat_as_missing}} {value:.9g}", "treat_as_missing")
             if value in fills:
-                rule = (f"equal to {value:g}, a common fill value far outside its other "
-                        f"values ({spread})")
+                kind = ("a common fill value" if np.isclose(value, FILL_VALUES, rtol=1e-6).any()
+                        else "a value it holds at many points")
+                rule = f"equal to {value:g}, {kind} far outside its other values ({spread})"
             elif limits is None:
                 rule = f"beyond any physical range (|x| >= {LIMIT:g})"
             elif limits[2].startswith("outside"):  # the file's valid range
@@ -341,23 +351,37 @@ def _limits(x, name):
     return low, high, ""
 
 
-FILL_VALUES = (-999.0, -999.9, -999.99, -9999.0, -99999.0, 9999.0, 99999.0, -32767.0,
-               -32768.0, 32767.0)
-"""Values that files without a declared fill value commonly write where there is no data."""
+FILL_VALUES = (-99.0, -99.9, -99.99, -999.0, -999.9, -999.99, -9999.0, -99999.0, 9999.0,
+               99999.0, -32767.0, -32768.0, 32767.0, -9.99e8)
+"""Values that files without a declared fill value commonly write where there is no data
+(-9.99e8: GrADS' `undef`)."""
 
 
 def _fill_values(x):
-    """`(fills, spread)`: the `FILL_VALUES` far outside the values of a few time steps of a
-    variable that has no bounds (further from their median than 10 times the width of their
-    1st..99th percentiles), and those percentiles as text."""
-    candidates = np.asarray(FILL_VALUES, x.dtype if x.dtype.kind == "f" else "float64")
+    """`(fills, spread)`: the values a variable that has no bounds holds where it has no data,
+    and the 1st..99th percentiles of its other values as text.
+
+    Read on a few time steps (`_sample`): the `FILL_VALUES`, and the smallest or largest value
+    when it repeats at 1 % of the points or more but not at half of them (a fill no list
+    holds: land written as -1000), that lie far outside the other values (further from their median than 10
+    times the width of their 1st..99th percentiles). Values inside that spread, such as the
+    zeros of precipitation or -1.8 under sea ice, are data.
+    """
     sample = _sample(x)
-    sample = sample[np.isfinite(sample) & ~np.isin(sample, candidates)].astype("float64")
+    sample = sample[np.isfinite(sample) & (np.abs(sample) < LIMIT)].astype("float64")
     if not sample.size:
         return [], ""
-    median, width, text = _spread(sample)
+    values, counts = np.unique(sample, return_counts=True)
+    frequent = (counts >= max(3, 0.01 * sample.size)) & (counts < 0.5 * sample.size)
+    extremes = [v for v in (values[0], values[-1]) if frequent[np.searchsorted(values, v)]]
+    candidates = np.unique(np.concatenate([np.asarray(FILL_VALUES, "float64"), extremes]))
+    rest = sample[~np.isin(sample, candidates)]
+    if not rest.size:
+        return [], ""
+    median, width, text = _spread(rest)
     spread = max(width, 1e-6 * abs(median), 1e-12)
-    return [v for v in candidates if abs(float(v) - median) > 10.0 * spread], text
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype("float64")
+    return [dtype.type(v) for v in candidates if abs(float(v) - median) > 10.0 * spread], text
 
 
 def _spread(sample):
