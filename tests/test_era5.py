@@ -570,6 +570,26 @@ def test_a_static_field_beside_the_data_is_left_out_and_said_so(tmp_path):
     assert open_cube(tmp_path / "sst_lsm.nc", ["sst"]).attrs["keras_dsc_notes"] == []
 
 
+def test_a_station_count_beside_the_data_is_left_out_unless_named(tmp_path):
+    """CRU TS stores `stn` (stations behind each value, int32, no units) beside `pre`: by
+    default it was clustered too, and a change of the station network made the regimes."""
+    times = pd.date_range("1990-01-16", periods=4, freq="MS")
+    ds = xr.Dataset({"pre": (("time", "lat", "lon"), np.full((4, 2, 3), 80.0, "float32"),
+                             {"units": "mm/month"}),
+                     "stn": (("time", "lat", "lon"), np.full((4, 2, 3), 5, "int32"),
+                             {"description": "number of stations contributing to each datum"}),
+                     "packed": (("time", "lat", "lon"), np.full((4, 2, 3), 1.0))},
+                    coords={"time": times, "lat": [1.0, 0.0], "lon": [10.0, 11.0, 12.0]})
+    ds.to_netcdf(tmp_path / "cru.nc", encoding={"packed": {"dtype": "int16",
+                                                            "scale_factor": 0.1}})
+    cube = open_cube(tmp_path / "cru.nc")
+    assert list(cube.data_vars) == ["pre", "packed"]  # a packed integer is a field
+    assert cube.attrs["keras_dsc_notes"] == [
+        f"{tmp_path / 'cru.nc'}: stn left out: integers without units (a count or a flag, such "
+        f"as the stations behind each value); name it in --variables to cluster it too"]
+    assert list(open_cube(tmp_path / "cru.nc", ["pre", "stn"]).data_vars) == ["pre", "stn"]
+
+
 def test_winds_on_staggered_grids_are_refused_or_left_out_and_said_so(tmp_path):
     """u and v staggered by half a cell: with no variable on the grid, a one-line refusal
     (was: KeyError 'latitude' traceback); with one, the other is left out with a note (was:

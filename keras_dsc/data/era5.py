@@ -657,6 +657,15 @@ def _refuse_data_in_groups(path):
                         f"(e.g. xarray.open_dataset(path, group={groups[0]!r}).to_netcdf(...))")
 
 
+def _is_count(var):
+    """Whether a variable is stored as plain integers (not packed) without physical units: a
+    count or a flag, such as the number of stations behind each value of CRU TS."""
+    stored = np.dtype(var.encoding.get("dtype", var.dtype))
+    packed = "scale_factor" in var.encoding or "add_offset" in var.encoding
+    units = str(var.attrs.get("units", "")).strip().lower()
+    return stored.kind in "iu" and not packed and units in ("", "1", "count", "counts")
+
+
 def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
                time_range=None):
     """`_open_one` on the opened Dataset `ds`: `(dataset, used select keys, names, note)`.
@@ -713,6 +722,13 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
     off_grid = [str(n) for n, v in ds.data_vars.items() if n not in gridded
                 and n not in static and v.ndim >= 2 and not _is_bounds(n, v)]
     left_out = []
+    counts = [str(n) for n in gridded if _is_count(ds[n])]
+    if variables is None and counts and len(counts) < len(gridded):  # CRU TS's stn
+        gridded = [n for n in gridded if n not in counts]
+        left_out.append(f"{', '.join(counts)} left out: integers without units (a count or a "
+                        f"flag, such as the stations behind each value); name "
+                        f"{'it' if len(counts) == 1 else 'them'} in --variables to cluster "
+                        f"{'it' if len(counts) == 1 else 'them'} too")
     if variables is None and static and gridded:  # a land-sea mask, cell areas
         left_out.append(f"{', '.join(static)} left out: on latitude and longitude only, not "
                         f"in time")
