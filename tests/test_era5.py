@@ -1,6 +1,7 @@
 """Tests of keras_dsc.data.era5: every accepted file form opens to the canonical cube."""
 
 import os
+import warnings
 
 import dask.array
 import numpy as np
@@ -540,6 +541,16 @@ def test_years_beyond_what_dates_hold_are_refused_with_the_shift_to_apply(tmp_pa
                  encoding={"time": {"units": "days since 0001-01-01", "calendar": "noleap"}})
     raises_one_line(lambda: open_cube(tmp_path / "picontrol.nc"), "picontrol.nc",
                     "from year 0001 to 0002", "1678..2261", "by +2000")
+    # A CMIP6 extension to 2300: refused the same way, with nothing from xarray on stderr.
+    times = [cftime.datetime(2297 + i // 12, i % 12 + 1, 16, calendar="proleptic_gregorian")
+             for i in range(24)]
+    ds = ds.assign_coords(time=times)
+    ds.to_netcdf(tmp_path / "ssp585ext.nc", encoding={"time": {
+        "units": "days since 1850-01-01", "calendar": "proleptic_gregorian"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # was: xarray's SerializationWarning before the refusal
+        raises_one_line(lambda: open_cube(tmp_path / "ssp585ext.nc"), "ssp585ext.nc",
+                        "from year 2297 to 2298", "1678..2261", "by -400")
 
 
 def test_a_latitude_along_time_is_never_taken_for_the_latitude_axis(tmp_path):

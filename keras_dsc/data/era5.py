@@ -18,6 +18,7 @@ data never sits in memory:
 import functools
 import glob
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -562,7 +563,6 @@ def _open_zarr(path):
     if not _is_url(path):
         consolidated = os.path.exists(os.path.join(path, ".zmetadata")) or _v3_consolidated(
             path)
-    import warnings
 
     try:
         with warnings.catch_warnings():
@@ -593,7 +593,6 @@ def _check_netcdf3_complete(path):
     if magic not in (b"CDF\x01", b"CDF\x02"):
         return
     import gc
-    import warnings
 
     import scipy.io
 
@@ -629,7 +628,9 @@ def _open_one(path, variables, select, region, time_chunk, handles, time_range=N
         return _canonical(raw, path, variables, select, region, time_chunk, cut=True,
                           time_range=time_range)
     try:
-        raw = xr.open_dataset(path, chunks=None, cache=False)
+        with warnings.catch_warnings():  # dates beyond 2261 stay cftime: refused, with a hint
+            warnings.filterwarnings("ignore", "Unable to decode time axis into full")
+            raw = xr.open_dataset(path, chunks=None, cache=False)
     except (OSError, ValueError, RuntimeError, KeyError, IndexError, TypeError) as error:
         raise DataError(f"{path}: {why_unreadable(path, error)}") from None
     handles.append(raw)
