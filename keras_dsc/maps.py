@@ -328,8 +328,13 @@ def composite_figure(composites, significant=None, counts=None, land=None, units
     if projection == "cartopy" and ccrs is None:
         raise DataError("projection: 'cartopy' needs cartopy (pip install -e \".[maps]\")")
     crs = ccrs.PlateCarree() if ccrs is not None else None
+    # Cells drawn around their centres; a single row or column gets a cell of one degree.
+    lon_edges, lat_edges = _cell_edges(longitude), _cell_edges(latitude)
     extent = (float(longitude.min()), float(longitude.max()), float(latitude.min()),
               float(latitude.max()))
+    extent = tuple(np.where([longitude.size == 1] * 2 + [latitude.size == 1] * 2,
+                            (lon_edges.min(), lon_edges.max(), lat_edges.min(), lat_edges.max()),
+                            extent).tolist())
     # A box across the date line keeps its 0..360 longitudes: centre the map on 180.
     across = crs is not None and extent[1] > 180.0
     map_crs = ccrs.PlateCarree(central_longitude=180.0) if across else crs
@@ -352,8 +357,8 @@ def composite_figure(composites, significant=None, counts=None, land=None, units
         for r, cluster in enumerate(clusters):
             ax = _axis_of(axes, layout, r, v, len(clusters))
             extra = {"transform": crs} if crs is not None else {}
-            mesh = ax.pcolormesh(longitude, latitude, np.ma.masked_invalid(values[r]),
-                                 cmap=colormap, vmin=-limit, vmax=limit, shading="nearest",
+            mesh = ax.pcolormesh(lon_edges, lat_edges, np.ma.masked_invalid(values[r]),
+                                 cmap=colormap, vmin=-limit, vmax=limit, shading="flat",
                                  **extra)
             ax.set_facecolor(NO_DATA_GREY)
             if name in masks and masks[name][r].any():
@@ -375,6 +380,19 @@ def composite_figure(composites, significant=None, counts=None, land=None, units
     if title:
         figure.suptitle(title)
     return figure
+
+
+def _cell_edges(centres):
+    """The edges of cells around `centres` (halfway between them, half a step beyond the
+    ends; one degree wide around a single centre), in the centres' order.
+
+    >>> _cell_edges(np.array([10.0, 11.0, 13.0])).tolist(), _cell_edges(np.array([45.0])).tolist()
+    ([9.5, 10.5, 12.0, 14.0], [44.5, 45.5])
+    """
+    if centres.size < 2:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    middle = (centres[1:] + centres[:-1]) / 2.0
+    return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
 
 
 def _axis_of(axes, layout, r, v, n_clusters):

@@ -117,6 +117,25 @@ def test_without_cartopy_the_outline_comes_from_the_data(monkeypatch, tmp_path):
         maps.composite_figure(composites, projection="cartopy")
 
 
+@pytest.mark.parametrize("latitude, longitude", [
+    (np.array([45.0]), np.arange(24) * 15.0),  # a zonal strip of one row
+    (np.linspace(60.0, 30.0, 12), np.array([-20.0]))])  # one column
+def test_a_grid_of_one_row_or_column_is_drawn(latitude, longitude):
+    """With one latitude, the cells had no height: every panel was a grey strip."""
+    figure = maps.composite_figure(composites_of(latitude, longitude, ["t2m"], [2.0]),
+                                   projection="none", dpi=40)
+    panels = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
+    for ax in panels:
+        (mesh,) = [c for c in ax.collections if type(c).__name__ == "QuadMesh"]
+        cells = mesh.get_coordinates()  # (rows + 1, columns + 1, 2) corners
+        height = np.ptp(cells[..., 1])
+        width = np.ptp(cells[..., 0])
+        assert height > 0.9 and width > 0.9
+        bottom, top = sorted(ax.get_ylim())
+        left, right = sorted(ax.get_xlim())
+        assert top - bottom > 0.9 and right - left > 0.9  # the axes show the cells
+
+
 def test_land_mask_from_a_land_sea_mask_variable_or_missing_values():
     latitude, longitude = np.array([1.0, 0.0]), np.array([0.0, 1.0, 2.0])
     lsm = xr.DataArray([[[0.0, 0.9, 0.2], [1.0, 0.0, 0.0]]],
