@@ -328,13 +328,12 @@ def composite_figure(composites, significant=None, counts=None, land=None, units
     if projection == "cartopy" and ccrs is None:
         raise DataError("projection: 'cartopy' needs cartopy (pip install -e \".[maps]\")")
     crs = ccrs.PlateCarree() if ccrs is not None else None
-    # Cells drawn around their centres; a single row or column gets a cell of one degree.
+    # Cells drawn around their centres; the map spans the centres, or the one-degree cell
+    # of a single row or column.
     lon_edges, lat_edges = _cell_edges(longitude), _cell_edges(latitude)
-    extent = (float(longitude.min()), float(longitude.max()), float(latitude.min()),
-              float(latitude.max()))
-    extent = tuple(np.where([longitude.size == 1] * 2 + [latitude.size == 1] * 2,
-                            (lon_edges.min(), lon_edges.max(), lat_edges.min(), lat_edges.max()),
-                            extent).tolist())
+    spans = [edges if centres.size == 1 else centres
+             for centres, edges in ((longitude, lon_edges), (latitude, lat_edges))]
+    extent = tuple(float(f(span)) for span in spans for f in (np.min, np.max))
     # A box across the date line keeps its 0..360 longitudes: centre the map on 180.
     across = crs is not None and extent[1] > 180.0
     map_crs = ccrs.PlateCarree(central_longitude=180.0) if across else crs

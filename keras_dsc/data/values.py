@@ -363,9 +363,9 @@ def _fill_values(x):
 
     Read on a few time steps (`_sample`): the `FILL_VALUES`, and the smallest or largest value
     when it repeats at 1 % of the points or more but not at half of them (a fill no list
-    holds: land written as -1000), that lie far outside the other values (further from their median than 10
-    times the width of their 1st..99th percentiles). Values inside that spread, such as the
-    zeros of precipitation or -1.8 under sea ice, are data.
+    holds: land written as -1000), that lie far outside the other values (further from their
+    median than 10 times the width of their 1st..99th percentiles). Values inside that
+    spread, such as the zeros of precipitation or -1.8 under sea ice, are data.
     """
     sample = _sample(x)
     sample = sample[np.isfinite(sample) & (np.abs(sample) < LIMIT)].astype("float64")

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import os
 import pathlib
-
 import warnings
 
 import numpy as np
