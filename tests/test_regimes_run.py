@@ -487,7 +487,7 @@ def test_an_undeclared_fill_value_is_refused_not_averaged_in(run_copy, tmp_path)
                                        "--no-plots"])
     assert refused.exit_code == 2, refused.output
     assert refused.stderr.strip().splitlines() == [
-        f"Error: {path}: variable 'tp' has 1 value beyond any physical range (|x| >= 1e+20), "
+        f"Error: {path}: variable 'tp' has 1 value beyond any physical range (-0.1..3000 mm), "
         f"the first at {pd.Timestamp(field.valid_time.values[30]).isoformat()} (1e+30); if "
         f"such values stand for missing data, pass --treat-as-missing 1e+30"]
     assert snapshot(run_copy) == before
