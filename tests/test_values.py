@@ -85,7 +85,7 @@ def monthly_field(path, values, name="precip", units="mm/day"):
 
 
 @pytest.mark.parametrize("fill, kind", [(-99.9, "a common fill value"),
-                                        (-1000.0, "a value it holds at many points")])
+                                        (-1000.0, "its lowest value, held at many points")])
 def test_an_undeclared_fill_of_an_unbounded_variable_is_refused(tmp_path, fill, kind):
     """A fill the file does not declare, on land (a third of the points) or at scattered
     months: read as data it made one cluster of the land and another of the rest."""
@@ -119,6 +119,22 @@ def test_a_fill_inside_the_spread_but_outside_physical_bounds_is_refused(tmp_pat
     assert text.endswith(f"pass treat_as_missing {np.float32(fill):g}")
 
 
+def test_a_fill_over_most_points_or_only_at_some_steps_is_refused(tmp_path):
+    """-99.9 (stored in float32 as -99.9000015) on 60 % of the points, and -1000 at two
+    months in the middle of the record only: both were read as data."""
+    rng = np.random.default_rng(3)
+    values = 240.0 + 5.0 * rng.standard_normal((36, 10, 12))
+    values[:, :, :7] = -99.9
+    path = monthly_field(tmp_path / "most.nc", values, "olr", "W m-2")
+    text = message_of(lambda: prepare_data(DataOptions(data=path, window=1, resample="none")))
+    assert "values equal to -99.9, a common fill value far outside its other values" in text
+    values = 240.0 + 5.0 * rng.standard_normal((36, 10, 12))
+    values[[10, 25], :, :5] = -1000.0
+    path = monthly_field(tmp_path / "some.nc", values, "olr", "W m-2")
+    text = message_of(lambda: prepare_data(DataOptions(data=path, window=1, resample="none")))
+    assert "100 values equal to -1000, its lowest value, held at many points" in text
+
+
 def test_repeated_values_inside_the_spread_of_the_others_are_data(tmp_path):
     """Dry months (exact zeros) and sea ice (-1.8) are values, not fills."""
     rng = np.random.default_rng(1)
@@ -132,6 +148,15 @@ def test_repeated_values_inside_the_spread_of_the_others_are_data(tmp_path):
     data = prepare_data(DataOptions(data=monthly_field(tmp_path / "sst.nc", sst, "sea_temp",
                                                        "degC"), window=1, resample="none"))
     assert (data.cube["sea_temp"].values[:, :3] == np.float32(-1.8)).all()
+    # A largest value held at many points is data: pack ice at 1.0, glaciers at 10 m of snow.
+    ice = np.clip(0.3 * rng.random((36, 10, 12)), 0.0, None)
+    ice[:, :, :3] = 1.0
+    snow = 0.2 + 0.05 * rng.random((36, 10, 12))
+    snow[:, :2, :5] = 10.0
+    for name, field, units in (("ice", ice, "1"), ("sd", snow, "m of water equivalent")):
+        path = monthly_field(tmp_path / f"{name}.nc", field, name, units)
+        data = prepare_data(DataOptions(data=path, window=1, resample="none"))
+        assert np.isfinite(data.cube[name].values).all()
 
 
 def test_infinity_is_reported_as_infinity_with_the_file(tmp_path):

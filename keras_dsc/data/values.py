@@ -291,7 +291,7 @@ def check_values(ds, where):
                     f"missing data, pass {{treat_as_missing}} {value:.9g}", "treat_as_missing")
             if value in fills:
                 kind = ("a common fill value" if np.isclose(value, FILL_VALUES, rtol=1e-6).any()
-                        else "a value it holds at many points")
+                        else "its lowest value, held at many points")
                 rule = f"equal to {value:g}, {kind} far outside its other values ({spread})"
             elif limits is None:
                 rule = f"beyond any physical range (|x| >= {LIMIT:g})"
@@ -361,26 +361,29 @@ def _fill_values(x):
     """`(fills, spread)`: the values a variable that has no bounds holds where it has no data,
     and the 1st..99th percentiles of its other values as text.
 
-    Read on a few time steps (`_sample`): the `FILL_VALUES`, and the smallest or largest value
-    when it repeats at 1 % of the points or more but not at half of them (a fill no list
-    holds: land written as -1000), that lie far outside the other values (further from their
-    median than 10 times the width of their 1st..99th percentiles). Values inside that
-    spread, such as the zeros of precipitation or -1.8 under sea ice, are data.
+    Read on up to 120 time steps spread over the record: the `FILL_VALUES`, and the smallest
+    value when it is negative and held at 1 % of the points or more (a fill no list holds:
+    land written as -1000), that lie far outside the other values (further from their median
+    than 10 times the width of their 1st..99th percentiles). Values inside that spread, such
+    as the zeros of precipitation or -1.8 under sea ice, are data, and so is a largest value
+    held at many points (pack ice at 1.0, glaciers at 10 m of snow).
     """
-    sample = _sample(x)
+    n = x.sizes["time"]
+    steps = np.unique(np.linspace(0, n - 1, min(n, 120)).round().astype(int))
+    sample = np.asarray(x.isel(time=steps).values).ravel()
     sample = sample[np.isfinite(sample) & (np.abs(sample) < LIMIT)].astype("float64")
     if not sample.size:
         return [], ""
-    values, counts = np.unique(sample, return_counts=True)
-    frequent = (counts >= max(3, 0.01 * sample.size)) & (counts < 0.5 * sample.size)
-    extremes = [v for v in (values[0], values[-1]) if frequent[np.searchsorted(values, v)]]
-    candidates = np.unique(np.concatenate([np.asarray(FILL_VALUES, "float64"), extremes]))
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype("float64")
+    listed = np.asarray(FILL_VALUES, dtype).astype("float64")  # as the file stores them
+    lowest = sample.min()
+    frequent = lowest < 0 and np.count_nonzero(sample == lowest) >= max(3, 0.01 * sample.size)
+    candidates = np.unique(np.concatenate([listed, [lowest] if frequent else []]))
     rest = sample[~np.isin(sample, candidates)]
-    if not rest.size:
+    if rest.size < max(3, 0.01 * sample.size):
         return [], ""
     median, width, text = _spread(rest)
     spread = max(width, 1e-6 * abs(median), 1e-12)
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype("float64")
     return [dtype.type(v) for v in candidates if abs(float(v) - median) > 10.0 * spread], text
 
 
