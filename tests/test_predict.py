@@ -171,7 +171,7 @@ def test_a_level_of_a_multi_level_file_is_chosen_with_select(models, tmp_path):
     assert result.exit_code == 0, result.output
     assert pd.read_csv(tmp_path / "x.csv")["cluster"].tolist() == same["cluster"].tolist()
     # A level other than the one the model was trained on is refused, the same one kept.
-    assert _levels(["pressure_level=500"], ("pressure_level=500", "number=0")) == {
+    assert _levels(["pressure_level=500"], ("pressure_level=500.0", "number=0")) == {
         "pressure_level": "500", "number": "0"}
     with pytest.raises(DataError, match=r"select: the model was trained on pressure_level=500, "
                                         r"not pressure_level=850"):
@@ -201,6 +201,21 @@ def test_an_edited_config_json_is_refused_naming_it(models, tmp_path, edit, mess
         predict(run, models["data"], out=tmp_path / "clusters.csv")
     assert str(error.value).startswith(f"{run / 'config.json'}: ") and "\n" not in str(error.value)
     assert not (tmp_path / "clusters.csv").exists()
+
+
+@pytest.mark.parametrize("select", ["pressure_level=500", {"pressure_level": 500}])
+def test_a_level_in_config_json_written_as_text_or_mapping_is_read_as_checked(models, tmp_path,
+                                                                               select):
+    """It passed the check of config.json, then a traceback split it into characters."""
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(models["run"], run)
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["options"]["select"] = select
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match=r"dimension 'pressure_level' is in none of the files"):
+        predict(run, models["data"])
 
 
 @pytest.mark.slow

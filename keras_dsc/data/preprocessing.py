@@ -598,7 +598,7 @@ def check_hours_of_day(times, hours, where):
     ...                        [0, 3, 6, 9, 12, 15, 18, 21], "merra.nc")
     ... except DataError as error:
     ...     print(error)
-    merra.nc: 8 of 8 time steps (the first 2021-01-01 01:30) lie at hours of day the model's diurnal cycle was not fitted at (it knows 00, 03, 06, 09, 12, 15, 18, 21 UTC): there the diurnal cycle would stay in the anomalies; give data stamped at those hours (for time means: at the start of each period, as the training data was)
+    merra.nc: 8 of 8 time steps (the first 2021-01-01 01:30) lie at hours of day the model's diurnal cycle was not fitted at (it knows 00, 03, 06, 09, 12, 15, 18, 21 UTC): there the diurnal cycle would stay in the anomalies; give data stamped at those hours
     """
     if hours is None or not len(times):
         return
@@ -610,8 +610,7 @@ def check_hours_of_day(times, hours, where):
                     f"{times[outside][0]:%Y-%m-%d %H:%M}) lie at hours of day the model's "
                     f"diurnal cycle was not fitted at (it knows "
                     f"{', '.join(f'{h:02d}' for h in hours)} UTC): there the diurnal cycle "
-                    f"would stay in the anomalies; give data stamped at those hours (for time "
-                    f"means: at the start of each period, as the training data was)")
+                    f"would stay in the anomalies; give data stamped at those hours")
 
 
 def season_text(season):

@@ -459,12 +459,18 @@ def open_for_model(data, metadata, treat_as_missing=None, select=None):
 def _levels(model_select, given):
     """`{name: value}` of the model's own `select` and the given one; another value for a
     dimension the model chose is refused (the model knows that level's fields only)."""
+    def same(a, b):  # 500 and 500.0 are one level
+        try:
+            return float(a) == float(b)
+        except ValueError:
+            return a == b
+
     levels = dict(item.split("=", 1) for item in model_select or ())
     for name, value in (item.split("=", 1) for item in DataOptions(select=given).select or ()):
-        if levels.get(name, value) != value:
+        if not same(levels.get(name, value), value):
             raise OptionError(f"{{select}}: the model was trained on {name}={levels[name]}, "
                               f"not {name}={value}", "select")
-        levels[name] = value
+        levels.setdefault(name, value)
     return levels
 
 

@@ -373,12 +373,16 @@ def read_config(run_dir):
     if not isinstance(options, dict):
         raise DataError(f"{path}: not a run's config (its 'data' must be a mapping that holds "
                         f"the data options as a mapping)")
+    given = {key: options[key] for key in ("window", "stride", "region", "select")
+             if options.get(key) is not None}
     try:
-        DataOptions(**{key: options[key] for key in ("window", "stride", "region", "select")
-                       if options.get(key) is not None})
+        checked = DataOptions(**given)
     except OptionError as error:
         raise DataError(f"{path}: the data option '{error.options[0]}' is not valid "
                         f"({error})") from None
+    for key in given:  # as checked: "pressure_level=500" or {"pressure_level": 500} a list
+        value = getattr(checked, key)
+        options[key] = list(value) if isinstance(value, tuple) else value
     return config
 
 
