@@ -26,6 +26,17 @@ def test_k_values_checks_the_range():
         k_values(2, 6, 6)
 
 
+def test_a_wrong_k_range_is_refused_before_the_data_is_read(tmp_path):
+    unreadable = tmp_path / "not_netcdf.nc"
+    unreadable.write_text("not a NetCDF file")
+    options = DataOptions(data=[str(unreadable)])
+    with pytest.raises(DataError, match="not_netcdf.nc"):  # the data is bad too
+        select_k(options, FitOptions(out=str(tmp_path)), 2, 4, echo=lambda line: None)
+    with pytest.raises(DataError, match="k_max 3 is less than k_min 4"):
+        select_k(options, FitOptions(out=str(tmp_path)), 4, 3, echo=lambda line: None)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["not_netcdf.nc"]
+
+
 def test_pretrain_autoencoder_trains_the_reconstruction_only():
     windows = np.random.default_rng(0).normal(size=(6, 2, 4, 4, 2)).astype("float32")
     windows[:, :, 0, 0, 1] = np.nan  # missing values are masked, not NaN losses

@@ -53,13 +53,14 @@ def pretrain_autoencoder(windows, fit_options=None, verbose=0):
     return model, history
 
 
-def k_values(k_min, k_max, n_samples):
-    """`range(k_min, k_max + 1)`, checked against the CLI rules and the number of samples."""
+def k_values(k_min, k_max, n_samples=None):
+    """`range(k_min, k_max + 1)`, checked against the CLI rules and the number of samples
+    (`None`: not yet known, the rest is checked before any data is read)."""
     if k_min < 2:
         raise OptionError(f"{{k_min}} must be at least 2, got {k_min}", "k_min")
     if k_max < k_min:
         raise OptionError(f"{{k_max}} {k_max} is less than {{k_min}} {k_min}", "k_max", "k_min")
-    if k_max >= n_samples:
+    if n_samples is not None and k_max >= n_samples:
         raise OptionError(f"{{k_max}} {k_max} must be less than the number of samples "
                           f"({n_samples} windows); lower it or use more data", "k_max")
     return list(range(int(k_min), int(k_max) + 1))
@@ -156,6 +157,7 @@ def select_k(data_options=None, fit_options=None, k_min=2, k_max=12, full_runs=F
     if fit_options.pretrain_steps < 1 and not full_runs:
         raise OptionError("{pretrain_steps} must be at least 1: the latent space of an "
                           "untrained autoencoder says nothing about k", "pretrain_steps")
+    k_values(k_min, k_max)  # a wrong range is refused before the data is read
     started = time.time()
     data = prepare_data(data_options)
     windows = data.windows
