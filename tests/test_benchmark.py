@@ -114,6 +114,20 @@ def test_more_clusters_than_windows_is_refused_before_anything_is_written(tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_too_few_clusters_are_refused_before_the_data_is_read(tmp_path):
+    unreadable = tmp_path / "data" / "not_netcdf.nc"
+    unreadable.parent.mkdir()
+    unreadable.write_text("not a NetCDF file")
+    out = tmp_path / "out"
+    with pytest.raises(OptionError, match="n_clusters must be at least 2, got 1"):
+        run_benchmark(DataOptions(data=[str(unreadable)]), seeds=1, methods="kmeans",
+                      n_clusters=1, out=out, echo=lambda line: None)
+    with pytest.raises(DataError, match="not_netcdf.nc"):  # what k = 2 meets: the data read
+        run_benchmark(DataOptions(data=[str(unreadable)]), seeds=1, methods="kmeans",
+                      n_clusters=2, out=out, echo=lambda line: None)
+    assert not out.exists()
+
+
 def test_cli_benchmark_bad_input(tmp_path):
     result = CliRunner().invoke(cli, ["benchmark", "--methods", "nope", "--days", "2",
                                       "--out", str(tmp_path)])

@@ -524,6 +524,8 @@ def run_benchmark(data_options=None, seeds=5, quick=False, out="saved_models", m
     if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
         raise OptionError(f"{{seeds}} must be a positive integer, got {seeds!r}", "seeds")
     chosen = check_methods(methods)
+    if n_clusters is not None and int(n_clusters) < 2:  # before the data is read
+        raise OptionError(f"{{n_clusters}} must be at least 2, got {n_clusters}", "n_clusters")
 
     started = time.time()
     context = _Context(data_options, None, size, verbose, labels_csv)
