@@ -200,7 +200,8 @@ def fit(data, fit_options):
 @click.option("--out", default="saved_models", show_default=True,
               help="Parent folder of the new benchmark-<timestamp> folder.")
 @click.option("--labels", "labels_csv", default=None,
-              help="CSV of reference labels (columns time,label or time,cluster) for ARI/NMI. "
+              help="CSV of reference labels (columns time,label or time,cluster; integers or "
+              "names of classes) for ARI/NMI. "
               "Default: the data's planted regimes, if any.")
 def benchmark(data, seeds, quick, methods, n_clusters, out, labels_csv):
     """Compare DSC with every baseline over seeds; write benchmark.csv and benchmark.md."""
@@ -387,7 +388,8 @@ def composites(run_dir, data, variables, region, test, level, n_resamples, clima
 @click.argument("run_dir")
 @dataclass_options(DataOptions, into="data")
 @click.option("--labels", "labels_csv", default=None,
-              help="CSV of reference labels (columns time,cluster or time,label) for ARI/NMI. "
+              help="CSV of reference labels (columns time,cluster or time,label; integers or "
+              "names of classes) for ARI/NMI. "
               "Default: the data's planted regimes, if any.")
 @click.option("--features", type=click.Choice(["input", "latent"]), default="input",
               show_default=True, help="Score the flattened normalised input windows (as the "

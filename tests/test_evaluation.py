@@ -144,6 +144,19 @@ def test_read_reference_labels(tmp_path):
     with pytest.raises(DataError, match="integer labels"):
         read_reference_labels(path, starts)
 
+    # Names of classes, as index phases are often written: numbered in sorted order.
+    pd.DataFrame({"time": ["2021-01-01", "2021-01-02", "2021-01-03"],
+                  "label": ["Neutral", " El Nino", "Neutral"]}).to_csv(path, index=False)
+    assert read_reference_labels(path, starts).tolist() == [1, 0, 1]
+    pd.DataFrame({"time": ["2021-01-01", "2021-01-02", "2021-01-03"],
+                  "label": ["Neutral", "1", "La Nina"]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="mixes numbers and names"):
+        read_reference_labels(path, starts)
+    pd.DataFrame({"time": ["2021-01-01", "2021-01-02", "2021-01-03"],
+                  "label": ["Neutral", None, "La Nina"]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="the label column has no label on line 3; "):
+        read_reference_labels(path, starts)
+
     pd.DataFrame({"time": ["2021-01-01", "2021-01-01"], "label": [1, 2]}).to_csv(
         path, index=False)
     with pytest.raises(DataError, match="appears more than once"):

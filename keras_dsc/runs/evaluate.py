@@ -86,7 +86,8 @@ def read_reference_labels(path, start_times):
     """Reference labels for the windows from a CSV file with columns `time` and `cluster`/`label`.
 
     Each window takes the label of the row at its start time (an `assignments.csv` of another
-    run works as is).
+    run works as is). Labels are integers of 0 or more, or names of classes (`El Nino`,
+    `Neutral`, `La Nina`), numbered in sorted order.
 
     Args:
         path: the CSV file.
@@ -126,9 +127,7 @@ def read_reference_labels(path, start_times):
                                 f"{frame['time'].iloc[0]!r})") from None
     if times.dt.tz is not None:
         times = times.dt.tz_convert(None)
-    values = pd.to_numeric(frame[column], errors="coerce")
-    if values.isna().any() or not np.all(np.mod(values, 1) == 0):
-        raise DataError(f"{path}: the {column} column must hold integer labels")
+    values = _class_numbers(frame[column], path, column)
     if (values < 0).any():
         negative = int((values < 0).sum())
         raise DataError(f"{path}: {negative} negative label{'s' if negative > 1 else ''} (the first "
@@ -149,6 +148,29 @@ def read_reference_labels(path, start_times):
         raise DataError(f"{path}: every window has the label {labels[0]}; the scores need at "
                         f"least two classes")
     return labels
+
+
+def _class_numbers(column, path, name):
+    """The labels of a CSV column as integers: integers as they are, names of classes (text
+    such as `El Nino`, `Neutral`) numbered in sorted order; anything else refused."""
+    text = column.astype("string").str.strip()
+    if text.isna().any() or (text == "").any():
+        row = int(np.flatnonzero((text.isna() | (text == "")).to_numpy())[0])
+        raise DataError(f"{path}: the {name} column has no label on line {row + 2}; give "
+                        f"every time a class")
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all():
+        fractions = numbers[np.mod(numbers, 1) != 0]
+        if len(fractions):
+            raise DataError(f"{path}: the {name} column must hold integer labels or names of "
+                            f"classes, not fractions (the first: {fractions.iloc[0]:g})")
+        return numbers
+    if numbers.notna().any():
+        raise DataError(f"{path}: the {name} column mixes numbers and names (the first: "
+                        f"{text[numbers.notna()].iloc[0]!r} and {text[numbers.isna()].iloc[0]!r});"
+                        f" give every class as a number or every class as a name")
+    names = sorted(text.unique())
+    return pd.Series(pd.Categorical(text, categories=names).codes, index=column.index)
 
 
 def _check_against_model(run_dir, model, preprocessor, windows, cube):
