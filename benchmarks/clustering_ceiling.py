@@ -17,8 +17,9 @@ bounds that use the planted labels:
   across the training cubes (one fold per cube, from two cubes on); with `--encoder-epochs E`, also DSC's own
   encoder (the default architecture, a softmax on its latent vector) trained on their labels.
 
-An unsupervised method that scores near the supervised bound has little left to gain; a goal
-above it is beyond what the samples hold.
+These are bounds of what a classifier learns from that many labels, not of what the windows
+hold: on the harder case the logistic regression on the windows rises from 0.870 (4 training
+cubes) to 0.928 (16).
 
 Usage (from the repository root; the defaults are the harder built-in case of the README):
 
