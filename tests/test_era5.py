@@ -520,6 +520,43 @@ def test_a_curvilinear_grid_is_refused_saying_so(tmp_path):
                     "regrid")
 
 
+def test_rotated_projected_and_radian_axes_are_refused_not_read_as_degrees(tmp_path):
+    # Each was read as latitudes and longitudes in degrees, exit 0 (found by a probe).
+    times = pd.date_range("2000-01-01", periods=4, freq="D")
+    y, x = np.arange(3) * 0.44 - 0.44, np.arange(4) * 0.44 - 0.66
+
+    def write(name, y_name, x_name, y_values, x_values, y_attrs, x_attrs, plane=True):
+        ds = xr.Dataset({"tas": (("time", y_name, x_name), np.arange(48, dtype="float32")
+                                 .reshape(4, 3, 4) % 7)},
+                        coords={"time": times, y_name: (y_name, y_values, y_attrs),
+                                x_name: (x_name, x_values, x_attrs)})
+        if plane:  # the true positions, as 2-D coordinates
+            ds.coords["lat"] = ((y_name, x_name), 50 + np.add.outer(y, 0 * x),
+                                {"units": "degrees_north", "standard_name": "latitude"})
+            ds.coords["lon"] = ((y_name, x_name), 10 + np.add.outer(0 * y, x),
+                                {"units": "degrees_east", "standard_name": "longitude"})
+        ds.to_netcdf(tmp_path / name)
+        return tmp_path / name
+
+    rotated = write("rotated.nc", "rlat", "rlon", y, x,
+                    {"standard_name": "grid_latitude", "units": "degrees", "axis": "Y"},
+                    {"standard_name": "grid_longitude", "units": "degrees", "axis": "X"})
+    raises_one_line(lambda: open_cube(rotated), "rotated.nc", "latitude axis",
+                    "'grid_latitude'", "rotated-pole or projected grid", "regrid")
+    lambert = write("lambert.nc", "y", "x", y * 1e5, x * 1e5, {"units": "m", "axis": "Y"},
+                    {"units": "m", "axis": "X"})
+    raises_one_line(lambda: open_cube(lambert), "lambert.nc", "units 'm', not degrees")
+    radians = write("radians.nc", "lat", "lon", np.deg2rad(50 + y), np.deg2rad(10 + x),
+                    {"units": "radians"}, {"units": "radians"}, plane=False)
+    raises_one_line(lambda: open_cube(radians), "radians.nc", "units 'radians', not degrees")
+    beyond = write("beyond.nc", "lat", "lon", [95.0, 90.0, 85.0], 10 + x, {}, {}, plane=False)
+    raises_one_line(lambda: open_cube(beyond), "beyond.nc", "values up to 95, beyond the poles")
+    # Degrees however spelt are read.
+    plain = write("plain.nc", "lat", "lon", 50 + y, 10 + x, {"units": "degrees_north"},
+                  {"units": "deg E"}, plane=False)
+    assert open_cube(plain).sizes["latitude"] == 3
+
+
 def test_months_since_in_the_standard_calendar_is_not_called_damaged(tmp_path):
     ds = xr.Dataset({"tas": (("time", "lat", "lon"), np.full((3, 2, 2), 280.0, "float32"))},
                     coords={"time": ("time", [0.0, 1.0, 2.0],

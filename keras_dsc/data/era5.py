@@ -710,6 +710,7 @@ def _canonical(ds, path, variables, select, region, time_chunk, *, cut=False,
             if canonical in ds.variables:
                 ds = ds.drop_vars(canonical)
             ds = ds.rename({found[0]: canonical})
+    _check_geographic_axes(ds, path)
     ds, note = _decode_time(ds, path)
     ds, rounded = _times_off_float_storage(ds, path)
     note = _joined(note, rounded)
@@ -902,6 +903,34 @@ _AXIS_ATTRIBUTES = {
 }
 _KNOWN_NAMES = {"latitude": LATITUDE_NAMES, "longitude": LONGITUDE_NAMES}
 _NAMED_AXES = TIME_NAMES + LATITUDE_NAMES + LONGITUDE_NAMES  # never renamed into another axis
+
+
+_PROJECTED = ("grid_latitude", "grid_longitude", "projection_y_coordinate",
+              "projection_x_coordinate")
+"""CF standard names of the axes of rotated-pole and projected grids."""
+
+
+def _check_geographic_axes(ds, path):
+    """Refuses latitude and longitude axes that are not geographic degrees: a rotated-pole or
+    projected grid (CORDEX `rlat`/`rlon`, Lambert `y`/`x` in metres), radians, or latitudes
+    beyond the poles; each would be read as degrees on the globe, and every area weight,
+    region and map would be wrong."""
+    for axis in ("latitude", "longitude"):
+        attrs = ds[axis].attrs
+        standard_name = str(attrs.get("standard_name", ""))
+        units = str(attrs.get("units", "")).strip()
+        why = None
+        if standard_name in _PROJECTED:
+            why = f"standard_name {standard_name!r}: a rotated-pole or projected grid"
+        elif units and not units.lower().startswith("deg"):
+            why = f"units {units!r}, not degrees"
+        elif axis == "latitude" and ds[axis].size and (
+                np.nanmax(np.abs(ds[axis].values.astype("float64"))) > 90.0 + grid.TOLERANCE):
+            why = f"values up to {np.nanmax(np.abs(ds[axis].values)):g}, beyond the poles"
+        if why:
+            raise DataError(f"{path}: the {axis} axis has {why}; keras_dsc reads regular "
+                            f"latitude-longitude grids in degrees: regrid the data to one "
+                            f"(e.g. 'cdo remapbil')")
 
 
 def _axes_named_by_their_coordinates(ds, path):
