@@ -156,6 +156,16 @@ def test_read_reference_labels(tmp_path):
                   "label": ["Neutral", None, "La Nina"]}).to_csv(path, index=False)
     with pytest.raises(DataError, match="the label column has no label on line 3; "):
         read_reference_labels(path, starts)
+    path.write_text("time,label\n\n2021-01-01,Neutral\n\n\n2021-01-02,\n2021-01-03,La Nina\n")
+    with pytest.raises(DataError, match="no label on line 6; "):  # blank lines counted
+        read_reference_labels(path, starts)
+    # One class written in two ways would be two classes to the scores (and to k).
+    for other in ("el nino", "El Niño", "El  Nino"):
+        pd.DataFrame({"time": ["2021-01-01", "2021-01-02", "2021-01-03"],
+                      "label": ["El Nino", other, "La Nina"]}).to_csv(path, index=False)
+        with pytest.raises(DataError, match="names one class in two ways") as error:
+            read_reference_labels(path, starts)
+        assert "'El Nino'" in str(error.value) and repr(other) in str(error.value)
 
     pd.DataFrame({"time": ["2021-01-01", "2021-01-01"], "label": [1, 2]}).to_csv(
         path, index=False)

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import unicodedata
 import warnings
 
 import numpy as np
@@ -156,8 +157,8 @@ def _class_numbers(column, path, name):
     text = column.astype("string").str.strip()
     if text.isna().any() or (text == "").any():
         row = int(np.flatnonzero((text.isna() | (text == "")).to_numpy())[0])
-        raise DataError(f"{path}: the {name} column has no label on line {row + 2}; give "
-                        f"every time a class")
+        raise DataError(f"{path}: the {name} column has no label on line "
+                        f"{_line_of_row(path, row)}; give every time a class")
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().all():
         fractions = numbers[np.mod(numbers, 1) != 0]
@@ -170,7 +171,24 @@ def _class_numbers(column, path, name):
                         f"{text[numbers.notna()].iloc[0]!r} and {text[numbers.isna()].iloc[0]!r});"
                         f" give every class as a number or every class as a name")
     names = sorted(text.unique())
+    seen = {}
+    for label in names:  # "El Nino", "el nino" and "El Niño" are one class written three ways
+        folded = " ".join("".join(c for c in unicodedata.normalize("NFKD", label)
+                                  if not unicodedata.combining(c)).casefold().split())
+        if folded in seen:
+            raise DataError(f"{path}: the {name} column names one class in two ways "
+                            f"({seen[folded]!r} and {label!r}, equal but for case, accents or "
+                            f"spaces); write each class one way")
+        seen[folded] = label
     return pd.Series(pd.Categorical(text, categories=names).codes, index=column.index)
+
+
+def _line_of_row(path, row):
+    """The line of the file that holds data row `row` (from 0), as pandas counts rows: blank
+    lines are skipped."""
+    lines = pathlib.Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    filled = [number for number, line in enumerate(lines, 1) if line.strip()]
+    return filled[row + 1] if row + 1 < len(filled) else row + 2
 
 
 def _check_against_model(run_dir, model, preprocessor, windows, cube):
