@@ -221,3 +221,30 @@ def test_data_given_twice_reads_both_files_in_fit_predict_and_composites(tmp_pat
                                  "--no-plots"])
     assert result.exit_code == 0, result.output
     assert "windows per regime: 0:" in result.output
+
+
+def test_a_region_of_the_pole_row_only_is_refused_under_area_weighting(tmp_path):
+    # Every area weight was 0 there: one cluster, ARI 0, exit 0 (found by a probe).
+    import numpy as np
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    latitudes, longitudes = np.arange(-90.0, 90.1, 30.0), np.arange(0.0, 360.0, 60.0)
+    xr.Dataset({"t2m": (("time", "lat", "lon"),
+                        rng.normal(280.0, 5.0, (40, 7, 6)).astype("float32"), {"units": "K"})},
+               coords={"time": pd.date_range("2000-01-01", periods=40, freq="D"),
+                       "lat": ("lat", latitudes, {"units": "degrees_north"}),
+                       "lon": ("lon", longitudes, {"units": "degrees_east"})}
+               ).to_netcdf(tmp_path / "global.nc")
+    arguments = ["fit", "--data", str(tmp_path / "global.nc"), "--region", "90,-180,90,180",
+                 "--method", "kmeans", "--n-clusters", "2", "--window", "1", "--no-plots",
+                 "--out", str(tmp_path / "runs")]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "Error: --area-weighting: every latitude of the data lies at a pole (90), where a grid "
+        "cell's area, cos(latitude), is 0; choose a --region with other latitudes or pass "
+        "--no-area-weighting"]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    result = CliRunner().invoke(cli, arguments + ["--no-area-weighting"])
+    assert result.exit_code == 0, result.output

@@ -185,7 +185,7 @@ def fit_run(data_options=None, fit_options=None, echo=print, verbose="auto", giv
         started = time.time()
         data = prepare_data(data_options)
         windows = data.windows
-        fit_options.check_samples(len(windows))
+        fit_options.check_samples(len(windows), getattr(windows, "latitudes", None))
         # Every check on the user's input is done before TensorFlow is imported (its start-up
         # chatter on stderr would bury a one-line error) and before anything is written; the
         # run name is claimed then, so that of two fits into one name the second refuses now.

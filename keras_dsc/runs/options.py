@@ -150,11 +150,19 @@ class FitOptions:
                                   "tensorboard (or the tensorboard extra of keras_dsc)",
                                   "tensorboard")
 
-    def check_samples(self, n_samples):
-        """Raises `OptionError` when the data has fewer samples than clusters."""
+    def check_samples(self, n_samples, latitudes=None):
+        """Raises `OptionError` when the data has fewer samples than clusters, or when area
+        weighting would weigh every grid row by 0 (`latitudes` all at a pole)."""
         if self.n_clusters > n_samples:
             raise OptionError(f"{{n_clusters}} {self.n_clusters} is more than the {n_samples} "
                               f"samples of the data", "n_clusters")
+        if self.area_weighting and latitudes is not None and len(latitudes) and np.all(
+                np.cos(np.deg2rad(np.asarray(latitudes, "float64"))) < 1e-6):
+            raise OptionError(f"{{area_weighting}}: every latitude of the data lies at a pole "
+                              f"({', '.join(f'{v:g}' for v in np.unique(latitudes))}), where "
+                              f"a grid cell's area, cos(latitude), is 0; choose a {{region}} "
+                              f"with other latitudes or pass --no-area-weighting",
+                              "area_weighting", "region")
 
 
 def _integer(options, name, low, text):
