@@ -16,6 +16,7 @@ from keras_dsc.runs.benchmark import (
 )
 from keras_dsc.data import DataOptions, prepare_data
 from keras_dsc.errors import DataError, OptionError
+from keras_dsc.runs.options import FitOptions
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +81,9 @@ def test_check_methods():
     assert len(check_methods(None)) == len(METHOD_NAMES) == 15
     with pytest.raises(DataError, match="methods: unknown method svm"):
         check_methods("kmeans,svm")
+    # fit's spelling of a method is its row's name too (it was refused).
+    assert [m.name for m in check_methods("eof-kmeans, dsc-skip")] == ["eof_kmeans", "dsc_skip"]
+    assert FitOptions(method="eof_kmeans").method == "eof-kmeans"
 
 
 def test_window1_data_averages_each_window():

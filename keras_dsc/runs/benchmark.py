@@ -140,6 +140,7 @@ def check_methods(methods):
         return list(METHODS)
     if isinstance(methods, str):
         methods = [m.strip() for m in methods.split(",") if m.strip()]
+    methods = [m.replace("-", "_") for m in methods]  # eof-kmeans, as fit --method spells it
     unknown = [m for m in methods if m not in METHOD_NAMES]
     if unknown or not methods:
         raise OptionError(f"{{methods}}: unknown method {', '.join(unknown) or '(none)'}; "

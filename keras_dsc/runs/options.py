@@ -99,6 +99,8 @@ class FitOptions:
                                "both phases, label change and cluster sizes per epoch.")
 
     def __post_init__(self):
+        if isinstance(self.method, str):  # eof_kmeans, as benchmark spells its rows
+            self.method = self.method.strip().replace("_", "-")
         self.n_clusters = _integer(self, "n_clusters", 2, "at least 2")
         self.pretrain_steps = _integer(self, "pretrain_steps", 0, "0 or more")
         self.steps = _integer(self, "steps", 1, "positive")
