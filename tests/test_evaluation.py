@@ -176,6 +176,32 @@ def test_read_reference_labels(tmp_path):
         read_reference_labels(tmp_path / "none.csv", starts)
 
 
+def test_labels_written_by_month_or_day_match_windows_stamped_within_it(tmp_path):
+    path = tmp_path / "labels.csv"
+    monthly = pd.DatetimeIndex(["2000-01-16", "2000-02-15", "2000-03-16 12:00"]).values
+    # An index table written by month (ONI-like): 2000-01 is read as 2000-01-01.
+    pd.DataFrame({"time": ["1999-12", "2000-01", "2000-02", "2000-03", "2000-04"],
+                  "label": ["La Nina", "La Nina", "Neutral", "El Nino", "El Nino"]}).to_csv(
+        path, index=False)
+    assert read_reference_labels(path, monthly).tolist() == [1, 2, 0]
+    # Daily means stamped at 12:00 against labels written by date.
+    daily = pd.date_range("2000-01-01 12:00", periods=3, freq="1D").values
+    pd.DataFrame({"time": ["2000-01-01", "2000-01-02", "2000-01-03"],
+                  "label": [2, 0, 1]}).to_csv(path, index=False)
+    assert read_reference_labels(path, daily).tolist() == [2, 0, 1]
+    # Two labels in one month: which one holds for the month is not guessed.
+    pd.DataFrame({"time": ["2000-01-01", "2000-01-20", "2000-02-01", "2000-03-01"],
+                  "label": [0, 1, 1, 0]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="no label for 3 of the 3 window start times"):
+        read_reference_labels(path, monthly)
+    # 3-hourly windows are matched at their start time only.
+    pd.DataFrame({"time": ["2000-01-01", "2000-01-02"], "label": [0, 1]}).to_csv(path,
+                                                                               index=False)
+    with pytest.raises(DataError, match="no label for 2 of the 2 window start times"):
+        read_reference_labels(path, pd.DatetimeIndex(["2000-01-01 03:00",
+                                                      "2000-01-01 06:00"]).values)
+
+
 def test_reference_labels_that_would_score_the_wrong_thing_are_refused(tmp_path):
     starts = pd.date_range("2020-01-01", periods=3, freq="1D").values
     path = tmp_path / "labels.csv"

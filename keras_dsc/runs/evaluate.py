@@ -87,7 +87,9 @@ def read_reference_labels(path, start_times):
     """Reference labels for the windows from a CSV file with columns `time` and `cluster`/`label`.
 
     Each window takes the label of the row at its start time (an `assignments.csv` of another
-    run works as is). Labels are integers of 0 or more, or names of classes (`El Nino`,
+    run works as is); daily, monthly and annual windows whose start is not in the file take
+    the label of their day, month or year where the file gives one per period (an index
+    table written by month, `1950-01`, against monthly means stamped mid-month). Labels are integers of 0 or more, or names of classes (`El Nino`,
     `Neutral`, `La Nina`), numbered in sorted order.
 
     Args:
@@ -139,6 +141,8 @@ def read_reference_labels(path, start_times):
                         f"appears more than once")
     series = pd.Series(values.astype(np.int64).to_numpy(), index=pd.DatetimeIndex(times))
     found = series.reindex(pd.DatetimeIndex(start_times))
+    if found.isna().any():
+        found = _by_period(series, pd.DatetimeIndex(start_times), found)
     missing = found.index[found.isna()]
     if len(missing):
         raise DataError(f"{path}: no label for {len(missing)} of the {len(found)} window start "
@@ -181,6 +185,27 @@ def _class_numbers(column, path, name):
                             f"spaces); write each class one way")
         seen[folded] = label
     return pd.Series(pd.Categorical(text, categories=names).codes, index=column.index)
+
+
+def _by_period(series, starts, found):
+    """Labels matched to daily, monthly or annual windows by their day, month or year, where
+    the times differ within it (an index table written by month, 1950-01-01 or 1950-01,
+    against means stamped mid-month) and the labels give one class per such period; `found`
+    (the exact match) otherwise."""
+    step = infer_step(starts)
+    if isinstance(step, pd.offsets.YearBegin):
+        period = "Y"
+    elif isinstance(step, pd.offsets.MonthBegin):
+        period = "M"
+    elif step is not None and step >= pd.Timedelta("1D") and step % pd.Timedelta("1D") == \
+            pd.Timedelta(0):
+        period = "D"
+    else:
+        return found
+    labels = pd.Series(series.to_numpy(), index=series.index.to_period(period))
+    if labels.index.duplicated().any():  # several labels in one period: which one is unknown
+        return found
+    return pd.Series(labels.reindex(starts.to_period(period)).to_numpy(), index=starts)
 
 
 def _line_of_row(path, row):
