@@ -7,7 +7,13 @@ from sklearn.metrics import adjusted_rand_score
 from keras_dsc.errors import OptionError
 from keras_dsc.runs.fit import start_text
 from keras_dsc.runs.options import FitOptions
-from keras_dsc.training.start import STRUCTURE_GAP, STRUCTURE_Z, gap_z, start_partition
+from keras_dsc.training.start import (
+    STRUCTURE_GAP,
+    STRUCTURE_Z,
+    gap_z,
+    refine_by_mixture,
+    start_partition,
+)
 
 
 def regimes_under_slow_variability(n=150, k=3, seed=0):
@@ -33,6 +39,7 @@ def test_clusters_under_slow_variability_start_from_the_standardised_eofs():
     labels, info = start_partition(windows, 3, init="auto")
     assert info["partition"] == "standardised-eofs"
     assert info["standardised_eofs"] == 6
+    assert info["mixture"]["n_eofs"] == 18 and not info["mixture"]["kept"]  # 6k EOFs
     assert info["structure_z"] >= STRUCTURE_Z and info["structure_gap"] >= STRUCTURE_GAP
     assert adjusted_rand_score(truth, labels) > 0.95
     # The classical start splits the slow modes instead: what `auto` is there to avoid.
@@ -122,7 +129,25 @@ def test_the_summary_says_where_training_started_and_why():
     assert start_text({"partition": "standardised-eofs", **test}) == (
         "start: k-means on the 10 leading EOFs, each standardised: they hold clusters "
         "(gap 0.168, 24.5 null sd; clusters from 0.03 and 4 sd)")
+    mixture = {"n_eofs": 30, "changed": 0.2125, "kept": False}
+    assert start_text({"partition": "standardised-eofs", **test, "mixture": mixture}) == (
+        "start: k-means on the 10 leading EOFs, each standardised: they hold clusters "
+        "(gap 0.168, 24.5 null sd; clusters from 0.03 and 4 sd); refined by a Gaussian "
+        "mixture with a shared covariance on the 30 leading EOFs (21 % of the windows moved)")
     test = {"standardised_eofs": 4, "structure_z": -1.89, "structure_gap": -0.0458}
     assert start_text({"partition": "eof-kmeans", **test}) == (
         "start: EOF + k-means (the 4 leading EOFs, standardised, hold no clusters: "
         "gap -0.046, -1.9 null sd; clusters from 0.03 and 4 sd)")
+
+
+def test_the_mixture_keeps_a_partition_it_cannot_refine():
+    windows, truth = regimes_under_slow_variability(n=40)
+    lonely = truth.copy()
+    lonely[:] = np.where(truth == 2, 1, truth)
+    lonely[0] = 2  # a cluster of one window: no covariance to start from
+    labels, info = refine_by_mixture(windows, lonely, 3)
+    assert info == {"n_eofs": 10, "changed": 0.0, "kept": True}
+    np.testing.assert_array_equal(labels, lonely)
+    # Fewer windows than four per EOF: no EOF to fit on.
+    labels, info = refine_by_mixture(windows[:3], truth[:3], 3)
+    assert info["kept"] and info["n_eofs"] == 0

@@ -391,8 +391,14 @@ def start_text(start):
     test = (f"gap {start['structure_gap']:.3f}, {start['structure_z']:.1f} null sd; clusters "
             f"from {STRUCTURE_GAP:g} and {STRUCTURE_Z:g} sd")
     if start["partition"] == "standardised-eofs":
-        return (f"start: k-means on the {start['standardised_eofs']} leading EOFs, each "
+        text = (f"start: k-means on the {start['standardised_eofs']} leading EOFs, each "
                 f"standardised: they hold clusters ({test})")
+        mixture = start.get("mixture")
+        if mixture and not mixture["kept"]:
+            text += (f"; refined by a Gaussian mixture with a shared covariance on the "
+                     f"{mixture['n_eofs']} leading EOFs ({100 * mixture['changed']:.0f} % of "
+                     f"the windows moved)")
+        return text
     return (f"start: EOF + k-means (the {start['standardised_eofs']} leading EOFs, "
             f"standardised, hold no clusters: {test})")
 

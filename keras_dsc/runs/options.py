@@ -83,7 +83,9 @@ class FitOptions:
     seed: int = option(0, "Seed of Keras, NumPy, the shuffling and k-means.")
     init: str = option("auto", "The partition DSC's joint training starts from: auto (k-means "
                        "on the 2k leading EOFs, each standardised, where they hold clusters "
-                       "by the gap statistic, otherwise eof), eof (EOF + k-means on the input "
+                       "by the gap statistic, refined by a Gaussian mixture with a shared "
+                       "covariance on the 6k leading EOFs; otherwise eof), eof (EOF + k-means "
+                       "on the input "
                        "windows) or latent (k-means on the pre-trained latent vectors, as DEC "
                        "and the paper).")
     n_init: int = option(1, "Seeds to train (seed, seed+1, ...); the run keeps the most compact "
