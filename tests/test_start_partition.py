@@ -40,6 +40,7 @@ def test_clusters_under_slow_variability_start_from_the_standardised_eofs():
     assert info["partition"] == "standardised-eofs"
     assert info["standardised_eofs"] == 6
     assert info["mixture"]["n_eofs"] == 18 and not info["mixture"]["kept"]  # 6k EOFs
+    assert info["mixture"]["converged"] is True
     assert info["structure_z"] >= STRUCTURE_Z and info["structure_gap"] >= STRUCTURE_GAP
     assert adjusted_rand_score(truth, labels) > 0.95
     # The classical start splits the slow modes instead: what `auto` is there to avoid.

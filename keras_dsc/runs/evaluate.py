@@ -89,8 +89,9 @@ def read_reference_labels(path, start_times):
     Each window takes the label of the row at its start time (an `assignments.csv` of another
     run works as is); daily, monthly and annual windows whose start is not in the file take
     the label of their day, month or year where the file gives one per period (an index
-    table written by month, `1950-01`, against monthly means stamped mid-month). Labels are integers of 0 or more, or names of classes (`El Nino`,
-    `Neutral`, `La Nina`), numbered in sorted order.
+    table written by month, `1950-01`, against monthly means stamped mid-month). Labels are
+    integers of 0 or more, or names of classes (`El Nino`, `Neutral`, `La Nina`), numbered in
+    sorted order.
 
     Args:
         path: the CSV file.

@@ -31,6 +31,8 @@ fool the test: independent skewed modes of equal variance (PCA cannot tell them 
 EOFs mix them) on long records (six of ten draws of 10 exponential modes at 730 windows).
 """
 
+import warnings
+
 import numpy as np
 
 STRUCTURE_Z = 4.0
@@ -178,7 +180,8 @@ def refine_by_mixture(windows, labels, n_clusters, area_weighting=True, seed=0, 
 
     Returns:
         `(labels, info)`: the refined partition and a dict (`n_eofs`, `changed`: the fraction
-        of windows that moved, `kept`: whether the partition was kept as it was).
+        of windows that moved, `kept`: whether the partition was kept as it was, and for a
+        refined one `converged`: whether EM converged within 500 iterations).
 
     Example:
 
@@ -198,6 +201,7 @@ def refine_by_mixture(windows, labels, n_clusters, area_weighting=True, seed=0, 
     >>> round(adjusted_rand_score(regime, start), 2), adjusted_rand_score(regime, refined)
     (0.17, 1.0)
     """
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
     from keras_dsc.data.batches import window_batches
@@ -220,9 +224,11 @@ def refine_by_mixture(windows, labels, n_clusters, area_weighting=True, seed=0, 
     mixture = GaussianMixture(n_clusters, covariance_type="tied", max_iter=500,
                               random_state=seed, means_init=means,
                               weights_init=np.bincount(labels, minlength=n_clusters) / n_windows,
-                              precisions_init=np.linalg.inv(covariance)).fit(points)
-    refined = mixture.predict(points)
+                              precisions_init=np.linalg.inv(covariance))
+    with warnings.catch_warnings():  # not converged: said in the returned info instead
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        refined = mixture.fit(points).predict(points)
     if np.bincount(refined, minlength=n_clusters).min() < 2:
         return labels, {"n_eofs": n_eofs, "changed": 0.0, "kept": True}
     return refined, {"n_eofs": n_eofs, "changed": round(float(np.mean(refined != labels)), 4),
-                     "kept": False}
+                     "kept": False, "converged": bool(mixture.converged_)}
