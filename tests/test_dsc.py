@@ -47,6 +47,27 @@ def test_train_step_lowers_both_losses():
     assert history["clustering_loss"][0] > 1e-3  # after pre-training the KL term bites
 
 
+def test_whitening_the_latent_space_keeps_the_reconstruction():
+    from keras_dsc.training import embed
+
+    keras.utils.set_random_seed(0)
+    x, labels = moving_blobs()
+    model = small_model(gamma=1.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, epochs=4, batch_size=8, verbose=0)
+    before = model.predict(x, verbose=0)["reconstruction"]
+    initialise_centres(model, x, batch_size=16, labels=labels, whiten=True)
+    after = model.predict(x, verbose=0)["reconstruction"]
+    np.testing.assert_allclose(after, before, atol=2e-4 * np.abs(before).max())
+    z = embed(model, x, 16).astype("float64")
+    scatter = z - np.stack([z[labels == k].mean(axis=0) for k in (0, 1)])[labels]
+    within = scatter.T @ scatter / len(z)  # the same spread in every latent direction
+    np.testing.assert_allclose(within, within[0, 0] * np.eye(4), atol=1e-3 * within[0, 0])
+    centres = keras.ops.convert_to_numpy(model.clustering.centres)
+    np.testing.assert_allclose(centres, [z[labels == k].mean(axis=0) for k in (0, 1)],
+                               atol=1e-4 * np.abs(z).max())
+
+
 def test_one_step_windows_train_without_a_missing_gradient_warning():
     # A window of one time step (seasonal means, `--window 1`) never uses the ConvLSTM's
     # recurrent kernels: they get a zero gradient and stay as they were, silently.

@@ -135,6 +135,10 @@ def test_the_summary_says_where_training_started_and_why():
         "start: k-means on the 10 leading EOFs, each standardised: they hold clusters "
         "(gap 0.168, 24.5 null sd; clusters from 0.03 and 4 sd); refined by a Gaussian "
         "mixture with a shared covariance on the 30 leading EOFs (21 % of the windows moved)")
+    assert start_text({"partition": "standardised-eofs", **test, "mixture": mixture,
+                       "whitened_latent": True}).endswith(
+        "(21 % of the windows moved); the latent space whitened by its clusters' shared "
+        "covariance")
     test = {"standardised_eofs": 4, "structure_z": -1.89, "structure_gap": -0.0458}
     assert start_text({"partition": "eof-kmeans", **test}) == (
         "start: EOF + k-means (the 4 leading EOFs, standardised, hold no clusters: "

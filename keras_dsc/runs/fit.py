@@ -71,7 +71,10 @@ def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="au
         options = dataclasses.replace(fit_options, seed=seed)
         result = train_with_options(model, windows, options, log_dir=log_dir, verbose=verbose,
                                     jit_compile=hardware["jit_compile"],
-                                    initial_partition=partition, backup_dir=backup_dir)
+                                    initial_partition=partition, backup_dir=backup_dir,
+                                    whiten_latent=start["partition"] == "standardised-eofs")
+    if start["partition"] == "standardised-eofs":
+        start["whitened_latent"] = True
     result.details = {"start": start}
     return model, result
 
@@ -398,6 +401,8 @@ def start_text(start):
             text += (f"; refined by a Gaussian mixture with a shared covariance on the "
                      f"{mixture['n_eofs']} leading EOFs ({100 * mixture['changed']:.0f} % of "
                      f"the windows moved)")
+        if start.get("whitened_latent"):
+            text += "; the latent space whitened by its clusters' shared covariance"
         return text
     return (f"start: EOF + k-means (the {start['standardised_eofs']} leading EOFs, "
             f"standardised, hold no clusters: {test})")

@@ -211,9 +211,11 @@ def build_dsc(sample_shape, n_clusters, fit_options, dtype_policy="float32", lat
 
 
 def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto",
-                       jit_compile="auto", initial_partition=None, backup_dir=None):
+                       jit_compile="auto", initial_partition=None, backup_dir=None,
+                       whiten_latent=False):
     """`keras_dsc.train_dsc` with the training options of `fit_options` (a `FitOptions`);
-    `backup_dir` is `train_dsc`'s (the backups `fit --resume` continues from).
+    `backup_dir` and `whiten_latent` are `train_dsc`'s (the backups `fit --resume` continues
+    from; the latent space rescaled by the start partition).
 
     With `fit_options.tensorboard` and a `log_dir`, TensorBoard logs go to
     `<log_dir>/logs/` (`keras_dsc.runs.tensorboard.tensorboard_callbacks`).
@@ -241,4 +243,5 @@ def train_with_options(model, windows, fit_options, log_dir=None, verbose="auto"
         jit_compile=jit_compile,
         initial_partition=initial_partition,
         backup_dir=backup_dir,
+        whiten_latent=whiten_latent,
     )

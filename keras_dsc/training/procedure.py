@@ -60,7 +60,39 @@ def embed(model, windows, batch_size):
     return model.assignment_model.predict(batches, verbose=0)["embedding"]
 
 
-def initialise_centres(model, windows, batch_size, seed=0, n_init=20, labels=None):
+def whiten_latent(model, embedding, labels):
+    """Rescales `model`'s latent space so that the partition `labels` scatters alike in every
+    direction within its clusters; returns the embedding in the new coordinates.
+
+    The encoder's last layer is multiplied by the inverse square root of the pooled
+    within-cluster covariance of `embedding` (scaled to keep the total variance) and the
+    decoder's first layer by its inverse, so the reconstruction is unchanged while the
+    clustering layer's Student's t kernel, which weighs every latent direction alike, measures
+    distances as a Gaussian mixture with a shared covariance does (see
+    `keras_dsc.training.start.refine_by_mixture`).
+    """
+    mean = broadcast_from_chief(embedding.mean(axis=0).astype("float32")).astype("float64")
+    centres = np.stack([embedding[labels == k].mean(axis=0) if np.any(labels == k) else mean
+                        for k in range(int(labels.max()) + 1)])
+    scatter = embedding - centres[labels]
+    within = scatter.T @ scatter / len(embedding)
+    within += 1e-6 * np.eye(len(mean)) * max(float(embedding.var()), 1e-12)
+    values, vectors = np.linalg.eigh(within)
+    transform = vectors @ np.diag(values ** -0.5) @ vectors.T
+    transform *= np.sqrt(embedding.var(axis=0).sum() / max(
+        float(((embedding - mean) @ transform).var(axis=0).sum()), 1e-12))
+    transform = broadcast_from_chief(transform.astype("float32")).astype("float64")
+    kernel, bias = (np.asarray(w, "float64") for w in model.to_latent.get_weights())
+    model.to_latent.set_weights([(kernel @ transform).astype("float32"),
+                                 ((bias - mean) @ transform).astype("float32")])
+    kernel, bias = (np.asarray(w, "float64") for w in model.from_latent.get_weights())
+    model.from_latent.set_weights([(np.linalg.inv(transform) @ kernel).astype("float32"),
+                                   (bias + mean @ kernel).astype("float32")])
+    return (embedding - mean) @ transform
+
+
+def initialise_centres(model, windows, batch_size, seed=0, n_init=20, labels=None,
+                       whiten=False):
     """Sets the clustering layer's centres from the current embedding.
 
     By default the centres are the k-means centres of the embedding (DEC's and the DSC
@@ -75,6 +107,8 @@ def initialise_centres(model, windows, batch_size, seed=0, n_init=20, labels=Non
         seed: int, k-means `random_state`.
         n_init: int, k-means restarts.
         labels: optional int array `(n_samples,)`, the partition to start from.
+        whiten: bool, with `labels`: first rescale the latent space by the partition's
+            within-cluster covariance (`whiten_latent`). Defaults to `False`.
 
     Returns:
         int array `(n_samples,)`, the initial labels.
@@ -86,6 +120,8 @@ def initialise_centres(model, windows, batch_size, seed=0, n_init=20, labels=Non
         centres = kmeans.cluster_centers_
     else:
         labels = np.asarray(labels)
+        if whiten:
+            embedding = whiten_latent(model, embedding, labels)
         centres = np.stack([embedding[labels == k].mean(axis=0) if np.any(labels == k)
                             else embedding.mean(axis=0) for k in range(model.n_clusters)])
     # Once, and broadcast: under multi-worker training every worker takes the chief's centres.
@@ -120,6 +156,7 @@ def train_dsc(
     jit_compile="auto",
     initial_partition=None,
     backup_dir=None,
+    whiten_latent=False,
 ):
     """Trains a DSC model with the full deep-clustering procedure, all through `model.fit`.
 
@@ -170,6 +207,9 @@ def train_dsc(
         initial_partition: optional int array `(n_samples,)`: the joint phase starts from the
             centres of this partition in the latent space (`initialise_centres(labels=...)`)
             instead of k-means on the latent vectors. Defaults to `None`.
+        whiten_latent: bool, with `initial_partition`: rescale the latent space by that
+            partition's within-cluster covariance first (`whiten_latent`). Defaults to
+            `False`.
         backup_dir: optional folder where each phase backs itself up at every epoch end
             (`keras_dsc.training.resume.PhaseBackup`: `keras.callbacks.BackupAndRestore` and
             the state Keras does not keep). Called again with the same arguments after the
@@ -238,7 +278,7 @@ def train_dsc(
         initial_labels = joint_backup.arrays["initial_labels"]
     else:
         initial_labels = initialise_centres(model, windows, batch_size, seed, kmeans_n_init,
-                                            initial_partition)
+                                            initial_partition, whiten=whiten_latent)
         if joint_backup is not None:
             joint_backup.arrays["initial_labels"] = initial_labels
 
