@@ -14,8 +14,9 @@ bounds that use the planted labels:
   trained on N independent cubes of the same kind (seeds 1..N, each prepared on its own as
   `fit` prepares it; the regimes are the same, the weather and the episodes differ), then
   scored on this cube (seed 0), which none of them saw; and, for comparison, cross-validated
-  across the training cubes (one fold per cube, from two cubes on); with `--encoder-epochs E`, also DSC's own
-  encoder (the default architecture, a softmax on its latent vector) trained on their labels.
+  across the training cubes (one fold per cube, from two cubes on); with `--encoder-epochs
+  E`, also DSC's own encoder (the default architecture, a softmax on its latent vector)
+  trained on their labels.
 
 These are bounds of what a classifier learns from that many labels, not of what the windows
 hold: on the harder case the logistic regression on the windows rises from 0.870 (4 training

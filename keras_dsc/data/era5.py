@@ -924,9 +924,10 @@ def _check_geographic_axes(ds, path):
             why = f"standard_name {standard_name!r}: a rotated-pole or projected grid"
         elif units and not units.lower().startswith("deg"):
             why = f"units {units!r}, not degrees"
-        elif axis == "latitude" and ds[axis].size and (
-                np.nanmax(np.abs(ds[axis].values.astype("float64"))) > 90.0 + grid.TOLERANCE):
-            why = f"values up to {np.nanmax(np.abs(ds[axis].values)):g}, beyond the poles"
+        elif axis == "latitude" and ds[axis].size:
+            furthest = np.nanmax(np.abs(ds[axis].values.astype("float64")))
+            if furthest > 90.0 + grid.TOLERANCE:
+                why = f"values up to {furthest:g}, beyond the poles"
         if why:
             raise DataError(f"{path}: the {axis} axis has {why}; keras_dsc reads regular "
                             f"latitude-longitude grids in degrees: regrid the data to one "

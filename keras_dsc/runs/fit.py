@@ -62,6 +62,8 @@ def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="au
                                        fit_options.n_eofs, fit_options.explained_variance,
                                        fit_options.area_weighting, seed, fit_options.batch_size)
 
+    # Where the start holds group structure, the latent space takes its clusters' geometry.
+    whiten = start["partition"] == "standardised-eofs"
     keras.utils.set_random_seed(seed)
     # The model is built, compiled and trained in the engine's scope (`--distribute`); the
     # k-means initialisation and the target distribution are computed once, on the host.
@@ -72,8 +74,8 @@ def train_method(windows, fit_options, seed, hardware, log_dir=None, verbose="au
         result = train_with_options(model, windows, options, log_dir=log_dir, verbose=verbose,
                                     jit_compile=hardware["jit_compile"],
                                     initial_partition=partition, backup_dir=backup_dir,
-                                    whiten_latent=start["partition"] == "standardised-eofs")
-    if start["partition"] == "standardised-eofs":
+                                    whiten_latent=whiten)
+    if whiten:
         start["whitened_latent"] = True
     result.details = {"start": start}
     return model, result

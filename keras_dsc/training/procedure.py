@@ -71,12 +71,10 @@ def whiten_latent(model, embedding, labels):
     distances as a Gaussian mixture with a shared covariance does (see
     `keras_dsc.training.start.refine_by_mixture`).
     """
+    from keras_dsc.training.start import within_cluster_covariance
+
     mean = broadcast_from_chief(embedding.mean(axis=0).astype("float32")).astype("float64")
-    centres = np.stack([embedding[labels == k].mean(axis=0) if np.any(labels == k) else mean
-                        for k in range(int(labels.max()) + 1)])
-    scatter = embedding - centres[labels]
-    within = scatter.T @ scatter / len(embedding)
-    within += 1e-6 * np.eye(len(mean)) * max(float(embedding.var()), 1e-12)
+    _, within = within_cluster_covariance(embedding, labels, int(labels.max()) + 1)
     values, vectors = np.linalg.eigh(within)
     transform = vectors @ np.diag(values ** -0.5) @ vectors.T
     transform *= np.sqrt(embedding.var(axis=0).sum() / max(

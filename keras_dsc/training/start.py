@@ -218,9 +218,7 @@ def refine_by_mixture(windows, labels, n_clusters, area_weighting=True, seed=0, 
                                        area_weighting=area_weighting, seed=seed, n_init=1)
     points = projection.assignment_model.predict(window_batches(windows, batch_size),
                                                  verbose=0)["embedding"].astype("float64")
-    means = np.stack([points[labels == j].mean(axis=0) for j in range(n_clusters)])
-    scatter = points - means[labels]
-    covariance = scatter.T @ scatter / n_windows + 1e-6 * np.eye(n_eofs) * points.var()
+    means, covariance = within_cluster_covariance(points, labels, n_clusters)
     mixture = GaussianMixture(n_clusters, covariance_type="tied", max_iter=500,
                               random_state=seed, means_init=means,
                               weights_init=np.bincount(labels, minlength=n_clusters) / n_windows,
@@ -232,3 +230,33 @@ def refine_by_mixture(windows, labels, n_clusters, area_weighting=True, seed=0, 
         return labels, {"n_eofs": n_eofs, "changed": 0.0, "kept": True}
     return refined, {"n_eofs": n_eofs, "changed": round(float(np.mean(refined != labels)), 4),
                      "kept": False, "converged": bool(mixture.converged_)}
+
+
+def within_cluster_covariance(points, labels, n_clusters):
+    """The clusters' means and their pooled (shared) covariance, slightly regularised.
+
+    Args:
+        points: float array `(n, d)`.
+        labels: int array `(n,)` of clusters in `0..n_clusters - 1`.
+        n_clusters: int, k (an empty cluster's mean is the mean of all points).
+
+    Returns:
+        `(means, covariance)`: float arrays `(n_clusters, d)` and `(d, d)`: the mean outer
+        product of every point's offset from its cluster's mean, plus 1e-6 of the points'
+        variance on the diagonal.
+
+    Example:
+
+    >>> means, covariance = within_cluster_covariance(
+    ...     np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 1.0], [12.0, 1.0]]), np.array([0, 0, 1, 1]), 2)
+    >>> means.tolist(), covariance.round(3).tolist()
+    ([[1.0, 0.0], [11.0, 1.0]], [[1.0, 0.0], [0.0, 0.0]])
+    """
+    points = np.asarray(points, "float64")
+    overall = points.mean(axis=0)
+    means = np.stack([points[labels == k].mean(axis=0) if np.any(labels == k) else overall
+                      for k in range(int(n_clusters))])
+    scatter = points - means[labels]
+    covariance = scatter.T @ scatter / len(points)
+    covariance += 1e-6 * max(float(points.var()), 1e-12) * np.eye(points.shape[1])
+    return means, covariance
